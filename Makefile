@@ -1,0 +1,30 @@
+# Two commands (see README): `make demo` sets up and runs the verbalizer on the bundled samples;
+# `make test` sets up and runs the whole test suite. Both create .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint bench-verbalize clean
+
+$(STAMP): pyproject.toml setup.py constraints.txt tools/install_system_deps.sh
+	bash tools/install_system_deps.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m ava.verbalize output_dir=outputs/demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check ava kernels tests benchmarks tools
+
+bench-verbalize: $(STAMP)
+	$(BIN)/python benchmarks/bench_verbalize.py
+
+clean:
+	rm -rf $(VENV) outputs multirun

@@ -1,0 +1,1 @@
+"""python -m ava.verbalize: the encoders (CLIP vision, OCR, Whisper ASR), each a Hydra group under conf/."""

@@ -1,0 +1,88 @@
+"""python -m ava.verbalize: safe image loading and cheap visual facts (dominant colours, faces).
+
+Decompression bombs are refused from the header, before any pixel is decoded; truncated files raise
+instead of being padded with grey (Pillow's default ``LOAD_TRUNCATED_IMAGES = False`` is kept).
+"""
+
+from __future__ import annotations
+
+import warnings
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ava.media.ffmpeg import MediaError
+
+# A small named palette (CSS basic colours plus a few ad staples) for naming dominant colours.
+PALETTE: dict[str, tuple[int, int, int]] = {
+    "black": (0, 0, 0), "white": (255, 255, 255), "grey": (128, 128, 128), "silver": (192, 192, 192),
+    "red": (220, 20, 20), "dark red": (128, 0, 0), "orange": (255, 140, 0), "yellow": (255, 215, 0),
+    "olive": (128, 128, 0), "green": (34, 139, 34), "lime": (50, 205, 50), "teal": (0, 128, 128),
+    "cyan": (0, 200, 220), "blue": (30, 80, 200), "navy": (0, 0, 128), "purple": (106, 27, 154),
+    "magenta": (220, 0, 200), "pink": (255, 150, 180), "brown": (101, 67, 33), "beige": (235, 220, 190),
+}
+
+
+def sniff_image(path: Path, max_pixels: int) -> Image.Image | None:
+    """Decode ``path`` as an RGB image, or return None when it is not an image Pillow knows.
+
+    Raises :class:`MediaError` for images that are too large or truncated/corrupt.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+    except (UnidentifiedImageError, Image.DecompressionBombError):
+        return None
+    except OSError as exc:
+        raise MediaError("unreadable", f"cannot open {path.name}: {exc}") from exc
+    with img:
+        w, h = img.size
+        if w * h > max_pixels:
+            raise MediaError("too_large", f"image of {w}x{h} = {w * h:,} pixels exceeds max_image_pixels="
+                                          f"{max_pixels:,} (possible decompression bomb); raise the limit if "
+                                          "it is genuine")
+        try:
+            img.load()
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise MediaError("corrupt_image", f"corrupt or truncated image: {exc}") from exc
+        return img.convert("RGB")
+
+
+def dominant_colours(img: Image.Image, k: int = 3) -> list[str]:
+    """The ``k`` most common named colours (median-cut on a thumbnail), as 'name #rrggbb NN%'."""
+    thumb = img.copy()
+    thumb.thumbnail((64, 64))
+    quant = thumb.quantize(colors=8, method=Image.Quantize.MEDIANCUT)
+    palette = quant.getpalette() or []
+    counts = sorted(quant.getcolors() or [], reverse=True)
+    total = sum(c for c, _ in counts) or 1
+    named: dict[str, list] = {}  # name -> [share, hex of its most common shade]
+    for count, idx in counts:
+        r, g, b = palette[3 * idx: 3 * idx + 3]
+        name = min(PALETTE, key=lambda n: sum((p - q) ** 2 for p, q in zip(PALETTE[n], (r, g, b), strict=True)))
+        entry = named.setdefault(name, [0.0, f"#{r:02x}{g:02x}{b:02x}"])
+        entry[0] += count / total
+    ranked = sorted(named.items(), key=lambda kv: -kv[1][0])[:k]
+    return [f"{name} {hexcode} {100 * share:.0f}%" for name, (share, hexcode) in ranked]
+
+
+@lru_cache(maxsize=1)
+def _face_cascade():
+    import cv2
+
+    cascade = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"))
+    if cascade.empty():
+        raise RuntimeError("OpenCV's frontal-face Haar cascade did not load from cv2.data.haarcascades")
+    return cascade
+
+
+def count_faces(img: Image.Image) -> int:
+    """Frontal faces found by OpenCV's Haar cascade (weights ship inside opencv-python)."""
+    import cv2
+
+    grey = cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2GRAY)
+    faces = _face_cascade().detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(24, 24))
+    return int(len(faces))

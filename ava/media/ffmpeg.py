@@ -59,9 +59,12 @@ def probe(path: Path, timeout: float = 60) -> Probe:
     out = _run([_binary("ffprobe"), "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
                 "--", str(path)], timeout)
     info = json.loads(out or b"{}")
+    fmt = str(info.get("format", {}).get("format_name", ""))
+    if fmt == "image2" or fmt.endswith("_pipe"):  # ffprobe guessed a still image from the name alone
+        raise MediaError("not_media", "not a recognised image, video or audio file")
     streams = info.get("streams", [])
     # Cover art inside audio files is a video stream flagged as an attached picture: not a video.
-    video = [s for s in streams if s.get("codec_type") == "video"
+    video = [s for s in streams if s.get("codec_type") == "video" and int(s.get("width") or 0) > 0
              and not s.get("disposition", {}).get("attached_pic")]
     audio = [s for s in streams if s.get("codec_type") == "audio"]
     if not video and not audio:
@@ -73,7 +76,7 @@ def probe(path: Path, timeout: float = 60) -> Probe:
         width=int(video[0]["width"]) if video and "width" in video[0] else None,
         height=int(video[0]["height"]) if video and "height" in video[0] else None,
         duration_s=float(duration) if duration not in (None, "N/A") else None,
-        format_name=str(info.get("format", {}).get("format_name", "")),
+        format_name=fmt,
     )
 
 

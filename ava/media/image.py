@@ -34,8 +34,10 @@ def sniff_image(path: Path, max_pixels: int) -> Image.Image | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(path)
-    except (UnidentifiedImageError, Image.DecompressionBombError):
+    except UnidentifiedImageError:
         return None
+    except Image.DecompressionBombError as exc:
+        raise MediaError("too_large", f"refused as a possible decompression bomb: {exc}") from exc
     except OSError as exc:
         raise MediaError("unreadable", f"cannot open {path.name}: {exc}") from exc
     with img:

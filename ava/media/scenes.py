@@ -17,7 +17,7 @@ def detect_scenes(path: Path, duration_s: float, threshold: float, min_scene_len
     scenes: list[tuple[float, float]] = []
     found = detect(str(path), ContentDetector(threshold=threshold, min_scene_len=1))
     for start, end in found:
-        s, e = start.get_seconds(), end.get_seconds()
+        s, e = start.seconds, end.seconds
         if scenes and e - s < min_scene_len_s:  # too short to be a scene of its own: extend the previous
             scenes[-1] = (scenes[-1][0], e)
         else:

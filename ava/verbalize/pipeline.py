@@ -216,6 +216,8 @@ def verbalize(cfg: DictConfig) -> dict[str, Any]:
                 log.warning("shard %s was written from other input or settings; redoing it", path.name)
             plan.append((k, [(a, list(range(len(a.media)))) for a in ads], fp, []))
 
+    for tmp in shard_dir.glob(".shard-*.tmp"):  # left by a run killed mid-write; never read
+        tmp.unlink()
     for stale in sorted(shard_dir.glob("shard-*.parquet"))[len(shards):]:
         log.warning("removing %s: the manifest now has only %d shards", stale.name, len(shards))
         stale.unlink()

@@ -29,11 +29,26 @@ def compose_verbalize(overrides: list[str]):
         return compose("verbalize", overrides=overrides)
 
 
+@pytest.fixture(scope="session")
+def tiny_clip_weights(tiny_clip_config) -> Path:
+    """Weights of a randomly initialised tiny CLIP, saved once so every process loads the same model."""
+    import open_clip
+    import torch
+    from safetensors.torch import save_file
+
+    open_clip.add_model_config(tiny_clip_config)
+    torch.manual_seed(0)
+    model = open_clip.create_model("ava-tiny-clip", pretrained=None)
+    path = tiny_clip_config.parent / "tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, path)
+    return path
+
+
 @pytest.fixture
-def tiny_overrides(tiny_clip_config) -> list[str]:
-    """Overrides that swap the hub CLIP for the tiny random one (no download)."""
-    return ["vision.model=ava-tiny-clip", "vision.pretrained=null", f"vision.config_path={tiny_clip_config}",
-            "progress=false"]
+def tiny_overrides(tiny_clip_config, tiny_clip_weights) -> list[str]:
+    """Overrides that swap the hub CLIP for the tiny one, loaded from a local file (no download)."""
+    return ["vision.model=ava-tiny-clip", f"vision.pretrained={tiny_clip_weights}",
+            f"vision.config_path={tiny_clip_config}", "progress=false"]
 
 
 def ffmpeg(*args: str) -> None:

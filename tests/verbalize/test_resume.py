@@ -1,0 +1,96 @@
+"""Killing the verbalizer at any moment and rerunning gives the rows of an uninterrupted run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from ava.encoders.clip import ClipEncoder
+from ava.verbalize.pipeline import verbalize
+
+from .conftest import compose_verbalize
+
+
+def command(manifest, out, overrides):
+    return [sys.executable, "-m", "ava.verbalize", f"input={manifest}", f"output_dir={out}", "shard_size=1",
+            "asr=none", *overrides]
+
+
+def rows(out):
+    table = pq.read_table(out / "verbalized")
+    return sorted(table.to_pylist(), key=lambda r: (r["manifest_line"], r["media_index"]))
+
+
+def test_kill_and_resume_matches_uninterrupted_run(tmp_path, sample_copy, tiny_overrides):
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    subprocess.run(command(sample_copy, full, tiny_overrides), check=True, capture_output=True, timeout=300)
+
+    proc = subprocess.Popen(command(sample_copy, killed, tiny_overrides), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 240
+    while not (killed / "verbalized" / "shard-00001.parquet").exists():
+        assert proc.poll() is None and time.time() < deadline, "run ended before it could be killed"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = len(list((killed / "verbalized").glob("shard-*.parquet")))
+    assert 2 <= done_before < 5
+
+    result = subprocess.run(command(sample_copy, killed, tiny_overrides), capture_output=True, timeout=300)
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    summary = json.loads((killed / "verbalize_summary.json").read_text())
+    assert summary["items"]["skipped_already_done"] >= 2
+    assert summary["items"]["processed_this_run"] + summary["items"]["skipped_already_done"] == 6
+    assert not list((killed / "verbalized").glob(".*"))
+    assert rows(killed) == rows(full)
+
+
+def test_rerun_skips_and_retry_failed_redoes_only_errors(tmp_path, sample_copy, tiny_overrides):
+    media = sample_copy.parent / "media"
+    (media / "course.png").rename(media / "course.bak")
+    cfg = compose_verbalize([f"input={sample_copy}", f"output_dir={tmp_path / 'out'}", "asr=none", *tiny_overrides])
+    first = verbalize(cfg)
+    assert first["items"]["error"] == 1 and first["error_kinds"] == {"missing_file": 1}
+    before = {(r["ad_id"], r["media_index"]): r for r in rows(tmp_path / "out")}
+
+    again = verbalize(cfg)  # plain rerun: nothing to do, failed item stays failed
+    assert again["items"]["processed_this_run"] == 0 and again["items"]["error"] == 1
+
+    (media / "course.bak").rename(media / "course.png")
+    cfg.retry_failed = True
+    retried = verbalize(cfg)
+    assert retried["items"]["processed_this_run"] == 1
+    assert retried["items"]["ok"] == 6 and retried["items"]["error"] == 0
+    after = {(r["ad_id"], r["media_index"]): r for r in rows(tmp_path / "out")}
+    assert after[("100000000000005", 0)]["status"] == "ok"
+    for key, row in before.items():
+        if key != ("100000000000005", 0):
+            assert after[key] == row
+
+
+def test_changed_settings_redo_the_shard(tmp_path, sample_copy, tiny_overrides):
+    base = [f"input={sample_copy}", f"output_dir={tmp_path / 'out'}", "asr=none", "ocr=none", *tiny_overrides]
+    verbalize(compose_verbalize(base))
+    redo = verbalize(compose_verbalize([*base, "media.max_scenes=2"]))
+    assert redo["items"]["processed_this_run"] == 6
+
+
+def test_weights_from_a_local_file_load_with_the_real_loader(tiny_clip_config, tiny_clip_weights, samples_dir):
+    import open_clip
+    import torch
+    from PIL import Image
+
+    open_clip.add_model_config(tiny_clip_config)
+    enc = ClipEncoder("ava-tiny-clip", str(tiny_clip_weights), {"x": ["a", "b"]}, config_path=str(tiny_clip_config))
+    torch.manual_seed(0)
+    ref = open_clip.create_model("ava-tiny-clip", pretrained=None).eval()
+    img = Image.open(samples_dir / "media" / "coffee.png").convert("RGB")
+    with torch.inference_mode():
+        want = torch.nn.functional.normalize(ref.encode_image(enc.preprocess(img)[None]), dim=-1).numpy()
+    np.testing.assert_allclose(enc.embed([img]), want, rtol=1e-5, atol=1e-6)
+    assert enc.name == "open_clip:ava-tiny-clip/tiny.safetensors"

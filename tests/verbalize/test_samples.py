@@ -1,0 +1,94 @@
+"""The verbalizer on the bundled samples, with a tiny random CLIP: files, schema and content."""
+
+import json
+import re
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from ava.media.phash import hamming
+from ava.verbalize.pipeline import verbalize
+from ava.verbalize.schema import SCHEMA
+
+from .conftest import compose_verbalize
+
+
+def squash(text: str) -> str:
+    """Letters and digits only, upper case: RapidOCR's PP-OCRv4 model drops some spaces."""
+    return re.sub(r"[^A-Z0-9]", "", text.upper())
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, tiny_clip_config):
+    out = tmp_path_factory.mktemp("verbalize")
+    cfg = compose_verbalize([f"output_dir={out}", "vision.model=ava-tiny-clip", "vision.pretrained=null",
+                             f"vision.config_path={tiny_clip_config}", "progress=false", "shard_size=2"])
+    summary = verbalize(cfg)
+    table = pq.read_table(out / "verbalized")
+    return out, summary, {(r["ad_id"], r["media_index"]): r for r in table.to_pylist()}, table
+
+
+def test_files_and_summary(run):
+    out, summary, rows, table = run
+    assert sorted(p.name for p in (out / "verbalized").iterdir()) == [
+        "shard-00000.parquet", "shard-00001.parquet", "shard-00002.parquet"]
+    assert table.schema.remove_metadata().equals(SCHEMA)
+    on_disk = json.loads((out / "verbalize_summary.json").read_text())
+    assert on_disk["items"] == summary["items"] == {"total": 6, "ok": 6, "error": 0, "processed_this_run": 6,
+                                                    "skipped_already_done": 0}
+    assert summary["media_types"] == {"image": 4, "video": 1, "audio": 1}
+    assert summary["encoders"] == {"vision": "open_clip:ava-tiny-clip/random-init",
+                                   "ocr": "rapidocr-onnxruntime:PP-OCRv4", "asr": "faster-whisper:tiny.en"}
+
+
+def test_ocr_reads_the_rendered_text(run):
+    rows = run[2]
+    assert squash(rows[("100000000000001", 0)]["ocr_text"]) == "SUMMERSALE50OFFALLSHOES"
+    assert squash(rows[("100000000000005", 0)]["ocr_text"]) == "LEARNPYTHONFREEONLINECOURSE"
+    video = rows[("100000000000003", 0)]
+    assert [squash(s["ocr_text"]) for s in video["scenes"]] == [
+        "VOTEYESONMEASURE5", "CLEANWATERFOREVERYFAMILY", "NOVEMBER4CLEANWATEREXAMPLEORG"]
+
+
+def test_speech_is_transcribed_with_timestamps(run):
+    rows = run[2]
+    video = rows[("100000000000003", 0)]
+    text = video["transcript"].lower()
+    for words in ["vote yes on measure", "clean water for every family", "november"]:
+        assert words in text
+    assert video["audio"] == "speech"
+    assert "vote yes" in video["scenes"][0]["transcript"].lower()
+    assert video["scenes"][0]["transcript"] != video["scenes"][1]["transcript"]
+    radio = rows[("100000000000004", 1)]
+    assert radio["media_type"] == "audio" and "fresh coffee" in radio["transcript"].lower()
+    assert radio["embedding"] is None and radio["phash"] is None
+
+
+def test_scenes_embeddings_and_hashes(run):
+    rows = run[2]
+    video = rows[("100000000000003", 0)]
+    assert [(s["start"], s["end"]) for s in video["scenes"]] == [(0.0, 3.0), (3.0, 6.0), (6.0, 9.0)]
+    assert (video["width"], video["height"], video["duration_s"]) == (640, 360, 9.0)
+    for key, row in rows.items():
+        if row["media_type"] == "audio":
+            continue
+        emb = np.asarray(row["embedding"], dtype=np.float32)
+        assert emb.shape == (32,) and abs(np.linalg.norm(emb) - 1) < 1e-5, key
+        assert re.fullmatch(r"[0-9a-f]{16}", row["phash"]), key
+        assert row["vision_backend"] == "open_clip:ava-tiny-clip/random-init"
+    assert hamming(rows[("100000000000001", 0)]["phash"], rows[("100000000000002", 0)]["phash"]) <= 6
+    assert rows[("100000000000001", 0)]["colours"][0].startswith("orange")
+
+
+def test_verbalization_layout(run):
+    text = run[2][("100000000000003", 0)]["verbalization"]
+    lines = text.splitlines()
+    assert lines[0] == "Advertiser: Clean Water Coalition"
+    assert lines[1] == "Ad text: Measure 5 funds safe drinking water for every family in our state."
+    assert lines[2] == "Headline: Vote Yes on 5"
+    assert lines[3] == "Creative: video, 640x360 (16:9), 9.0 s, 3 scenes, 0 faces"
+    assert [ln.split(":")[0] for ln in lines if ln.startswith("Scene")] == [
+        "Scene 1 [0.0-3.0 s]", "Scene 2 [3.0-6.0 s]", "Scene 3 [6.0-9.0 s]"]
+    assert "Audio: speech" in lines
+    assert lines[-1].startswith('Transcript: "')

@@ -1,0 +1,39 @@
+"""Shared by benchmarks/*.py: a short description of the machine a row was measured on."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+
+def describe() -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    gpu = "none"
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            gpu = torch.cuda.get_device_name(0)
+    except ImportError:
+        pass
+    return {"host": platform.node(), "cpu": f"{cpu} x{os.cpu_count()}", "gpu": gpu}
+
+
+def append_csv(path, rows: list[dict]) -> None:
+    """Append ``rows`` (same keys) to a CSV, writing the header when the file is new."""
+    import csv
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists()
+    with path.open("a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)

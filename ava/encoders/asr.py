@@ -51,13 +51,15 @@ def bundled_model_dir(name: str) -> str:
 
 class WhisperASR:
     def __init__(self, model: str = "tiny.en", device: str = "cpu", compute_type: str = "int8",
-                 beam_size: int = 5, language: str | None = "en", cpu_threads: int = 0):
+                 beam_size: int = 5, language: str | None = "en", cpu_threads: int = 0,
+                 temperature: tuple[float, ...] = (0.0,)):
         from faster_whisper import WhisperModel
 
         self.model = WhisperModel(bundled_model_dir(model), device=device, compute_type=compute_type,
                                   cpu_threads=cpu_threads)
         self.beam_size = beam_size
         self.language = language
+        self.temperature = list(temperature)
         self.name = f"faster-whisper:{model}"
 
     def transcribe(self, pcm: np.ndarray) -> Transcript:
@@ -65,7 +67,7 @@ class WhisperASR:
         if pcm.size == 0 or 20 * np.log10(float(np.sqrt(np.mean(pcm**2))) + 1e-12) < SILENCE_DBFS:
             return Transcript([], "silence")
         segments, _ = self.model.transcribe(pcm, language=self.language, beam_size=self.beam_size,
-                                            word_timestamps=True, vad_filter=True)
+                                            temperature=self.temperature, word_timestamps=True, vad_filter=True)
         out: list[Segment] = []
         for seg in segments:
             for w in seg.words or []:

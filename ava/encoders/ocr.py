@@ -9,10 +9,11 @@ from PIL import Image
 class RapidOCREngine:
     """Reads text lines top-to-bottom, left-to-right; drops lines below ``min_score`` confidence."""
 
-    def __init__(self, min_score: float = 0.5):
+    def __init__(self, min_score: float = 0.5, threads: int = 0):
         from rapidocr_onnxruntime import RapidOCR
 
-        self.engine = RapidOCR()
+        # threads > 0 caps ONNX Runtime's intra-op threads (one worker of a pool); 0 = all cores.
+        self.engine = RapidOCR(**({"intra_op_num_threads": threads} if threads else {}))
         self.min_score = min_score
         self.name = "rapidocr-onnxruntime:PP-OCRv4"
 

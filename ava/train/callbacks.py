@@ -85,8 +85,8 @@ class MetricsLog(TrainerCallback):
                          "epoch": logs.get("epoch")})
         for key, value in logs.items():
             if key.startswith("eval_") and key.endswith("_loss") and key != "eval_loss":
-                rows.append({"step": state.global_step, "split": "val", "task": key[len("eval_"):-len("_loss")],
-                             "loss": value})
+                task = key[len("eval_"):-len("_loss")]
+                rows.append({"step": state.global_step, "split": "val", "task": task, "loss": value})
         if rows:
             with self.path.open("a") as fh:
                 fh.writelines(json.dumps(r) + "\n" for r in rows)

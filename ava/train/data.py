@@ -64,7 +64,7 @@ def read_samples(path: Path) -> list[dict[str, Any]]:
     """All samples of one JSONL file; the first malformed line raises :class:`DatasetError`."""
     path = Path(path)
     if not path.is_file():
-        raise DatasetError(f"{path} does not exist; point dataset= at the output of python -m ava.build_dataset")
+        raise DatasetError(f"{path} does not exist; point dataset= at a python -m ava.build_dataset output")
     samples = []
     with path.open(encoding="utf-8") as fh:
         for line_no, line in enumerate(fh, 1):
@@ -73,7 +73,8 @@ def read_samples(path: Path) -> list[dict[str, Any]]:
             try:
                 obj = json.loads(line, parse_constant=_reject_constant)
             except ValueError as exc:
-                raise DatasetError(f"{path}:{line_no}: not valid JSON ({exc}); fix or remove this line") from exc
+                msg = f"{path}:{line_no}: not valid JSON ({exc}); fix or remove the line"
+                raise DatasetError(msg) from exc
             problem = _check_sample(obj)
             if problem:
                 raise DatasetError(f"{path}:{line_no}: {problem}; fix or remove this line")

@@ -1,7 +1,7 @@
 """python -m ava.train dataset=DIR output_dir=OUT [model=tiny] [lora.r=16] ...: LoRA fine-tuning.
 
-Built on ``transformers.Trainer`` + PEFT LoRA, so ``accelerate launch`` / ``torchrun`` give DDP or FSDP with no
-distribution code here. Writes ``OUT/adapter/`` (PEFT adapter + tokenizer and chat template),
+Built on ``transformers.Trainer`` + PEFT LoRA, so ``accelerate launch`` / ``torchrun`` give DDP or FSDP with
+no distribution code here. Writes ``OUT/adapter/`` (PEFT adapter + tokenizer and chat template),
 ``OUT/metrics.jsonl``, ``OUT/checkpoints/``, ``OUT/loss.png`` and ``OUT/train_summary.json``.
 """
 
@@ -25,7 +25,7 @@ CUDA_PAD_MULTIPLE = 8
 
 
 def mixed_precision(precision: str, device: str) -> dict[str, bool]:
-    """``TrainingArguments`` flags for ``precision``: auto (bf16 on a bf16-capable GPU, else fp32)|bf16|fp16|fp32."""
+    """``TrainingArguments`` flags for ``precision``: auto (bf16 on a bf16 GPU, else fp32)|bf16|fp16|fp32."""
     import torch
 
     if precision == "auto":
@@ -62,7 +62,7 @@ def apply_fused(model, fused: Any, device: str) -> dict[str, Any] | None:
                 "lora.fused=true needs ava.lora.apply_fused_lora (the fused Triton LoRA layer), which this "
                 f"installation lacks ({exc}); use lora.fused=false or lora.fused=auto"
             ) from exc
-        loud_warning(f"lora.fused=auto: ava.lora is not importable ({exc}); training with PEFT's unfused LoRA")
+        loud_warning(f"lora.fused=auto: ava.lora is not importable ({exc}); using PEFT's unfused LoRA layers")
         return None
     report = _report_dict(apply_fused_lora(model))
     if report.get("not_patched"):
@@ -113,8 +113,8 @@ def _training_args(cfg: DictConfig, out: Path, device: str, has_val: bool):
         save_total_limit=t.save_total_limit,
         seed=cfg.seed,
         use_cpu=device == "cpu",
-        gradient_checkpointing=t.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False},
+        activation_checkpointing=t.activation_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False},
         train_sampling_strategy="group_by_length",
         include_num_input_tokens_seen="non_padding",
         remove_unused_columns=False,
@@ -171,7 +171,7 @@ def train(cfg: DictConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
         args=_training_args(cfg, out, device, has_val=bool(val_sets)),
         train_dataset=train_ds,
         eval_dataset=val_sets,
-        data_collator=PadCollator(tokenizer.pad_token_id, CUDA_PAD_MULTIPLE if device.startswith("cuda") else 1),
+        data_collator=PadCollator(tokenizer.pad_token_id, CUDA_PAD_MULTIPLE if device != "cpu" else 1),
         processing_class=tokenizer,
         callbacks=[MetricsLog(metrics_path, resumed_step), *callbacks],
     )
@@ -201,7 +201,7 @@ def train(cfg: DictConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
             "batching": "length-bucketed (LengthGroupedSampler), right-padded per batch; no packing",
             "first_train_loss": train_losses[0] if train_losses else None,
             "final_train_loss": train_losses[-1] if train_losses else None,
-            "val_loss": {r["task"]: r["loss"] for r in rows if r["split"] == "val" and r["step"] == last_step},
+            "val_loss": {r["task"]: r["loss"] for r in rows if (r["split"], r["step"]) == ("val", last_step)},
             "train_runtime_s": result.metrics.get("train_runtime"),
             "tokens_seen": trainer.state.num_input_tokens_seen,
             "peak_mem_mb": peak_memory_mb(),

@@ -58,17 +58,21 @@ class MetricsLog(TrainerCallback):
 
     def __init__(self, path: Path, resumed_step: int | None):
         self.path = Path(path)
+        self.resumed_step = resumed_step
         self.t_last: float | None = None
         self.tokens_last: int | None = None
-        if resumed_step is not None and self.path.exists():
-            # Drop lines from the interrupted run past the checkpoint we resume from; they are redone.
-            keep = [ln for ln in self.path.read_text().splitlines() if json.loads(ln)["step"] <= resumed_step]
-            atomic_write_bytes(self.path, "".join(ln + "\n" for ln in keep).encode())
-        elif resumed_step is None:
-            self.path.unlink(missing_ok=True)
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.t_last, self.tokens_last = time.perf_counter(), state.num_input_tokens_seen
+        if not state.is_world_process_zero:
+            return
+        if self.resumed_step is None:
+            self.path.unlink(missing_ok=True)
+        elif self.path.exists():
+            # Drop lines from the interrupted run past the checkpoint we resume from; they are redone.
+            lines = self.path.read_text().splitlines()
+            keep = [ln for ln in lines if ln.strip() and json.loads(ln)["step"] <= self.resumed_step]
+            atomic_write_bytes(self.path, "".join(ln + "\n" for ln in keep).encode())
 
     def on_log(self, args, state, control, logs: dict[str, Any] | None = None, **kwargs):
         if not state.is_world_process_zero or not logs:

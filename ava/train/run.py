@@ -118,6 +118,7 @@ def _training_args(cfg: DictConfig, out: Path, device: str, has_val: bool):
         train_sampling_strategy="group_by_length",
         include_num_input_tokens_seen="non_padding",
         remove_unused_columns=False,
+        ddp_find_unused_parameters=False,  # every LoRA weight is used in every forward
         dataloader_num_workers=t.num_workers,
         report_to="none",
         disable_tqdm=False,

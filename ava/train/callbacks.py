@@ -61,6 +61,7 @@ class MetricsLog(TrainerCallback):
         self.resumed_step = resumed_step
         self.t_last: float | None = None
         self.tokens_last: int | None = None
+        self.last_eval_step: int | None = None
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.t_last, self.tokens_last = time.perf_counter(), state.num_input_tokens_seen
@@ -75,7 +76,11 @@ class MetricsLog(TrainerCallback):
             atomic_write_bytes(self.path, "".join(ln + "\n" for ln in keep).encode())
 
     def on_log(self, args, state, control, logs: dict[str, Any] | None = None, **kwargs):
-        if not state.is_world_process_zero or not logs:
+        if not logs:
+            return
+        if any(key.startswith("eval_") for key in logs):
+            self.last_eval_step = state.global_step
+        if not state.is_world_process_zero:
             return
         rows = []
         if "loss" in logs:

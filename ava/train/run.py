@@ -64,10 +64,9 @@ def apply_fused(model, fused: Any, device: str) -> dict[str, Any] | None:
             ) from exc
         loud_warning(f"lora.fused=auto: ava.lora is not importable ({exc}); using PEFT's unfused LoRA layers")
         return None
+    # apply_fused_lora announces (loud_warning) every LoRA layer it leaves on PEFT's path, with the reason.
     report = _report_dict(apply_fused_lora(model))
-    if report.get("not_patched"):
-        loud_warning(f"fused LoRA left some layers on PEFT's unfused path: {report}")
-    return report
+    return {k: len(v) if isinstance(v, list) else v for k, v in report.items()}  # module-name lists → counts
 
 
 def _checkpoint_to_resume(ckpt_dir: Path, resume: bool) -> str | None:
@@ -174,12 +173,11 @@ def train(cfg: DictConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
         eval_dataset=val_sets,
         data_collator=PadCollator(tokenizer.pad_token_id, CUDA_PAD_MULTIPLE if device != "cpu" else 1),
         processing_class=tokenizer,
-        callbacks=[MetricsLog(metrics_path, resumed_step), *callbacks],
+        callbacks=[metrics_log := MetricsLog(metrics_path, resumed_step), *callbacks],
     )
     result = trainer.train(resume_from_checkpoint=resume_from)
-    eval_steps = cfg.trainer.eval_steps
-    if eval_steps <= 0 or trainer.state.global_step % eval_steps:
-        trainer.evaluate()
+    if metrics_log.last_eval_step != trainer.state.global_step:
+        trainer.evaluate()  # validation loss of the final weights, unless the Trainer just computed it
     trainer.save_model(str(out / "adapter"))
 
     summary: dict[str, Any] = {}

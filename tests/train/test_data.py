@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM
 
 from ava.models.load import load_tokenizer
 from ava.train.data import IGNORE_INDEX, DatasetError, PadCollator, encode, encode_all, read_samples
-from tests.train.conftest import make_sample
+from tests.train.samples import make_sample
 
 TINY = OmegaConf.create({"name_or_path": "tiny", "tiny": {"seed": 0}})
 

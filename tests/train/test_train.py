@@ -19,7 +19,7 @@ from ava.models.tiny import build_tiny
 from ava.train.callbacks import NonFiniteLossError, read_metrics
 from ava.train.data import PadCollator, encode_all, read_samples
 from ava.train.run import train
-from tests.train.conftest import write_dataset
+from tests.train.samples import write_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = ["trainer.batch_size=4", "trainer.logging_steps=1", "trainer.num_workers=0", "device=cpu"]

@@ -1,0 +1,1 @@
+"""python -m ava.train / ava.evaluate: causal LMs and tokenizers shared by training and evaluation."""

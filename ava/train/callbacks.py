@@ -1,0 +1,130 @@
+"""python -m ava.train: metrics log, non-finite-loss guard and loss plot around ``transformers.Trainer``."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import Trainer, TrainerCallback
+
+from ava.runtime import atomic_write_bytes, peak_rss_mb
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite; the last good state was saved as a checkpoint."""
+
+
+def peak_memory_mb() -> float:
+    """Peak CUDA memory allocated by this process when on a GPU, else its peak resident memory (MiB)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return peak_rss_mb()
+
+
+class GuardedTrainer(Trainer):
+    """``Trainer`` that stops on a non-finite training loss, after checkpointing the last good state.
+
+    The check runs before ``backward``, so the weights, optimizer and scheduler saved are those after the last
+    update whose losses were all finite. Under DDP/FSDP every rank learns of a bad loss on any rank.
+    """
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        out = super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                   num_items_in_batch=num_items_in_batch)
+        if model.training:
+            loss = out[0] if return_outputs else out
+            bad = (~torch.isfinite(loss.detach())).any().float()
+            if self.accelerator.num_processes > 1:
+                bad = self.accelerator.reduce(bad, reduction="sum")
+            if bad.item() > 0:
+                self._save_checkpoint(self.model, trial=None)
+                ckpt = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
+                raise NonFiniteLossError(
+                    f"training loss is {loss.detach().float().item()} (non-finite) at optimizer step "
+                    f"{self.state.global_step + 1}; stopped. The last good state (after step "
+                    f"{self.state.global_step}) is saved in {ckpt}. Fix: lower optim.lr, raise "
+                    "schedule.warmup, use precision=bf16 or fp32 instead of fp16, or check the data; then "
+                    "rerun (resume=true restarts from that checkpoint)."
+                )
+        return out
+
+
+class MetricsLog(TrainerCallback):
+    """Append one JSON line per logged step (loss, lr, tokens/s, peak memory) and per-task validation loss."""
+
+    def __init__(self, path: Path, resumed_step: int | None):
+        self.path = Path(path)
+        self.resumed_step = resumed_step
+        self.t_last: float | None = None
+        self.tokens_last: int | None = None
+        self.last_eval_step: int | None = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.t_last, self.tokens_last = time.perf_counter(), state.num_input_tokens_seen
+        if not state.is_world_process_zero:
+            return
+        if self.resumed_step is None:
+            self.path.unlink(missing_ok=True)
+        elif self.path.exists():
+            # Drop lines from the interrupted run past the checkpoint we resume from; they are redone.
+            lines = self.path.read_text().splitlines()
+            keep = [ln for ln in lines if ln.strip() and json.loads(ln)["step"] <= self.resumed_step]
+            atomic_write_bytes(self.path, "".join(ln + "\n" for ln in keep).encode())
+
+    def on_log(self, args, state, control, logs: dict[str, Any] | None = None, **kwargs):
+        if not logs:
+            return
+        if any(key.startswith("eval_") for key in logs):
+            self.last_eval_step = state.global_step
+        if not state.is_world_process_zero:
+            return
+        rows = []
+        if "loss" in logs:
+            now, tokens = time.perf_counter(), state.num_input_tokens_seen
+            dt = now - (self.t_last or now)
+            tps = (tokens - (self.tokens_last or 0)) / dt if dt > 0 else None
+            self.t_last, self.tokens_last = now, tokens
+            rows.append({"step": state.global_step, "split": "train", "loss": logs["loss"],
+                         "lr": logs.get("learning_rate"), "grad_norm": logs.get("grad_norm"),
+                         "tokens_per_s": tps, "tokens_seen": tokens, "peak_mem_mb": peak_memory_mb(),
+                         "epoch": logs.get("epoch")})
+        for key, value in logs.items():
+            if key.startswith("eval_") and key.endswith("_loss") and key != "eval_loss":
+                task = key[len("eval_"):-len("_loss")]
+                rows.append({"step": state.global_step, "split": "val", "task": task, "loss": value})
+        if rows:
+            with self.path.open("a") as fh:
+                fh.writelines(json.dumps(r) + "\n" for r in rows)
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(ln) for ln in Path(path).read_text().splitlines() if ln.strip()]
+
+
+def plot_losses(metrics_path: Path, png_path: Path) -> None:
+    """Training loss and per-task validation loss against the optimizer step, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = read_metrics(metrics_path) if Path(metrics_path).exists() else []
+    fig, ax = plt.subplots(figsize=(7, 4))
+    train = [(r["step"], r["loss"]) for r in rows if r["split"] == "train" and math.isfinite(r["loss"])]
+    if train:
+        ax.plot(*zip(*train, strict=True), label="train", lw=1.2)
+    for task in sorted({r["task"] for r in rows if r["split"] == "val"}):
+        pts = [(r["step"], r["loss"]) for r in rows if r["split"] == "val" and r["task"] == task]
+        ax.plot(*zip(*pts, strict=True), marker="o", label=f"val {task}")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss (assistant tokens)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    png_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,191 @@
+"""python -m ava.train: read ``DATASET_DIR/{train,val}.jsonl``, render with the chat template, mask the loss.
+
+Each line is one sample (``id``, ``task``, ``messages`` [{role, content}], ``target``, ``meta``). A line
+that is not valid JSON, not an object, or has malformed messages stops the run with the file and its
+1-based line number; an empty file is an error too.
+
+Rendering: the whole conversation goes through the tokenizer's own chat template (as text), then is
+tokenized once with character offsets. The loss-bearing spans are found model-agnostically: for the
+assistant turn ``i`` the span runs from the end of ``template(messages[:i], add_generation_prompt=True)``
+to the end of ``template(messages[:i+1])``, so the reply and its end-of-turn token are learnt, the prompt,
+role headers and other turns are not (``labels = -100``). Templates whose rendering is not prefix-stable
+are refused with a clear error. Sequences longer than ``max_length`` are truncated on the right and
+counted; a sample whose assistant tokens are all cut off is dropped and counted.
+
+Batching: length-bucketing, not packing. Samples are grouped by length (``LengthGroupedSampler``) and each
+batch is right-padded to its longest member, so attention masks and position ids are the model's ordinary
+ones and no sample can attend to another.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+IGNORE_INDEX = -100
+ROLES = ("system", "user", "assistant")
+
+
+class DatasetError(ValueError):
+    """A missing, empty or malformed dataset file (the message names the file and line and the fix)."""
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"non-finite number {name} is not valid JSON")
+
+
+def _check_sample(obj: Any) -> str | None:
+    """Why ``obj`` is not a valid sample, or ``None``."""
+    if not isinstance(obj, dict):
+        return f"expected a JSON object, got {type(obj).__name__}"
+    for key in ("id", "task"):
+        if not isinstance(obj.get(key), str) or not obj[key]:
+            return f"field {key!r} must be a non-empty string"
+    msgs = obj.get("messages")
+    if not isinstance(msgs, list) or not msgs:
+        return "field 'messages' must be a non-empty list of {role, content}"
+    for j, m in enumerate(msgs):
+        if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
+            return f"messages[{j}] must be {{role: one of {'/'.join(ROLES)}, content: string}}, got {m!r:.80}"
+    if not any(m["role"] == "assistant" for m in msgs):
+        return "no assistant message: nothing to learn from"
+    return None
+
+
+def read_samples(path: Path) -> list[dict[str, Any]]:
+    """All samples of one JSONL file; the first malformed line raises :class:`DatasetError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path} does not exist; point dataset= at a python -m ava.build_dataset output")
+    samples = []
+    with path.open(encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line, parse_constant=_reject_constant)
+            except ValueError as exc:
+                msg = f"{path}:{line_no}: not valid JSON ({exc}); fix or remove the line"
+                raise DatasetError(msg) from exc
+            problem = _check_sample(obj)
+            if problem:
+                raise DatasetError(f"{path}:{line_no}: {problem}; fix or remove this line")
+            samples.append(obj)
+    if not samples:
+        raise DatasetError(f"{path} has no samples; rebuild it with python -m ava.build_dataset")
+    return samples
+
+
+def assistant_spans(messages: Sequence[dict[str, str]], tokenizer) -> tuple[str, list[tuple[int, int]]]:
+    """The rendered conversation and the character spans of its assistant turns (loss-bearing text)."""
+    text = tokenizer.apply_chat_template(list(messages), tokenize=False)
+    spans = []
+    for i, m in enumerate(messages):
+        if m["role"] != "assistant":
+            continue
+        before = tokenizer.apply_chat_template(list(messages[:i]), tokenize=False, add_generation_prompt=True)
+        through = tokenizer.apply_chat_template(list(messages[: i + 1]), tokenize=False)
+        if not (through.startswith(before) and text.startswith(through)):
+            raise DatasetError(
+                "the model's chat template does not render conversations prefix-stably (a later turn changes "
+                "the text of an earlier one), so assistant turns cannot be located; use a model whose "
+                "template does, or single-turn samples"
+            )
+        spans.append((len(before), len(through)))
+    return text, spans
+
+
+@dataclass
+class EncodeStats:
+    samples: int = 0
+    tokens: int = 0
+    target_tokens: int = 0
+    truncated: int = 0
+    dropped_no_target: int = 0
+    per_task: Counter = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"samples": self.samples, "tokens": self.tokens, "target_tokens": self.target_tokens,
+                "truncated": self.truncated, "dropped_no_target": self.dropped_no_target,
+                "per_task": dict(self.per_task)}
+
+
+def encode(sample: dict[str, Any], tokenizer, max_length: int) -> tuple[list[int], list[int], bool]:
+    """(input_ids, labels, truncated) for one sample; labels are ``-100`` outside assistant turns."""
+    text, spans = assistant_spans(sample["messages"], tokenizer)
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids = list(enc["input_ids"])
+    labels = [
+        tok if any(s <= start < e for s, e in spans) and end > start else IGNORE_INDEX
+        for tok, (start, end) in zip(ids, enc["offset_mapping"], strict=True)
+    ]
+    truncated = len(ids) > max_length
+    return ids[:max_length], labels[:max_length], truncated
+
+
+class TokenizedSamples(torch.utils.data.Dataset):
+    """Encoded samples (``input_ids``, ``labels``) ready for :class:`PadCollator`."""
+
+    def __init__(self, rows: list[dict[str, list[int]]]):
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict[str, list[int]]:
+        return self.rows[i]
+
+
+def encode_all(
+    samples: Sequence[dict[str, Any]], tokenizer, max_length: int, desc: str
+) -> tuple[dict[str, TokenizedSamples], EncodeStats]:
+    """Encode ``samples`` grouped by task; returns ``{task: dataset}`` and the counts for the summary."""
+    stats = EncodeStats()
+    by_task: dict[str, list[dict[str, list[int]]]] = {}
+    for sample in tqdm(samples, desc=desc, unit="sample", mininterval=2.0):
+        ids, labels, truncated = encode(sample, tokenizer, max_length)
+        stats.truncated += truncated
+        n_target = sum(lab != IGNORE_INDEX for lab in labels)
+        if n_target == 0:
+            stats.dropped_no_target += 1
+            continue
+        stats.samples += 1
+        stats.tokens += len(ids)
+        stats.target_tokens += n_target
+        stats.per_task[sample["task"]] += 1
+        by_task.setdefault(sample["task"], []).append({"input_ids": ids, "labels": labels})
+    if not by_task:
+        raise DatasetError(
+            f"{desc}: every sample lost all its assistant tokens to truncation at max_length={max_length}; "
+            "raise max_length"
+        )
+    return {task: TokenizedSamples(rows) for task, rows in sorted(by_task.items())}, stats
+
+
+@dataclass(frozen=True)
+class PadCollator:
+    """Right-pad a batch to its longest sample (rounded up to ``pad_to_multiple_of``); mask the padding."""
+
+    pad_token_id: int
+    pad_to_multiple_of: int = 1
+
+    def __call__(self, rows: Sequence[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+        longest = max(len(r["input_ids"]) for r in rows)
+        width = math.ceil(longest / self.pad_to_multiple_of) * self.pad_to_multiple_of
+        input_ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
+        labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
+        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            n = len(r["input_ids"])
+            input_ids[i, :n] = torch.tensor(r["input_ids"])
+            labels[i, :n] = torch.tensor(r["labels"])
+            attention_mask[i, :n] = 1
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}

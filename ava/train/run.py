@@ -1,0 +1,215 @@
+"""python -m ava.train dataset=DIR output_dir=OUT [model=tiny] [lora.r=16] ...: LoRA fine-tuning.
+
+Built on ``transformers.Trainer`` + PEFT LoRA, so ``accelerate launch`` / ``torchrun`` give DDP or FSDP with
+no distribution code here. Writes ``OUT/adapter/`` (PEFT adapter + tokenizer and chat template),
+``OUT/metrics.jsonl``, ``OUT/checkpoints/``, ``OUT/loss.png`` and ``OUT/train_summary.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from ava.runtime import loud_warning, pick_device, write_json
+from ava.train.callbacks import GuardedTrainer, MetricsLog, peak_memory_mb, plot_losses, read_metrics
+from ava.train.data import PadCollator, TokenizedSamples, encode_all, read_samples
+
+# Pad batches to a multiple of 8 on CUDA so bf16 matmuls hit tensor-core shapes (NVIDIA's guidance for
+# Ampere/Hopper GEMMs); on the CPU padding only costs time.
+CUDA_PAD_MULTIPLE = 8
+
+
+def mixed_precision(precision: str, device: str) -> dict[str, bool]:
+    """``TrainingArguments`` flags for ``precision``: auto (bf16 on a bf16 GPU, else fp32)|bf16|fp16|fp32."""
+    import torch
+
+    if precision == "auto":
+        bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
+        return {"bf16": True} if bf16 else {}
+    flags = {"bf16": {"bf16": True}, "fp16": {"fp16": True}, "fp32": {}}
+    if precision not in flags:
+        raise ValueError(f"precision={precision!r} is not one of auto, bf16, fp16, fp32")
+    return flags[precision]
+
+
+def _report_dict(report: Any) -> dict[str, Any]:
+    if dataclasses.is_dataclass(report) and not isinstance(report, type):
+        return dataclasses.asdict(report)
+    if hasattr(report, "as_dict"):
+        return dict(report.as_dict())
+    if isinstance(report, Mapping):
+        return dict(report)
+    return {"report": str(report)}
+
+
+def apply_fused(model, fused: Any, device: str) -> dict[str, Any] | None:
+    """Swap PEFT's LoRA layers for the fused Triton path per ``lora.fused`` (auto: on when on CUDA)."""
+    mode = {True: "true", False: "false"}.get(fused, str(fused).lower())
+    if mode not in {"auto", "true", "false"}:
+        raise ValueError(f"lora.fused={fused!r} is not one of auto, true, false")
+    if mode == "false" or (mode == "auto" and not device.startswith("cuda")):
+        return None
+    try:
+        from ava.lora import apply_fused_lora
+    except ImportError as exc:
+        if mode == "true":
+            raise RuntimeError(
+                "lora.fused=true needs ava.lora.apply_fused_lora (the fused Triton LoRA layer), which this "
+                f"installation lacks ({exc}); use lora.fused=false or lora.fused=auto"
+            ) from exc
+        loud_warning(f"lora.fused=auto: ava.lora is not importable ({exc}); using PEFT's unfused LoRA layers")
+        return None
+    # apply_fused_lora announces (loud_warning) every LoRA layer it leaves on PEFT's path, with the reason.
+    report = _report_dict(apply_fused_lora(model))
+    return {k: len(v) if isinstance(v, list) else v for k, v in report.items()}  # module-name lists → counts
+
+
+def _checkpoint_to_resume(ckpt_dir: Path, resume: bool) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    if resume and last is None:
+        loud_warning(f"resume=true but {ckpt_dir} holds no checkpoint; training from the start")
+    if not resume and last is not None:
+        raise FileExistsError(
+            f"{ckpt_dir} already holds checkpoints (last: {last}); pass resume=true to continue that run or "
+            "choose a new output_dir"
+        )
+    return last if resume else None
+
+
+def _training_args(cfg: DictConfig, out: Path, device: str, has_val: bool):
+    from transformers import TrainingArguments
+
+    t, optim, sched = cfg.trainer, cfg.optim, cfg.schedule
+    return TrainingArguments(
+        output_dir=str(out / "checkpoints"),
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.eval_batch_size,
+        gradient_accumulation_steps=t.grad_accum,
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps,
+        optim=optim.name,
+        learning_rate=optim.lr,
+        weight_decay=optim.weight_decay,
+        adam_beta1=optim.betas[0],
+        adam_beta2=optim.betas[1],
+        adam_epsilon=optim.eps,
+        max_grad_norm=optim.max_grad_norm,
+        lr_scheduler_type=sched.name,
+        warmup_steps=sched.warmup,
+        logging_steps=t.logging_steps,
+        logging_nan_inf_filter=False,  # a NaN must reach the guard and the log, not be averaged away
+        eval_strategy="steps" if has_val and t.eval_steps > 0 else "no",
+        eval_steps=t.eval_steps if t.eval_steps > 0 else None,
+        save_strategy="steps",
+        save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit,
+        seed=cfg.seed,
+        use_cpu=device == "cpu",
+        activation_checkpointing=t.activation_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False},
+        train_sampling_strategy="group_by_length",
+        include_num_input_tokens_seen="non_padding",
+        remove_unused_columns=False,
+        ddp_find_unused_parameters=False,  # every LoRA weight is used in every forward
+        dataloader_num_workers=t.num_workers,
+        report_to="none",
+        disable_tqdm=False,
+        **mixed_precision(str(cfg.precision), device),
+    )
+
+
+def train(cfg: DictConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    """Fine-tune ``cfg.model`` with LoRA on ``cfg.dataset``; returns (and writes) the run summary.
+
+    ``callbacks``: extra ``transformers.TrainerCallback`` objects (tests use one to interrupt a run).
+    """
+    from peft import LoraConfig, get_peft_model
+    from transformers import TrainerState, set_seed
+
+    from ava.models.load import load_model_and_tokenizer
+
+    t0 = time.perf_counter()
+    out, data_dir = Path(cfg.output_dir), Path(cfg.dataset)
+    device = pick_device(str(cfg.device))
+    resume_from = _checkpoint_to_resume(out / "checkpoints", bool(cfg.resume))
+
+    train_samples = read_samples(data_dir / "train.jsonl")
+    val_samples = read_samples(data_dir / "val.jsonl")
+    set_seed(cfg.seed)
+    model, tokenizer = load_model_and_tokenizer(cfg.model)
+    max_length = int(cfg.max_length)
+    train_sets, train_stats = encode_all(train_samples, tokenizer, max_length, "encode train")
+    val_sets, val_stats = encode_all(val_samples, tokenizer, max_length, "encode val")
+    for split, stats in (("train", train_stats), ("val", val_stats)):
+        if stats.truncated or stats.dropped_no_target:
+            loud_warning(f"{split}: {stats.truncated} samples truncated at max_length={max_length}, "
+                         f"{stats.dropped_no_target} dropped (no assistant token left)")
+    train_ds = TokenizedSamples([row for ds in train_sets.values() for row in ds.rows])
+
+    lora = cfg.lora
+    peft_config = LoraConfig(
+        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+        target_modules=list(lora.target_modules), bias="none", task_type="CAUSAL_LM",
+    )
+    model = get_peft_model(model, peft_config)
+    fused_report = apply_fused(model, lora.fused, device)
+    trainable, total = model.get_nb_trainable_parameters()
+
+    resumed_step = TrainerState.load_from_json(f"{resume_from}/trainer_state.json").global_step \
+        if resume_from else None
+    out.mkdir(parents=True, exist_ok=True)
+    metrics_path = out / "metrics.jsonl"
+    trainer = GuardedTrainer(
+        model=model,
+        args=_training_args(cfg, out, device, has_val=bool(val_sets)),
+        train_dataset=train_ds,
+        eval_dataset=val_sets,
+        data_collator=PadCollator(tokenizer.pad_token_id, CUDA_PAD_MULTIPLE if device != "cpu" else 1),
+        processing_class=tokenizer,
+        callbacks=[metrics_log := MetricsLog(metrics_path, resumed_step), *callbacks],
+    )
+    result = trainer.train(resume_from_checkpoint=resume_from)
+    if metrics_log.last_eval_step != trainer.state.global_step:
+        trainer.evaluate()  # validation loss of the final weights, unless the Trainer just computed it
+    trainer.save_model(str(out / "adapter"))
+
+    summary: dict[str, Any] = {}
+    if trainer.is_world_process_zero():
+        plot_losses(metrics_path, out / "loss.png")
+        rows = read_metrics(metrics_path)
+        last_step = max(r["step"] for r in rows)
+        train_losses = [r["loss"] for r in rows if r["split"] == "train"]
+        summary = {
+            "model": str(cfg.model.name_or_path),
+            "dataset": str(data_dir),
+            "device": device,
+            "world_size": trainer.args.world_size,
+            "steps": trainer.state.global_step,
+            "epochs": trainer.state.epoch,
+            "resumed_from": resume_from,
+            "train": train_stats.as_dict(),
+            "val": val_stats.as_dict(),
+            "max_length": max_length,
+            "batching": "length-bucketed (LengthGroupedSampler), right-padded per batch; no packing",
+            "first_train_loss": train_losses[0] if train_losses else None,
+            "final_train_loss": train_losses[-1] if train_losses else None,
+            "val_loss": {r["task"]: r["loss"] for r in rows if (r["split"], r["step"]) == ("val", last_step)},
+            "train_runtime_s": result.metrics.get("train_runtime"),
+            "tokens_seen": trainer.state.num_input_tokens_seen,
+            "peak_mem_mb": peak_memory_mb(),
+            "trainable_params": trainable,
+            "total_params": total,
+            "lora": OmegaConf.to_container(cfg.lora, resolve=True),
+            "fused_lora": fused_report,
+            "adapter": str(out / "adapter"),
+            "wall_s": time.perf_counter() - t0,
+        }
+        write_json(out / "train_summary.json", summary)
+    return summary

@@ -1,0 +1,197 @@
+"""python -m ava.train on the tiny model: loss falls, adapter loads and changes outputs, resume is exact,
+non-finite loss stops with a checkpoint, the real command runs, fused and unfused LoRA agree."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_module
+from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+
+from ava.models.tiny import build_tiny
+from ava.train.callbacks import NonFiniteLossError, read_metrics
+from ava.train.data import PadCollator, encode_all, read_samples
+from ava.train.run import train
+from tests.train.samples import write_dataset
+
+REPO = Path(__file__).resolve().parents[2]
+FAST = ["trainer.batch_size=4", "trainer.logging_steps=1", "trainer.num_workers=0", "device=cpu"]
+
+
+def cfg_for(dataset: Path, out: Path, *overrides: str):
+    with initialize_config_module("ava_conf", version_base="1.3"):
+        return compose("train", overrides=[f"dataset={dataset}", f"output_dir={out}", *FAST, *overrides])
+
+
+def val_loss(model, tok, dataset: Path) -> float:
+    sets, _ = encode_all(read_samples(dataset / "val.jsonl"), tok, 256, "val")
+    rows = [r for ds in sets.values() for r in ds.rows]
+    batch = PadCollator(tok.pad_token_id)(rows)
+    with torch.no_grad():
+        return model(**batch).loss.item()
+
+
+def test_configs_compose(dataset_dir, tmp_path):
+    for model in ("tiny", "llama3_8b", "llama2_7b_chat", "mistral_7b_instruct"):
+        for optim in ("adamw", "adafactor"):
+            for schedule in ("cosine", "linear", "constant"):
+                groups = (f"model={model}", f"optim={optim}", f"schedule={schedule}")
+                cfg = cfg_for(dataset_dir, tmp_path, *groups)
+                assert cfg.lora.target_modules == cfg.model.target_modules and cfg.max_length > 0
+
+
+def test_loss_falls_and_adapter_loads_and_changes_outputs(dataset_dir, tmp_path):
+    from peft import PeftModel
+
+    out = tmp_path / "run"
+    steps = ("trainer.max_steps=16", "trainer.eval_steps=8", "trainer.save_steps=16")
+    summary = train(cfg_for(dataset_dir, out, *steps, "optim.lr=1e-2"))
+    losses = [r["loss"] for r in read_metrics(out / "metrics.jsonl") if r["split"] == "train"]
+    assert len(losses) == 16 and all(math.isfinite(x) for x in losses)
+    assert sum(losses[-4:]) / 4 < sum(losses[:4]) / 4 - 0.5, losses
+    rows = read_metrics(out / "metrics.jsonl")
+    train_row = next(r for r in rows if r["split"] == "train")
+    assert {"step", "loss", "lr", "tokens_per_s", "peak_mem_mb"} <= train_row.keys()
+    assert {(r["step"], r["task"]) for r in rows if r["split"] == "val"} == {
+        (s, t) for s in (8, 16) for t in ("audience", "region")
+    }
+    assert summary["steps"] == 16 and summary["train"]["samples"] == 32 and summary["train"]["truncated"] == 0
+    assert json.loads((out / "train_summary.json").read_text())["val_loss"] == summary["val_loss"]
+    assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "checkpoints" / "checkpoint-16").is_dir()
+
+    adapter = out / "adapter"
+    assert (adapter / "adapter_config.json").is_file() and (adapter / "adapter_model.safetensors").is_file()
+    tok = AutoTokenizer.from_pretrained(adapter)
+    assert "<|start_header_id|>" in tok.chat_template
+    base = AutoModelForCausalLM.from_pretrained(build_tiny()).eval()
+    base_loss = val_loss(base, tok, dataset_dir)
+    who = [{"role": "user", "content": "Who?"}]
+    prompt = tok.apply_chat_template(who, add_generation_prompt=True, tokenize=False)
+    ids = tok(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        before = base(input_ids=ids).logits
+    tuned = PeftModel.from_pretrained(base, adapter).eval()
+    with torch.no_grad():
+        after = tuned(input_ids=ids).logits
+    assert (after - before).abs().max() > 1e-3
+    assert val_loss(tuned, tok, dataset_dir) < base_loss - 0.5
+
+
+class Crash(TrainerCallback):
+    """Simulate a crash after checkpoint 3 was written and step 4 was logged."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == 5:
+            raise KeyboardInterrupt("simulated crash")
+
+
+def test_resume_is_exact(dataset_dir, tmp_path):
+    common = ("trainer.max_steps=6", "trainer.save_steps=3", "trainer.eval_steps=3", "lora.dropout=0.1",
+              "optim.lr=5e-3", "seed=3")
+    train(cfg_for(dataset_dir, tmp_path / "a", *common))
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg_for(dataset_dir, tmp_path / "b", *common), callbacks=[Crash()])
+    logged = read_metrics(tmp_path / "b" / "metrics.jsonl")
+    assert [r["step"] for r in logged if r["split"] == "train"] == [1, 2, 3, 4]
+    with pytest.raises(FileExistsError, match="resume=true"):
+        train(cfg_for(dataset_dir, tmp_path / "b", *common))
+    summary = train(cfg_for(dataset_dir, tmp_path / "b", *common, "resume=true"))
+    assert summary["resumed_from"].endswith("checkpoint-3")
+    a, b = read_metrics(tmp_path / "a" / "metrics.jsonl"), read_metrics(tmp_path / "b" / "metrics.jsonl")
+    key = [(r["step"], r["split"], r.get("task"), r["loss"]) for r in a]
+    assert [(r["step"], r["split"], r.get("task"), r["loss"]) for r in b] == key  # exact, not approximate
+    assert [r["lr"] for r in a if r["split"] == "train"] == [r["lr"] for r in b if r["split"] == "train"]
+
+
+class PoisonForward(TrainerCallback):
+    """From step 3 on, the model's logits become NaN (weights stay as they were)."""
+
+    def on_step_begin(self, args, state, control, model=None, **kwargs):
+        if state.global_step == 2:
+            model.get_output_embeddings().register_forward_hook(lambda m, i, o: o * float("nan"))
+
+
+def test_non_finite_loss_stops_with_last_good_checkpoint(dataset_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    out = tmp_path / "nan"
+    with pytest.raises(NonFiniteLossError, match=r"optimizer step 3.*checkpoint-2.*Fix:"):
+        cfg = cfg_for(dataset_dir, out, "trainer.max_steps=6", "trainer.save_steps=100")
+        train(cfg, callbacks=[PoisonForward()])
+    ckpt = out / "checkpoints" / "checkpoint-2"
+    weights = load_file(ckpt / "adapter_model.safetensors")
+    assert weights and all(torch.isfinite(w).all() for w in weights.values())
+    assert json.loads((ckpt / "trainer_state.json").read_text())["global_step"] == 2
+
+
+def test_dataset_errors_stop_the_run(tmp_path):
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    (ds / "train.jsonl").write_text('{"id": "a", "task": "t", "messages": []}\n')
+    (ds / "val.jsonl").write_text("")
+    with pytest.raises(ValueError, match=r"train\.jsonl:1: field 'messages'"):
+        train(cfg_for(ds, tmp_path / "out"))
+
+
+def _fused_available() -> bool:
+    try:
+        from ava.lora import apply_fused_lora  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(_fused_available(), reason="ava.lora is present: lora.fused=true works")
+def test_fused_true_without_ava_lora_is_a_clear_error(dataset_dir, tmp_path):
+    with pytest.raises(RuntimeError, match="lora.fused=false"):
+        train(cfg_for(dataset_dir, tmp_path / "f", "lora.fused=true", "trainer.max_steps=1"))
+
+
+def _run_command(dataset: Path, out: Path, *overrides: str, env_extra: dict[str, str] | None = None):
+    env = {**os.environ, **(env_extra or {})}
+    cmd = [sys.executable, "-m", "ava.train", f"dataset={dataset}", f"output_dir={out}", *FAST, *overrides]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_real_command(dataset_dir, tmp_path):
+    out = tmp_path / "cmd"
+    _run_command(dataset_dir, out, "trainer.max_steps=3", "trainer.save_steps=3")
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["steps"] == 3 and (out / "adapter" / "adapter_model.safetensors").is_file()
+    assert len(list((out / "logs").iterdir())) == 1  # hydra.run.dir under output_dir, cwd unchanged
+
+
+@pytest.mark.skipif(not _fused_available(), reason="ava.lora not present")
+def test_fused_and_unfused_losses_match(tmp_path):
+    """Same seed, dropout 0: the fused Triton LoRA (interpreter on CPU) gives PEFT's losses."""
+    from peft import PeftModel
+
+    dataset_dir = write_dataset(tmp_path / "ds", n_train=8, n_val=2)  # small: the interpreter is slow
+    common = ("trainer.max_steps=3", "trainer.batch_size=2", "lora.dropout=0.0", "optim.lr=1e-2")
+    env = {"TRITON_INTERPRET": "1"}  # must be set before triton is imported: hence a fresh process
+    train(cfg_for(dataset_dir, tmp_path / "unfused", *common, "lora.fused=false"))
+    _run_command(dataset_dir, tmp_path / "fused", *common, "lora.fused=true", env_extra=env)
+    summary = json.loads((tmp_path / "fused" / "train_summary.json").read_text())
+    assert summary["fused_lora"]["patched"] == 14  # 7 linear layers x 2 blocks, none left unfused
+    assert not summary["fused_lora"]["skipped"]
+    ref = [r["loss"] for r in read_metrics(tmp_path / "unfused" / "metrics.jsonl")]
+    got = [r["loss"] for r in read_metrics(tmp_path / "fused" / "metrics.jsonl")]
+    assert len(got) == len(ref) == 5  # 3 train steps + 2 tasks' validation loss
+    assert got == pytest.approx(ref, rel=1e-4, abs=1e-5)
+    base = AutoModelForCausalLM.from_pretrained(build_tiny()).eval()
+    tok = AutoTokenizer.from_pretrained(tmp_path / "fused" / "adapter")
+    base_loss = val_loss(base, tok, dataset_dir)  # before PeftModel injects the adapter into base in place
+    fused_adapter = PeftModel.from_pretrained(base, tmp_path / "fused" / "adapter").eval()
+    unfused = json.loads((tmp_path / "unfused" / "train_summary.json").read_text())
+    assert summary["val_loss"] == pytest.approx(unfused["val_loss"], rel=1e-4)
+    assert val_loss(fused_adapter, tok, dataset_dir) < base_loss

@@ -1,4 +1,4 @@
-"""Fixtures for the ava.evaluate tests: a private model cache and small benchmark files in official layouts."""
+"""ava.evaluate test fixtures: a private model cache and small benchmark files in official layouts."""
 
 from __future__ import annotations
 

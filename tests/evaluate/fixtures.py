@@ -159,7 +159,8 @@ GOQA_ROWS = [
     (
         "Is religion important?",
         ["Yes", "No"],
-        "defaultdict(<class 'list'>, {'Belgium': [0.25, 0.75], 'Nigeria': [0.9, 0.1], 'Japan': [0.5, 0.4, 0.1]})",
+        "defaultdict(<class 'list'>, {'Belgium': [0.25, 0.75], 'Nigeria': [0.9, 0.1], "
+        "'Japan': [0.5, 0.4, 0.1]})",
     ),
     ("Unsafe row", ["Yes", "No"], "defaultdict(<class 'list'>, {'X': __import__('os').getcwd()})"),
 ]

@@ -130,7 +130,7 @@ def test_all_benchmarks_precomputed_match_references(data_root, tmp_path):
         np.mean([np.mean(v) for v in sims.values()])
     )
 
-    # CultureNLI: US labels E? = [0,1,1,0]; P(E) = [.68,.95,.75,.1]: t=0.6 -> preds [1,1,1,0] -> F1s 0.8 / 0.667
+    # CultureNLI: US labels E? = [0,1,1,0]; P(E) = [.68,.95,.75,.1]: t=0.6 -> [1,1,1,0]: F1 0.8 / 0.667
     us = b["culturenli"]["metrics"]["per_culture"]["US"]
     assert us["macro_f1_by_threshold"]["0.6"] == pytest.approx((0.8 + 2 / 3) / 2)
     assert us["macro_f1_by_threshold"]["0.7"] == pytest.approx(1.0)  # preds [0,1,1,0]

@@ -27,8 +27,12 @@ class PredictionsError(ValueError):
     """The predictions file cannot be scored as given; the message lists each bad line."""
 
 
+class _NonFinite(ValueError):
+    pass
+
+
 def _no_constants(name: str) -> float:
-    raise ValueError(f"{name} is not a finite number")
+    raise _NonFinite(name)
 
 
 def read_predictions(
@@ -74,6 +78,8 @@ def _parse_line(
 ) -> str | None:
     try:
         rec: Any = json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
+    except _NonFinite as exc:
+        return f"non-finite number {exc} (NaN/Infinity are not probabilities)"
     except (UnicodeDecodeError, ValueError) as exc:
         return f"malformed JSON ({exc})"
     if not isinstance(rec, dict):

@@ -122,5 +122,5 @@ def letter_distributions(
                 per_letter = torch.stack(
                     [torch.logsumexp(logp[row, ids], dim=0) for ids in tables[r.letters]]
                 )
-                out[r.key] = torch.softmax(per_letter, dim=0).double().numpy()
+                out[r.key] = torch.softmax(per_letter.double(), dim=0).numpy()
     return out, too_long

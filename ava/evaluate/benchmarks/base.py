@@ -80,9 +80,10 @@ class BenchmarkResult:
 
 @dataclass
 class Loaded:
-    """A benchmark's questions plus what was skipped while reading them (reason -> count)."""
+    """A benchmark's questions, how many its files hold, and the skips while reading (reason: count)."""
 
     questions: list[Question]
+    total: int
     skipped: Counter = field(default_factory=Counter)
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -80,7 +80,7 @@ def load(path: Path, cfg: Any) -> Loaded:
                 qid, values["cultural_group"], OPTIONS, {"values": values, "target": int(agreement > 0.5)}
             )
         )
-    return Loaded(questions, skipped)
+    return Loaded(questions, len(df), skipped)
 
 
 def requests(loaded: Loaded, cfg: Any) -> list[Request]:
@@ -117,7 +117,7 @@ def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> Benchma
             "threshold": float(cfg.threshold),
             "per_group_metric": "accuracy",
         },
-        questions_total=len(loaded.questions) + sum(loaded.skipped.values()),
+        questions_total=loaded.total,
         questions_used=len(labels),
         skipped=dict(skipped),
         prompt_template=cfg.template,

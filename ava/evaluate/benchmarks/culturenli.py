@@ -62,7 +62,7 @@ def load(path: Path, cfg: Any) -> Loaded:
         questions.append(
             Question(str(i), row["premise"], OPTIONS, {"hypothesis": row["hypothesis"], "labels": labels})
         )
-    return Loaded(questions, skipped)
+    return Loaded(questions, len(df), skipped)
 
 
 def requests(loaded: Loaded, cfg: Any) -> list[Request]:
@@ -116,7 +116,7 @@ def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> Benchma
             "thresholds": thresholds,
             "note": "the threshold is picked on the evaluation set itself: optimistic (an upper bound)",
         },
-        questions_total=len(loaded.questions) + loaded.skipped.get("unreadable ratings", 0),
+        questions_total=loaded.total,
         questions_used=len(used_ids),
         skipped=dict(skipped),
         prompt_template=cfg.template,

@@ -91,7 +91,7 @@ def load(path: Path, cfg: Any) -> Loaded:
         )
     if not questions and not skipped:
         raise BenchmarkDataError(f"{file}: no rows")
-    return Loaded(questions, skipped)
+    return Loaded(questions, len(df), skipped)
 
 
 def requests(loaded: Loaded, cfg: Any) -> list[Request]:
@@ -139,9 +139,7 @@ def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> Benchma
         per_group=groups,
         group_questions={c: len(v) for c, v in sorted(per_country.items())},
         metrics={"steer_country": bool(cfg.steer_country)},
-        questions_total=len(loaded.questions)
-        + loaded.skipped.get("no usable country distribution", 0)
-        + sum(v for k, v in loaded.skipped.items() if k.startswith("unreadable row")),
+        questions_total=loaded.total,
         questions_used=used,
         skipped=dict(skipped),
         prompt_template=cfg.country_template if cfg.steer_country else cfg.template,

@@ -111,7 +111,7 @@ def load(path: Path, cfg: Any) -> Loaded:
         "steer": _read_steering(model_input, list(cfg.steering)),
         "steer_subset": _read_subset(model_input / DISAGREEMENT, index if model_input.is_dir() else {}),
     }
-    return Loaded(questions, skipped, extra)
+    return Loaded(questions, len(source), skipped, extra)
 
 
 def _read_steering(model_input: Path, contexts: list[str]) -> dict[str, list[tuple[str, str]]]:

@@ -74,7 +74,8 @@ def load(path: Path, cfg: Any) -> Loaded:
                 wave_qs.append(q)
         human.update(read_human(survey, [q.id for q in wave_qs], list(cfg.attributes)))
         questions.extend(wave_qs)
-    return Loaded(questions, skipped, {"human": human, "steer": {}, "steer_subset": None})
+    total = sum(len(items) for items in waves.values())
+    return Loaded(questions, total, skipped, {"human": human, "steer": {}, "steer_subset": None})
 
 
 def requests(loaded: Loaded, cfg: Any) -> list[Request]:

@@ -205,7 +205,7 @@ def score_survey(
         per_group=groups,
         group_questions={g: len(v) for g, v in sorted(per_group.items())},
         metrics=metrics,
-        questions_total=len(loaded.questions) + sum(loaded.skipped.values()),
+        questions_total=loaded.total,
         questions_used=used,
         skipped=dict(skipped),
         prompt_template=template,

@@ -100,10 +100,8 @@ def test_goqa_selections_parsed_safely(tmp_path):
     loaded = global_opinionqa.load(fixtures.write_goqa(tmp_path), None)
     assert [q.id for q in loaded.questions] == ["0", "1"]  # 0-based rows
     assert set(loaded.questions[1].meta["countries"]) == {"Belgium", "Nigeria"}
-    assert loaded.skipped == {
-        "unreadable row (ValueError)": 1,
-        "country shares/options length mismatch (country dropped)": 1,
-    }
+    assert loaded.skipped == {"unreadable row (ValueError)": 1}
+    assert loaded.extra["dropped_country_distributions"] == {"shares/options length mismatch": 1}
 
 
 def test_culturenli_reader_majority_labels(tmp_path):

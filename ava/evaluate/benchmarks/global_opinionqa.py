@@ -64,7 +64,7 @@ def load(path: Path, cfg: Any) -> Loaded:
     file = require_file(path / FILE if path.is_dir() else path, "GlobalOpinionQA global_opinions.csv")
     df = pd.read_csv(file)
     require_columns(df.columns, ["question", "selections", "options"], file)
-    questions, skipped = [], Counter()
+    questions, skipped, dropped = [], Counter(), Counter()
     for i, row in enumerate(df.to_dict("records")):
         try:
             options = tuple(str(o) for o in parse_list(row["options"], "options"))
@@ -76,9 +76,9 @@ def load(path: Path, cfg: Any) -> Loaded:
         for country, shares in selections.items():
             arr = np.asarray(shares, dtype=np.float64)
             if arr.size != len(options):
-                skipped["country shares/options length mismatch (country dropped)"] += 1
+                dropped["shares/options length mismatch"] += 1
             elif not np.all(np.isfinite(arr)) or np.any(arr < 0) or arr.sum() <= 0:
-                skipped["country shares not a distribution (country dropped)"] += 1
+                dropped["shares not a distribution"] += 1
             else:
                 countries[country] = arr / arr.sum()
         if not countries or len(options) < 2:
@@ -91,7 +91,7 @@ def load(path: Path, cfg: Any) -> Loaded:
         )
     if not questions and not skipped:
         raise BenchmarkDataError(f"{file}: no rows")
-    return Loaded(questions, len(df), skipped)
+    return Loaded(questions, len(df), skipped, {"dropped_country_distributions": dict(dropped)})
 
 
 def requests(loaded: Loaded, cfg: Any) -> list[Request]:
@@ -138,7 +138,8 @@ def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> Benchma
         headline=mean_or_none(list(groups.values())),
         per_group=groups,
         group_questions={c: len(v) for c, v in sorted(per_country.items())},
-        metrics={"steer_country": bool(cfg.steer_country)},
+        metrics={"steer_country": bool(cfg.steer_country),
+                 "dropped_country_distributions": loaded.extra["dropped_country_distributions"]},
         questions_total=loaded.total,
         questions_used=used,
         skipped=dict(skipped),

@@ -52,7 +52,7 @@ def test_opinionqa_reader(tmp_path, with_key):
     for key in ids:
         assert loaded.extra["human"][key] == human_reference(fixtures.OQA_RESPONSES, key)  # exact sums
     steer = loaded.extra["steer"]
-    assert steer["qa"][0][0] == "POLPARTY=Democrat" and steer["qa"][0][1]["answer"] == "B"
+    assert steer["qa"][0][:2] == ("POLPARTY=Democrat", "qa") and steer["qa"][0][2]["answer"] == "B"
     assert steer["portray"][0][0] == "POLPARTY=Republican"
 
 
@@ -141,3 +141,20 @@ def test_registry_names_and_gss():
     assert set(BENCHMARKS) == {"opinionqa", "oqa_xl", "global_opinionqa", "culturenli", "culturebank"}
     with pytest.raises(NotImplementedError, match="not supported yet"):
         benchmarks.get("gss")
+
+
+def test_opinionqa_repeated_steering_group_and_bad_qa_answer(tmp_path):
+    import pandas as pd
+
+    root = fixtures.write_opinionqa(tmp_path)
+    bios = [
+        {"question": f"Description: I am a Democrat ({i}).", "md": "POLPARTY", "subgroup": "Democrat"}
+        for i in range(2)
+    ]
+    pd.DataFrame(bios).to_csv(root / "model_input" / "steer-bio.csv", sep="\t", index=False)
+    reqs = opinionqa.requests(opinionqa.load(root, CFG), CFG)
+    assert {r.context for r in reqs if r.context and r.context.startswith("bio")} == {"bio", "bio:2"}
+    qa = pd.read_csv(root / "model_input" / "steer-qa.csv", sep="\t").assign(correct="Green")
+    qa.to_csv(root / "model_input" / "steer-qa.csv", sep="\t", index=False)
+    with pytest.raises(BenchmarkDataError, match="correct='Green' is not among its options"):
+        opinionqa.load(root, CFG)

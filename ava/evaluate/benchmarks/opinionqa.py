@@ -114,9 +114,12 @@ def load(path: Path, cfg: Any) -> Loaded:
     return Loaded(questions, len(source), skipped, extra)
 
 
-def _read_steering(model_input: Path, contexts: list[str]) -> dict[str, list[tuple[str, str]]]:
-    """``{context: [(group, context text)]}`` for each steering context asked for."""
-    out: dict[str, list[tuple[str, str]]] = {}
+def _read_steering(
+    model_input: Path, contexts: list[str]
+) -> dict[str, list[tuple[str, str, dict[str, Any]]]]:
+    """``{context: [(group, context name, fields)]}`` for each steering context asked for. A group's second
+    row in one file becomes context ``<ctx>:2`` and so on; steerability takes the best context anyway."""
+    out: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
     for ctx in contexts:
         if ctx not in STEER_FILES:
             raise ValueError(f"unknown OpinionQA steering context {ctx!r}; choose from {sorted(STEER_FILES)}")
@@ -127,10 +130,14 @@ def _read_steering(model_input: Path, contexts: list[str]) -> dict[str, list[tup
         require_columns(
             df.columns, ["question", "md", "subgroup"] + (["options", "correct"] if ctx == "qa" else []), path
         )
-        items = []
-        for r in df.to_dict("records"):
+        items, seen = [], Counter()
+        for i, r in enumerate(df.to_dict("records")):
             if ctx == "qa":
                 opts = [str(o) for o in parse_list(r["options"], f"{path} options")]
+                if str(r["correct"]) not in opts:
+                    raise BenchmarkDataError(
+                        f"{path} row {i}: correct={r['correct']!r} is not among its options"
+                    )
                 text = {
                     "question": str(r["question"]),
                     "options": opts,
@@ -138,7 +145,9 @@ def _read_steering(model_input: Path, contexts: list[str]) -> dict[str, list[tup
                 }
             else:
                 text = {"text": str(r["question"])}
-            items.append((group_name(str(r["md"]), str(r["subgroup"])), text))
+            group = group_name(str(r["md"]), str(r["subgroup"]))
+            seen[group] += 1
+            items.append((group, ctx if seen[group] == 1 else f"{ctx}:{seen[group]}", text))
         out[ctx] = items
     return out
 
@@ -168,7 +177,7 @@ def requests(loaded: Loaded, cfg: Any) -> list[Request]:
     out = [Request(q.id, None, None, prompt(q, cfg), letters[q.id]) for q in loaded.questions]
     subset = loaded.extra["steer_subset"]
     for ctx, items in loaded.extra["steer"].items():
-        for group, item in items:
+        for group, name, item in items:
             if ctx == "qa":
                 opts = format_options(tuple(item["options"]), cfg.option_format)
                 text = cfg.steer_formats.qa.format(
@@ -177,7 +186,7 @@ def requests(loaded: Loaded, cfg: Any) -> list[Request]:
             else:
                 text = cfg.steer_formats[ctx].format(text=item["text"])
             out.extend(
-                Request(q.id, group, ctx, prompt(q, cfg, text), letters[q.id])
+                Request(q.id, group, name, prompt(q, cfg, text), letters[q.id])
                 for q in loaded.questions
                 if subset is None or q.id in subset
             )

@@ -158,3 +158,18 @@ def test_opinionqa_repeated_steering_group_and_bad_qa_answer(tmp_path):
     qa.to_csv(root / "model_input" / "steer-qa.csv", sep="\t", index=False)
     with pytest.raises(BenchmarkDataError, match="correct='Green' is not among its options"):
         opinionqa.load(root, CFG)
+
+
+def test_opinionqa_disagreement_subset_limits_steering(tmp_path):
+    import pandas as pd
+
+    root = fixtures.write_opinionqa(tmp_path)
+    q = dict((k, q) for k, q, _, _ in fixtures.OQA_INFO)["CARS1_W99"]
+    opts = str(["A lot", "A little", "Nothing at all", "Refused"])
+    pd.DataFrame([{"question": q, "options": opts}]).to_csv(
+        root / "model_input" / opinionqa.DISAGREEMENT, sep="\t", index=False
+    )
+    loaded = opinionqa.load(root, CFG)
+    assert loaded.extra["steer_subset"] == {"CARS1_W99"} and len(loaded.questions) == 2
+    steered = [r for r in opinionqa.requests(loaded, CFG) if r.group is not None]
+    assert {r.qid for r in steered} == {"CARS1_W99"} and len(steered) == 3

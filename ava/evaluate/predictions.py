@@ -20,7 +20,7 @@ import numpy as np
 
 from ava.evaluate.benchmarks.base import DistKey, Question
 
-MAX_LISTED = 20
+MAX_LISTED = 20  # bad lines quoted in the error; the count of all of them is given too
 
 
 class PredictionsError(ValueError):

@@ -10,8 +10,10 @@ BENCHMARKS: dict[str, ModuleType] = {
     m.NAME: m for m in (opinionqa, oqa_xl, global_opinionqa, culturenli, culturebank)
 }
 UNSUPPORTED = {
-    "gss": "GSS (the ALPHA paper's temporal benchmark) is not supported yet: its question and "
-    "answer-distribution file format is not established here. Use one of: " + ", ".join(BENCHMARKS),
+    "gss": "GSS (the ALPHA paper's temporal benchmark) is not supported yet: the AVA release ships its "
+    "questions (GSS/questions_final.json) and the raw GSS 1972-2018 cumulative file, but not how answers "
+    "become per-year/per-group distributions, so no official metric can be reproduced. Use one of: "
+    + ", ".join(BENCHMARKS),
 }
 
 

@@ -1,0 +1,124 @@
+"""python -m ava.evaluate: what every benchmark reader produces and consumes.
+
+A reader turns a benchmark's official files into :class:`Question` s (options in the benchmark's own order,
+refusal option included where it has one), the model prompts to ask (:class:`Request`), and, given answer
+distributions keyed by ``(question id, group, context)``, a :class:`BenchmarkResult`.
+"""
+
+from __future__ import annotations
+
+import ast
+import string
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+LETTERS = string.ascii_uppercase
+
+# (question id, group or None for an unsteered prompt, steering context or None)
+DistKey = tuple[str, str | None, str | None]
+
+
+class BenchmarkDataError(ValueError):
+    """A benchmark file is missing, or lacks a column, or has a value that cannot be read."""
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    text: str
+    options: tuple[str, ...]
+    meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One prompt whose next-token distribution over ``letters`` is wanted."""
+
+    qid: str
+    group: str | None
+    context: str | None
+    prompt: str
+    letters: tuple[str, ...]
+
+    @property
+    def key(self) -> DistKey:
+        return (self.qid, self.group, self.context)
+
+
+@dataclass
+class BenchmarkResult:
+    benchmark: str
+    headline_metric: str
+    headline: float | None
+    per_group: dict[str, float]
+    group_questions: dict[str, int]
+    metrics: dict[str, Any]
+    questions_total: int
+    questions_used: int
+    skipped: dict[str, int]
+    prompt_template: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "benchmark": self.benchmark,
+            "headline": {"metric": self.headline_metric, "value": self.headline},
+            "per_group": self.per_group,
+            "group_questions": self.group_questions,
+            "metrics": self.metrics,
+            "counts": {
+                "questions_total": self.questions_total,
+                "questions_used": self.questions_used,
+                "skipped": dict(sorted(self.skipped.items())),
+            },
+            "prompt_template": self.prompt_template,
+        }
+
+
+@dataclass
+class Loaded:
+    """A benchmark's questions, how many its files hold, and the skips while reading (reason: count)."""
+
+    questions: list[Question]
+    total: int
+    skipped: Counter = field(default_factory=Counter)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def by_id(self) -> dict[str, Question]:
+        return {q.id: q for q in self.questions}
+
+
+def require_file(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise BenchmarkDataError(f"{what} not found: {path} (check data=... points at the benchmark's files)")
+    return path
+
+
+def require_columns(columns: Any, needed: list[str], path: Path) -> None:
+    missing = [c for c in needed if c not in set(columns)]
+    if missing:
+        raise BenchmarkDataError(f"{path}: missing column(s) {missing}; found {list(columns)}")
+
+
+def parse_list(text: Any, what: str) -> list[Any]:
+    """A Python-literal list such as ``"['Yes', 'No']"`` (read with ``ast.literal_eval``, never ``eval``)."""
+    if isinstance(text, list):
+        return text
+    try:
+        value = ast.literal_eval(str(text))
+    except (ValueError, SyntaxError) as exc:
+        raise ValueError(f"{what} is not a list literal: {str(text)[:80]!r} ({exc})") from None
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"{what} is not a list: {str(text)[:80]!r}")
+    return list(value)
+
+
+def format_options(options: tuple[str, ...], option_format: str) -> str:
+    return "\n".join(option_format.format(letter=LETTERS[i], option=o) for i, o in enumerate(options))
+
+
+def mean_or_none(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None

@@ -1,0 +1,124 @@
+"""python -m ava.evaluate benchmark=culturebank data=FILE_OR_DIR: CultureBank (Shi et al. 2024).
+
+One CSV of the release (``culturebank_tiktok.csv`` / ``culturebank_reddit.csv``, or a folder holding exactly
+one CSV) with ``cultural group, context, goal, relation, actor, actor_behavior, recipient,
+recipient_behavior, other_descriptions, topic, agreement, ...``. Each row becomes a yes/no question "does
+the majority of this group agree with this description?"; the target is ``agreement > 0.5``, the prediction
+``P(Yes) > threshold`` with P(Yes) the softmax over the A/B letters. Reported: accuracy and macro-F1 overall
+(headline: macro-F1), accuracy per cultural group. The files carry no question id: the id is the 0-based data
+row unless ``id_column`` names one.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ava.evaluate.benchmarks.base import (
+    BenchmarkDataError,
+    BenchmarkResult,
+    DistKey,
+    Loaded,
+    Question,
+    Request,
+    format_options,
+    require_columns,
+    require_file,
+)
+from ava.evaluate.metrics import accuracy, macro_f1
+
+NAME = "culturebank"
+OPTIONS = ("Yes", "No")
+LETTERS = ("A", "B")
+
+
+def _field(name: str) -> str:
+    return name.strip().replace(" ", "_")
+
+
+def _csv(path: Path) -> Path:
+    if path.is_dir():
+        found = sorted(path.glob("*.csv"))
+        if len(found) != 1:
+            raise BenchmarkDataError(
+                f"{path}: expected exactly one CultureBank CSV, found {[p.name for p in found]}"
+            )
+        return found[0]
+    return require_file(path, "CultureBank CSV")
+
+
+def load(path: Path, cfg: Any) -> Loaded:
+    file = _csv(Path(path))
+    df = pd.read_csv(file, dtype=str, keep_default_na=False)
+    fields = [f for _, f, _, _ in string.Formatter().parse(cfg.template) if f]
+    columns = {_field(c): c for c in df.columns}
+    require_columns(columns, ["cultural_group", "agreement", *[f for f in fields if f != "options"]], file)
+    if cfg.id_column is not None:
+        require_columns(df.columns, [cfg.id_column], file)
+    questions, skipped, seen = [], Counter(), set()
+    for i, row in enumerate(df.to_dict("records")):
+        try:
+            agreement = float(row[columns["agreement"]])
+        except ValueError:
+            agreement = math.nan
+        if not math.isfinite(agreement):
+            skipped["agreement missing or not a number"] += 1
+            continue
+        qid = str(i) if cfg.id_column is None else str(row[cfg.id_column])
+        if qid in seen:
+            raise BenchmarkDataError(f"{file}: duplicate id {qid!r} in column {cfg.id_column!r}")
+        seen.add(qid)
+        values = {f: row[c] for f, c in columns.items()}
+        questions.append(
+            Question(
+                qid, values["cultural_group"], OPTIONS, {"values": values, "target": int(agreement > 0.5)}
+            )
+        )
+    return Loaded(questions, len(df), skipped)
+
+
+def requests(loaded: Loaded, cfg: Any) -> list[Request]:
+    opts = format_options(OPTIONS, cfg.option_format)
+    return [
+        Request(q.id, None, None, cfg.template.format(options=opts, **q.meta["values"]), LETTERS)
+        for q in loaded.questions
+    ]
+
+
+def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> BenchmarkResult:
+    skipped = Counter(loaded.skipped)
+    labels, preds = [], []
+    by_group: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for q in loaded.questions:
+        d = dists.get((q.id, None, None))
+        if d is None:
+            skipped["no model distribution"] += 1
+            continue
+        pred = int(d[0] / d.sum() > cfg.threshold)
+        labels.append(q.meta["target"])
+        preds.append(pred)
+        by_group[q.text].append((q.meta["target"], pred))
+    per_group = {g: accuracy(*zip(*v, strict=True)) for g, v in sorted(by_group.items())}
+    return BenchmarkResult(
+        benchmark=NAME,
+        headline_metric="macro-F1 of 'the majority agrees' (agreement > 0.5)",
+        headline=macro_f1(labels, preds) if labels else None,
+        per_group=per_group,
+        group_questions={g: len(v) for g, v in sorted(by_group.items())},
+        metrics={
+            "accuracy": accuracy(labels, preds) if labels else None,
+            "positives": int(sum(labels)),
+            "threshold": float(cfg.threshold),
+            "per_group_metric": "accuracy",
+        },
+        questions_total=loaded.total,
+        questions_used=len(labels),
+        skipped=dict(skipped),
+        prompt_template=cfg.template,
+    )

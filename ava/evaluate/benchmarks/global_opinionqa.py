@@ -1,0 +1,147 @@
+"""python -m ava.evaluate benchmark=global_opinionqa data=FILE_OR_DIR: GlobalOpinionQA (Durmus et al. 2023).
+
+``global_opinions.csv`` (the Anthropic/llm_global_opinions release): ``question``, ``selections`` (a string
+such as ``defaultdict(<class 'list'>, {'Belgium': [0.2, 0.8], ...})``: each country's answer shares),
+``options`` (a Python list literal), ``source``. Both literals are read with ``ast.literal_eval``, never
+``eval``. The question id is the 0-based data row. Similarity per country = mean over its questions of
+``1 - JS distance`` (base 2) between the model's and the country's distributions; headline = mean over
+countries. By default each country is asked with the paper's cross-national prompt ("How would someone from
+{country} answer ..."); ``steer_country=false`` asks once and compares that answer with every country.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ava.evaluate.benchmarks.base import (
+    LETTERS,
+    BenchmarkDataError,
+    BenchmarkResult,
+    DistKey,
+    Loaded,
+    Question,
+    Request,
+    format_options,
+    mean_or_none,
+    parse_list,
+    require_columns,
+    require_file,
+)
+from ava.evaluate.metrics import js_similarity
+
+NAME = "global_opinionqa"
+FILE = "global_opinions.csv"
+_DEFAULTDICT = re.compile(r"^\s*defaultdict\(\s*<class '\w+'>\s*,\s*(\{.*\})\s*\)\s*$", re.DOTALL)
+
+
+def parse_selections(text: str) -> dict[str, list[float]]:
+    """``defaultdict(<class 'list'>, {...})`` or a plain dict literal -> ``{country: [shares]}``."""
+    m = _DEFAULTDICT.match(str(text))
+    body = m.group(1) if m else str(text)
+    try:
+        value = ast.literal_eval(body)
+    except (ValueError, SyntaxError) as exc:
+        raise ValueError(f"selections is not a dict literal: {str(text)[:80]!r} ({exc})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"selections is not a dict: {str(text)[:80]!r}")
+    out = {}
+    for country, shares in value.items():
+        if not isinstance(shares, (list, tuple)) or not all(isinstance(s, (int, float)) for s in shares):
+            raise ValueError(f"selections[{country!r}] is not a list of numbers")
+        out[str(country)] = [float(s) for s in shares]
+    return out
+
+
+def load(path: Path, cfg: Any) -> Loaded:
+    path = Path(path)
+    file = require_file(path / FILE if path.is_dir() else path, "GlobalOpinionQA global_opinions.csv")
+    df = pd.read_csv(file)
+    require_columns(df.columns, ["question", "selections", "options"], file)
+    questions, skipped, dropped = [], Counter(), Counter()
+    for i, row in enumerate(df.to_dict("records")):
+        try:
+            options = tuple(str(o) for o in parse_list(row["options"], "options"))
+            selections = parse_selections(row["selections"])
+        except ValueError as exc:
+            skipped[f"unreadable row ({type(exc).__name__})"] += 1
+            continue
+        countries = {}
+        for country, shares in selections.items():
+            arr = np.asarray(shares, dtype=np.float64)
+            if arr.size != len(options):
+                dropped["shares/options length mismatch"] += 1
+            elif not np.all(np.isfinite(arr)) or np.any(arr < 0) or arr.sum() <= 0:
+                dropped["shares not a distribution"] += 1
+            else:
+                countries[country] = arr / arr.sum()
+        if not countries or len(options) < 2:
+            skipped["no usable country distribution"] += 1
+            continue
+        questions.append(
+            Question(
+                str(i), str(row["question"]), options, {"countries": countries, "source": row.get("source")}
+            )
+        )
+    if not questions and not skipped:
+        raise BenchmarkDataError(f"{file}: no rows")
+    return Loaded(questions, len(df), skipped, {"dropped_country_distributions": dict(dropped)})
+
+
+def requests(loaded: Loaded, cfg: Any) -> list[Request]:
+    out = []
+    for q in loaded.questions:
+        letters = tuple(LETTERS[: len(q.options)])
+        opts = format_options(q.options, cfg.option_format)
+        if cfg.steer_country:
+            out.extend(
+                Request(
+                    q.id,
+                    c,
+                    None,
+                    cfg.country_template.format(country=c, question=q.text, options=opts),
+                    letters,
+                )
+                for c in q.meta["countries"]
+            )
+        else:
+            out.append(Request(q.id, None, None, cfg.template.format(question=q.text, options=opts), letters))
+    return out
+
+
+def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> BenchmarkResult:
+    per_country: dict[str, list[float]] = defaultdict(list)
+    skipped, used = Counter(loaded.skipped), 0
+    for q in loaded.questions:
+        hit = False
+        for country, human in q.meta["countries"].items():
+            d = dists.get((q.id, country, None))
+            if d is None:
+                d = dists.get((q.id, None, None))
+            if d is not None:
+                per_country[country].append(js_similarity(d, human))
+                hit = True
+        if hit:
+            used += 1
+        else:
+            skipped["no model distribution"] += 1
+    groups = {c: float(np.mean(v)) for c, v in sorted(per_country.items())}
+    return BenchmarkResult(
+        benchmark=NAME,
+        headline_metric="similarity 1 - JSD (mean over countries)",
+        headline=mean_or_none(list(groups.values())),
+        per_group=groups,
+        group_questions={c: len(v) for c, v in sorted(per_country.items())},
+        metrics={"steer_country": bool(cfg.steer_country),
+                 "dropped_country_distributions": loaded.extra["dropped_country_distributions"]},
+        questions_total=loaded.total,
+        questions_used=used,
+        skipped=dict(skipped),
+        prompt_template=cfg.country_template if cfg.steer_country else cfg.template,
+    )

@@ -1,0 +1,86 @@
+"""python -m ava.evaluate benchmark=oqa_xl data=DIR: OpinionQA-XL (the AVA authors' 117-survey expansion).
+
+``DIR/opinionqa-xl.json`` is ``{wave: {qcode: {question, options}}}`` (options in prompt order, refusal
+included); the human distributions come in the same per-group form as OpinionQA, one folder per wave:
+``DIR/human_resp/<wave>/info.csv, responses.csv, metadata.csv`` with question keys ``<qcode>_<wave>``
+(``SPORTPOL_W54``), which is also the question id. Metrics are OpinionQA's.
+
+Differences from the authors' ``eval_oqaxl_representativeness.py``, on purpose: that script passes the two
+probability vectors to ``scipy.stats.wasserstein_distance`` as *sample values* (so it measures how similar
+the sets of probabilities are, not where the mass sits), divides by ``n_options - 1`` instead of the ordinal
+span, counts raw rather than survey-weighted answers, and divides the sum by a fixed 6188. Here W1 is taken
+over the ``option_ordinal`` positions with the distributions as weights, as OpinionQA defines it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ava.evaluate.benchmarks import opinionqa
+from ava.evaluate.benchmarks.base import (
+    BenchmarkDataError,
+    BenchmarkResult,
+    DistKey,
+    Loaded,
+    Request,
+    require_file,
+)
+from ava.evaluate.benchmarks.pew import ordinal_question, read_human, read_info, score_survey
+
+NAME = "oqa_xl"
+QUESTIONS_FILE = "opinionqa-xl.json"
+
+
+def load(path: Path, cfg: Any) -> Loaded:
+    path = Path(path)
+    qpath = require_file(path / QUESTIONS_FILE, "OpinionQA-XL questions")
+    try:
+        waves = json.loads(qpath.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise BenchmarkDataError(f"{qpath}: malformed JSON ({exc})") from None
+    if not isinstance(waves, dict):
+        raise BenchmarkDataError(f"{qpath}: expected {{wave: {{qcode: {{question, options}}}}}}")
+    skipped: Counter = Counter()
+    questions, human = [], {}
+    for wave, items in waves.items():
+        survey = path / "human_resp" / wave
+        if not survey.is_dir():
+            skipped["no human_resp folder for the wave"] += len(items)
+            continue
+        infos = read_info(survey)
+        wave_qs = []
+        for qcode, item in items.items():
+            if (
+                not isinstance(item, dict)
+                or not isinstance(item.get("question"), str)
+                or not isinstance(item.get("options"), list)
+            ):
+                raise BenchmarkDataError(
+                    f"{qpath}: {wave}/{qcode} needs 'question' (str) and 'options' (list)"
+                )
+            key = f"{qcode}_{wave}"
+            if key not in infos:
+                skipped["no matching info.csv row"] += 1
+                continue
+            q = ordinal_question(key, item["question"], tuple(str(o) for o in item["options"]), infos[key])
+            if isinstance(q, str):
+                skipped[q] += 1
+            else:
+                wave_qs.append(q)
+        human.update(read_human(survey, [q.id for q in wave_qs], list(cfg.attributes)))
+        questions.extend(wave_qs)
+    total = sum(len(items) for items in waves.values())
+    return Loaded(questions, total, skipped, {"human": human, "steer": {}, "steer_subset": None})
+
+
+def requests(loaded: Loaded, cfg: Any) -> list[Request]:
+    return opinionqa.requests(loaded, cfg)
+
+
+def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> BenchmarkResult:
+    return score_survey(NAME, loaded, dists, cfg.template, None)

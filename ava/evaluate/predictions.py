@@ -1,0 +1,123 @@
+"""python -m ava.evaluate model=precomputed predictions=FILE.jsonl: read answer distributions made elsewhere.
+
+One JSON object a line: ``{"id": QUESTION_ID, "probs": [p1, ..., pK]}`` with the probabilities in the
+benchmark's option order (refusal option included where it has one), plus ``"group"`` for a steered run and
+optionally ``"context"`` (OpinionQA's ``qa`` / ``bio`` / ``portray``). Ids are compared as strings, so the
+row-number ids of GlobalOpinionQA and CultureNLI may be written as ``3`` or ``"3"``.
+
+Every problem is reported with its 1-based line number; the whole file is checked before anything is scored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ava.evaluate.benchmarks.base import DistKey, Question
+
+MAX_LISTED = 20  # bad lines quoted in the error; the count of all of them is given too
+
+
+class PredictionsError(ValueError):
+    """The predictions file cannot be scored as given; the message lists each bad line."""
+
+
+class _NonFinite(ValueError):
+    pass
+
+
+def _no_constants(name: str) -> float:
+    raise _NonFinite(name)
+
+
+def read_predictions(
+    path: str | Path, questions: dict[str, Question], sum_tolerance: float, on_bad_sum: str
+) -> tuple[dict[DistKey, np.ndarray], Counter]:
+    """Validate and load ``path`` against ``questions``; returns distributions and counts of fixes made.
+
+    ``on_bad_sum``: ``error`` refuses a line whose probabilities do not sum to 1 within ``sum_tolerance``;
+    ``renormalize`` divides by the sum and counts the line under ``renormalized``.
+    """
+    if on_bad_sum not in ("error", "renormalize"):
+        raise ValueError(f"on_bad_sum must be 'error' or 'renormalize', got {on_bad_sum!r}")
+    path = Path(path)
+    if not path.is_file():
+        raise PredictionsError(f"predictions file not found: {path}")
+    dists: dict[DistKey, np.ndarray] = {}
+    fixes: Counter = Counter()
+    problems: list[str] = []
+    with path.open("rb") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            err = _parse_line(raw, line_no, questions, sum_tolerance, on_bad_sum, dists, fixes)
+            if err:
+                problems.append(f"line {line_no}: {err}")
+    if problems:
+        shown = "\n  ".join(problems[:MAX_LISTED])
+        more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
+        raise PredictionsError(f"{path}: {len(problems)} bad line(s):\n  {shown}{more}")
+    if not dists:
+        raise PredictionsError(f"{path}: no predictions in the file")
+    return dists, fixes
+
+
+def _parse_line(
+    raw: bytes,
+    line_no: int,
+    questions: dict[str, Question],
+    tol: float,
+    on_bad_sum: str,
+    dists: dict[DistKey, np.ndarray],
+    fixes: Counter,
+) -> str | None:
+    try:
+        rec: Any = json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
+    except _NonFinite as exc:
+        return f"non-finite number {exc} (NaN/Infinity are not probabilities)"
+    except (UnicodeDecodeError, ValueError) as exc:
+        return f"malformed JSON ({exc})"
+    if not isinstance(rec, dict):
+        return f"expected a JSON object, got {type(rec).__name__}"
+    qid = rec.get("id")
+    if isinstance(qid, bool) or not isinstance(qid, (str, int)):
+        return "missing or invalid 'id' (a string or integer question id)"
+    qid = str(qid)
+    if qid not in questions:
+        return f"unknown question id {qid!r} (not in the benchmark's files; ids are keys or 0-based rows)"
+    group, context = rec.get("group"), rec.get("context")
+    for name, value in (("group", group), ("context", context)):
+        if value is not None and not isinstance(value, str):
+            return f"'{name}' must be a string when given"
+    probs = rec.get("probs")
+    if not isinstance(probs, list) or not probs:
+        return "'probs' must be a non-empty list of numbers"
+    if not all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in probs):
+        return "'probs' must hold numbers only"
+    if not all(math.isfinite(p) for p in probs):
+        return "'probs' holds a non-finite value (NaN or infinity)"
+    k = len(questions[qid].options)
+    if len(probs) != k:
+        return f"question {qid!r} has {k} options (refusal included) but 'probs' has {len(probs)} values"
+    arr = np.asarray(probs, dtype=np.float64)
+    if np.any(arr < 0):
+        return "'probs' holds a negative value"
+    total = float(arr.sum())
+    if abs(total - 1.0) > tol:
+        if on_bad_sum == "error" or total <= 0:
+            return (
+                f"'probs' sums to {total:.6g}, not 1 (tolerance {tol}); fix the file or set "
+                "predictions_on_bad_sum=renormalize"
+            )
+        arr = arr / total
+        fixes["renormalized"] += 1
+    key: DistKey = (qid, group, context)
+    if key in dists:
+        return f"duplicate prediction for id={qid!r} group={group!r} context={context!r}"
+    dists[key] = arr
+    return None

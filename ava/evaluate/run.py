@@ -1,0 +1,134 @@
+"""python -m ava.evaluate benchmark=NAME|all data=PATH model=NAME adapter=PATH|null output_dir=OUT.
+
+Reads each benchmark's official files, gets answer distributions (from a local model, or from a
+``model=precomputed predictions=FILE.jsonl`` file), scores them with the official metrics and writes
+``OUT/results.json``, ``OUT/report.md`` and ``OUT/plots/``. ``benchmark=all``: ``data`` is a folder with one
+entry per benchmark named after it (``opinionqa/``, ``oqa_xl/``, ``global_opinionqa/``, ``culturenli/``,
+``culturebank/``); every benchmark present is run, and precomputed ``predictions`` is then a folder of
+``<benchmark>.jsonl`` files.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from ava.evaluate import benchmarks
+from ava.evaluate.benchmarks.base import BenchmarkResult, Loaded
+from ava.evaluate.predictions import read_predictions
+from ava.evaluate.report import write_report
+from ava.runtime import peak_rss_mb, pick_device
+
+log = logging.getLogger(__name__)
+
+
+def plan(cfg: DictConfig) -> list[tuple[str, Path, Path | None]]:
+    """``[(benchmark, data path, predictions file or None)]`` to run."""
+    if cfg.data is None:
+        raise ValueError(
+            "data=PATH is required (a benchmark's files, or with benchmark=all a folder of them)"
+        )
+    data = Path(cfg.data)
+    if not data.exists():
+        raise FileNotFoundError(f"data={data} does not exist")
+    precomputed = bool(cfg.model.get("precomputed", False))
+    if precomputed and cfg.predictions is None:
+        raise ValueError(
+            "model=precomputed needs predictions=FILE.jsonl (or a folder of <benchmark>.jsonl with "
+            "benchmark=all)"
+        )
+    if not precomputed and cfg.predictions is not None:
+        raise ValueError("predictions=... is only read with model=precomputed")
+    if cfg.benchmark != "all":
+        benchmarks.get(cfg.benchmark)
+        return [(cfg.benchmark, data, Path(cfg.predictions) if precomputed else None)]
+    if not data.is_dir():
+        raise NotADirectoryError(f"benchmark=all needs data=DIR holding {', '.join(benchmarks.BENCHMARKS)}")
+    present = [name for name in benchmarks.BENCHMARKS if (data / name).exists()]
+    if not present:
+        raise FileNotFoundError(f"benchmark=all found none of {list(benchmarks.BENCHMARKS)} under {data}")
+    out = []
+    for name in present:
+        preds = None
+        if precomputed:
+            preds = Path(cfg.predictions) / f"{name}.jsonl"
+            if not preds.is_file():
+                raise FileNotFoundError(f"data for {name} is given but its predictions {preds} are missing")
+        out.append((name, data / name, preds))
+    return out
+
+
+def _model_distributions(cfg: DictConfig, work: dict[str, Loaded]) -> tuple[dict, dict[str, Any]]:
+    from ava.evaluate.scoring import letter_distributions, use_chat_template
+    from ava.models.load import load_model_and_tokenizer
+
+    device = pick_device(cfg.device)
+    model, tokenizer = load_model_and_tokenizer(cfg.model, device=device)
+    if cfg.adapter is not None:
+        from peft import PeftModel
+
+        if not Path(cfg.adapter).is_dir():
+            raise FileNotFoundError(
+                f"adapter={cfg.adapter} is not a folder (a PEFT adapter from python -m ava.train)"
+            )
+        model = PeftModel.from_pretrained(model, str(cfg.adapter)).to(device)
+    chat = use_chat_template(tokenizer, cfg.prompt.chat_template)
+    max_tokens = getattr(model.config, "max_position_embeddings", None)
+    dists, info = {}, {"device": device, "chat_template": chat, "prompts_too_long": {}}
+    for name, loaded in work.items():
+        reqs = benchmarks.get(name).requests(loaded, cfg.benchmarks[name])
+        log.info("%s: %d prompts", name, len(reqs))
+        dists[name], info["prompts_too_long"][name] = letter_distributions(
+            model, tokenizer, reqs, int(cfg.batch_size), chat, cfg.prompt.system_prompt, max_tokens
+        )
+    return dists, info
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Run the benchmarks ``cfg`` names and write the reports; returns the ``results.json`` document."""
+    steps = plan(cfg)
+    work = {name: benchmarks.get(name).load(path, cfg.benchmarks[name]) for name, path, _ in steps}
+    fixes: dict[str, Counter] = {}
+    if cfg.model.get("precomputed", False):
+        dists = {}
+        for name, _, preds in steps:
+            dists[name], fixes[name] = read_predictions(
+                preds,
+                work[name].by_id(),
+                float(cfg.predictions_sum_tolerance),
+                str(cfg.predictions_on_bad_sum),
+            )
+        info: dict[str, Any] = {"predictions": {name: str(p) for name, _, p in steps}}
+    else:
+        dists, info = _model_distributions(cfg, work)
+    results: dict[str, BenchmarkResult] = {
+        name: benchmarks.get(name).score(work[name], dists[name], cfg.benchmarks[name]) for name in work
+    }
+    doc: dict[str, Any] = {
+        "model": str(cfg.model.get("name_or_path")),
+        "adapter": None if cfg.adapter is None else str(cfg.adapter),
+        "mode": "precomputed" if cfg.model.get("precomputed", False) else "model",
+        **info,
+        "config": OmegaConf.to_container(cfg.benchmarks, resolve=True),
+        "benchmarks": {},
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+    for name, r in results.items():
+        entry = r.as_dict()
+        if name in fixes:
+            entry["counts"]["predictions_renormalized"] = fixes[name].get("renormalized", 0)
+        doc["benchmarks"][name] = entry
+        log.info(
+            "%s: %s = %s (%d/%d questions)",
+            name,
+            r.headline_metric,
+            r.headline,
+            r.questions_used,
+            r.questions_total,
+        )
+    write_report(Path(cfg.output_dir), doc)
+    return doc

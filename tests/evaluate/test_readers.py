@@ -1,0 +1,175 @@
+"""Each benchmark reader on small files in the official layouts, plus missing files/columns."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+from omegaconf import OmegaConf
+
+from ava.evaluate.benchmarks import BENCHMARKS, culturebank, culturenli, global_opinionqa, opinionqa, oqa_xl
+from ava.evaluate.benchmarks.base import BenchmarkDataError
+from ava.evaluate.benchmarks.global_opinionqa import parse_selections
+from tests.evaluate import fixtures
+
+CFG = OmegaConf.create(
+    {
+        "attributes": ["SEX", "POLPARTY"],
+        "steering": ["qa", "bio", "portray"],
+        "template": "{context}Question: {question}\n{options}\nAnswer:",
+        "option_format": "{letter}. {option}",
+        "steer_formats": {
+            "qa": "Question: {question}\n{options}\nAnswer: {answer}\n\n",
+            "bio": "{text}\n\n",
+            "portray": "{text}\n\n",
+        },
+    }
+)
+
+
+def human_reference(responses, qkey):
+    """Weighted answer totals per group, by plain loops (independent of the pandas reader)."""
+    out = defaultdict(lambda: defaultdict(float))
+    for r in responses:
+        if r[qkey] is None:
+            continue
+        out["Overall"][r[qkey]] += r["W"]
+        for attr, values in fixtures.OQA_METADATA.items():
+            if r[attr] in values:
+                out[f"{attr}={r[attr]}"][r[qkey]] += r["W"]
+    return {g: dict(v) for g, v in out.items()}
+
+
+@pytest.mark.parametrize("with_key", [True, False])
+def test_opinionqa_reader(tmp_path, with_key):
+    loaded = opinionqa.load(fixtures.write_opinionqa(tmp_path, with_key=with_key), CFG)
+    ids = [q.id for q in loaded.questions]
+    assert ids == ["CARS1_W99", "WORK3_W99"]
+    assert loaded.skipped == {"option_ordinal positions all equal (not an ordinal question)": 1}
+    work = loaded.by_id()["WORK3_W99"]
+    assert work.options == ("Negative impact", "Positive impact", "No impact either way", "Refused")
+    assert work.meta["positions"] == [2.0, 1.0, 1.5, None]
+    for key in ids:
+        assert loaded.extra["human"][key] == human_reference(fixtures.OQA_RESPONSES, key)  # exact sums
+    steer = loaded.extra["steer"]
+    assert steer["qa"][0][:2] == ("POLPARTY=Democrat", "qa") and steer["qa"][0][2]["answer"] == "B"
+    assert steer["portray"][0][0] == "POLPARTY=Republican"
+
+
+def test_opinionqa_requests_follow_helm_prompt(tmp_path):
+    loaded = opinionqa.load(fixtures.write_opinionqa(tmp_path), CFG)
+    reqs = opinionqa.requests(loaded, CFG)
+    plain = [r for r in reqs if r.group is None]
+    assert plain[0].prompt == (
+        "Question: How much have you heard about driverless cars?\nA. A lot\nB. A little\n"
+        "C. Nothing at all\nD. Refused\nAnswer:"
+    )
+    assert plain[0].letters == ("A", "B", "C", "D")
+    qa = next(r for r in reqs if r.context == "qa" and r.qid == "CARS1_W99")
+    assert qa.prompt.startswith("Question: In politics today, do you consider yourself a\nA. Republican\n")
+    assert "Answer: B\n\nQuestion: How much" in qa.prompt
+    assert len(reqs) == 2 * 4  # unsteered + three steering contexts, for both questions
+
+
+def test_opinionqa_missing_files_are_clear(tmp_path):
+    with pytest.raises(BenchmarkDataError, match="human_resp"):
+        opinionqa.load(tmp_path, CFG)
+    root = fixtures.write_opinionqa(tmp_path / "q")
+    (root / "human_resp" / "American_Trends_Panel_W99" / "responses.csv").unlink()
+    with pytest.raises(BenchmarkDataError, match="responses.csv not found"):
+        opinionqa.load(root, CFG)
+
+
+def test_oqa_xl_reader(tmp_path):
+    loaded = oqa_xl.load(fixtures.write_oqa_xl(tmp_path), CFG)
+    (q,) = loaded.questions
+    assert q.id == "SPORTPOL_W54"
+    assert q.options == ("Not too important", "Refused", "Very important", "Somewhat important")
+    assert q.meta["positions"] == [3.0, None, 1.0, 2.0]
+    assert loaded.skipped == {"no matching info.csv row": 1}
+    (tmp_path / "opinionqa-xl.json").write_text("{not json")
+    with pytest.raises(BenchmarkDataError, match="malformed JSON"):
+        oqa_xl.load(tmp_path, CFG)
+
+
+def test_goqa_selections_parsed_safely(tmp_path):
+    assert parse_selections("defaultdict(<class 'list'>, {'A': [0.5, 0.5]})") == {"A": [0.5, 0.5]}
+    assert parse_selections("{'A': [1, 0]}") == {"A": [1.0, 0.0]}
+    with pytest.raises(ValueError, match="not a dict literal"):
+        parse_selections("defaultdict(<class 'list'>, {'X': __import__('os').getcwd()})")
+    loaded = global_opinionqa.load(fixtures.write_goqa(tmp_path), None)
+    assert [q.id for q in loaded.questions] == ["0", "1"]  # 0-based rows
+    assert set(loaded.questions[1].meta["countries"]) == {"Belgium", "Nigeria"}
+    assert loaded.skipped == {"unreadable row (ValueError)": 1}
+    assert loaded.extra["dropped_country_distributions"] == {"shares/options length mismatch": 1}
+
+
+def test_culturenli_reader_majority_labels(tmp_path):
+    loaded = culturenli.load(fixtures.write_culturenli(tmp_path), None)
+    labels = [(q.meta["labels"]["US"], q.meta["labels"]["IN"]) for q in loaded.questions]
+    assert labels == [("C", "E"), ("E", "C"), ("E", "E"), ("N", "C")]
+    assert culturenli.majority_label(["N", "E", "E", "N"]) == "N"  # ties go to the first seen
+    (tmp_path / "data.tsv").write_text("premise\thypothesis\tus_ratings\n")
+    with pytest.raises(BenchmarkDataError, match="in_ratings"):
+        culturenli.load(tmp_path, None)
+
+
+def test_culturebank_reader(tmp_path):
+    cfg = OmegaConf.create(
+        {
+            "template": "{cultural_group}: {actor} {actor_behavior} {context}\n{options}",
+            "option_format": "{letter}. {option}",
+            "id_column": None,
+            "threshold": 0.5,
+        }
+    )
+    loaded = culturebank.load(fixtures.write_culturebank(tmp_path), cfg)
+    assert [q.meta["target"] for q in loaded.questions] == [1, 0, 1, 0]
+    assert loaded.skipped == {"agreement missing or not a number": 1}
+    assert (
+        culturebank.requests(loaded, cfg)[0].prompt
+        == "Japanese: people bow before eating at dinner\nA. Yes\nB. No"
+    )
+    bad = OmegaConf.merge(cfg, {"template": "{no_such_column}"})
+    with pytest.raises(BenchmarkDataError, match="no_such_column"):
+        culturebank.load(tmp_path, bad)
+
+
+def test_registry_names_and_gss():
+    from ava.evaluate import benchmarks
+
+    assert set(BENCHMARKS) == {"opinionqa", "oqa_xl", "global_opinionqa", "culturenli", "culturebank"}
+    with pytest.raises(NotImplementedError, match="not supported yet"):
+        benchmarks.get("gss")
+
+
+def test_opinionqa_repeated_steering_group_and_bad_qa_answer(tmp_path):
+    import pandas as pd
+
+    root = fixtures.write_opinionqa(tmp_path)
+    bios = [
+        {"question": f"Description: I am a Democrat ({i}).", "md": "POLPARTY", "subgroup": "Democrat"}
+        for i in range(2)
+    ]
+    pd.DataFrame(bios).to_csv(root / "model_input" / "steer-bio.csv", sep="\t", index=False)
+    reqs = opinionqa.requests(opinionqa.load(root, CFG), CFG)
+    assert {r.context for r in reqs if r.context and r.context.startswith("bio")} == {"bio", "bio:2"}
+    qa = pd.read_csv(root / "model_input" / "steer-qa.csv", sep="\t").assign(correct="Green")
+    qa.to_csv(root / "model_input" / "steer-qa.csv", sep="\t", index=False)
+    with pytest.raises(BenchmarkDataError, match="correct='Green' is not among its options"):
+        opinionqa.load(root, CFG)
+
+
+def test_opinionqa_disagreement_subset_limits_steering(tmp_path):
+    import pandas as pd
+
+    root = fixtures.write_opinionqa(tmp_path)
+    q = dict((k, q) for k, q, _, _ in fixtures.OQA_INFO)["CARS1_W99"]
+    opts = str(["A lot", "A little", "Nothing at all", "Refused"])
+    pd.DataFrame([{"question": q, "options": opts}]).to_csv(
+        root / "model_input" / opinionqa.DISAGREEMENT, sep="\t", index=False
+    )
+    loaded = opinionqa.load(root, CFG)
+    assert loaded.extra["steer_subset"] == {"CARS1_W99"} and len(loaded.questions) == 2
+    steered = [r for r in opinionqa.requests(loaded, CFG) if r.group is not None]
+    assert {r.qid for r in steered} == {"CARS1_W99"} and len(steered) == 3

@@ -67,7 +67,7 @@ def _model_distributions(cfg: DictConfig, work: dict[str, Loaded]) -> tuple[dict
     from ava.models.load import load_model_and_tokenizer
 
     device = pick_device(cfg.device)
-    model, tokenizer = load_model_and_tokenizer(cfg.model, device=device)
+    model, tokenizer = load_model_and_tokenizer(cfg.model, device=device, require_chat_template=False)
     if cfg.adapter is not None:
         from peft import PeftModel
 

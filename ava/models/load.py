@@ -42,7 +42,8 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
 
 
-def load_tokenizer(cfg_model: Mapping[str, Any]):
+def load_tokenizer(cfg_model: Mapping[str, Any], require_chat_template: bool = True):
+    """The tokenizer; training needs a chat template (``require_chat_template``), scoring a base model not."""
     from transformers import AutoTokenizer
 
     path = model_path(cfg_model)
@@ -53,13 +54,14 @@ def load_tokenizer(cfg_model: Mapping[str, Any]):
     if tok.pad_token is None:
         # Llama-2 / Mistral ship no pad token; padded positions are masked out of attention and loss anyway.
         tok.pad_token = tok.eos_token
-    if not tok.chat_template:
+    if require_chat_template and not tok.chat_template:
         raise ValueError(f"tokenizer of {path} has no chat template; use an instruct/chat model or add one")
     return tok
 
 
 def load_model_and_tokenizer(
-    cfg_model: Mapping[str, Any], device: str | None = None, dtype: str | None = None
+    cfg_model: Mapping[str, Any], device: str | None = None, dtype: str | None = None,
+    require_chat_template: bool = True,
 ):
     """(model, tokenizer) for ``cfg_model`` (a ``conf/model/*.yaml`` node).
 
@@ -68,7 +70,7 @@ def load_model_and_tokenizer(
     """
     from transformers import AutoModelForCausalLM
 
-    tokenizer = load_tokenizer(cfg_model)
+    tokenizer = load_tokenizer(cfg_model, require_chat_template)
     path = model_path(cfg_model)
     try:
         model = AutoModelForCausalLM.from_pretrained(

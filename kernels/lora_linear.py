@@ -121,8 +121,10 @@ def _gemm_lowrank_kernel(
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     for k0 in range(0, RED, BLOCK_K):
         rk = k0 + tl.arange(0, BLOCK_K)
-        p = tl.load(P + rm_ld[:, None] * stride_pm + rk[None, :] * stride_pk, mask=rk[None, :] < RED, other=0.0)
-        q = tl.load(Q + rk[:, None] * stride_qk + rn_ld[None, :] * stride_qn, mask=rk[:, None] < RED, other=0.0)
+        p = tl.load(P + rm_ld[:, None] * stride_pm + rk[None, :] * stride_pk,
+                    mask=rk[None, :] < RED, other=0.0)
+        q = tl.load(Q + rk[:, None] * stride_qk + rn_ld[None, :] * stride_qn,
+                    mask=rk[:, None] < RED, other=0.0)
         acc = tl.dot(p.to(dot_ty), q.to(dot_ty), acc, input_precision=PRECISION)
     rr = tl.arange(0, BLOCK_R)
     h = tl.load(H + rm_ld[:, None] * stride_hm + rr[None, :] * stride_hr, mask=rr[None, :] < R, other=0.0)
@@ -159,7 +161,8 @@ def _skinny_tn_kernel(
     csum = tl.zeros((BLOCK_C,), dtype=tl.float32)
     for m0 in range(m_start, m_end, BLOCK_M):
         rm = (m0 + tl.arange(0, BLOCK_M)).to(tl.int64)
-        t = tl.load(T + rc[:, None] * stride_tc + rm[None, :] * stride_tm,  # loaded transposed: [BLOCK_C, BLOCK_M]
+        # loaded transposed: [BLOCK_C, BLOCK_M]
+        t = tl.load(T + rc[:, None] * stride_tc + rm[None, :] * stride_tm,
                     mask=(rc[:, None] < C) & (rm[None, :] < m_end), other=0.0)
         if WITH_COLSUM:
             csum += tl.sum(t.to(tl.float32), axis=1)
@@ -193,7 +196,8 @@ def _block_r(r: int) -> int:
     return max(16, triton.next_power_of_2(r))  # tl.dot needs every dimension >= 16
 
 
-def rank_proj(p: torch.Tensor, u: torch.Tensor, scale: float, seed: int = 0, dropout_p: float = 0.0) -> torch.Tensor:
+def rank_proj(p: torch.Tensor, u: torch.Tensor, scale: float, seed: int = 0,
+              dropout_p: float = 0.0) -> torch.Tensor:
     """scale · (p ⊙ keep) @ u for p [M, RED], u [RED, r] (any strides) → [M, r] in p's dtype."""
     m, red = p.shape
     r = u.shape[1]
@@ -208,8 +212,9 @@ def rank_proj(p: torch.Tensor, u: torch.Tensor, scale: float, seed: int = 0, dro
     return out
 
 
-def gemm_lowrank(p: torch.Tensor, q: torch.Tensor, h: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None,
-                 seed: int = 0, dropout_p: float = 0.0, lowrank_scale: float = 1.0) -> torch.Tensor:
+def gemm_lowrank(p: torch.Tensor, q: torch.Tensor, h: torch.Tensor, u: torch.Tensor,
+                 bias: torch.Tensor | None, seed: int = 0, dropout_p: float = 0.0,
+                 lowrank_scale: float = 1.0) -> torch.Tensor:
     """p @ q + h @ u (+ bias) for p [M, RED], q [RED, N], h [M, r], u [r, N]; with dropout_p > 0 the
     low-rank term is masked by keep[m, n] (m·N + n) and multiplied by lowrank_scale. Output in p's dtype."""
     m, red = p.shape
@@ -217,8 +222,7 @@ def gemm_lowrank(p: torch.Tensor, q: torch.Tensor, h: torch.Tensor, u: torch.Ten
     r = h.shape[1]
     out = torch.empty(m, n, dtype=p.dtype, device=p.device)
     args = (p, q, h, u, bias if bias is not None else out, out, m, n, red, r, seed, dropout_p, lowrank_scale,
-            p.stride(0), p.stride(1), q.stride(0), q.stride(1), h.stride(0), h.stride(1), u.stride(0), u.stride(1),
-            out.stride(0), out.stride(1), triton.next_power_of_2(m))
+            *p.stride(), *q.stride(), *h.stride(), *u.stride(), *out.stride(), triton.next_power_of_2(m))
     meta = {"HAS_BIAS": bias is not None, "MASK_LOWRANK": dropout_p > 0, "BLOCK_R": _block_r(r),
             **_dot_args(p.dtype)}
     if INTERPRET:
@@ -230,7 +234,7 @@ def gemm_lowrank(p: torch.Tensor, q: torch.Tensor, h: torch.Tensor, u: torch.Ten
 
 
 def _num_splits(m: int, c: int, device: torch.device) -> int:
-    """Splits of M for the skinny reductions: enough programs to fill the GPU ~4 times over (1 when interpreting)."""
+    """Splits of M for the skinny reductions: programs to fill the GPU ~4 times over (1 when interpreting)."""
     if INTERPRET:
         return 1
     sms = torch.cuda.get_device_properties(device).multi_processor_count
@@ -250,7 +254,8 @@ def skinny_tn(t: torch.Tensor, s: torch.Tensor, scale: float, seed: int = 0, dro
     colsum = torch.empty(splits, c, dtype=torch.float32, device=t.device) if with_colsum else out
     args = (t, s, out, colsum, m, c, r, rows_per_split, seed, dropout_p, scale,
             t.stride(0), t.stride(1), s.stride(0), s.stride(1), triton.next_power_of_2(m))
-    meta = {"DROPOUT": dropout_p > 0, "WITH_COLSUM": with_colsum, "BLOCK_R": _block_r(r), **_dot_args(t.dtype)}
+    meta = {"DROPOUT": dropout_p > 0, "WITH_COLSUM": with_colsum, "BLOCK_R": _block_r(r),
+            **_dot_args(t.dtype)}
     if INTERPRET:
         _skinny_tn[(triton.cdiv(c, _INTERP_TN["BLOCK_C"]), splits)](*args, **meta, **_INTERP_TN)
     else:
@@ -267,8 +272,9 @@ def _check(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, lor
     n, k = weight.shape
     r = lora_a.shape[0]
     if x.shape[-1] != k or lora_a.shape != (r, k) or lora_b.shape != (n, r):
-        raise ValueError(f"shape mismatch: x {tuple(x.shape)}, W {tuple(weight.shape)}, A {tuple(lora_a.shape)}, "
-                         f"B {tuple(lora_b.shape)}; expected x [..., K], W [N, K], A [r, K], B [N, r]")
+        raise ValueError(f"shape mismatch: x {tuple(x.shape)}, W {tuple(weight.shape)}, "
+                         f"A {tuple(lora_a.shape)}, B {tuple(lora_b.shape)}; "
+                         "expected x [..., K], W [N, K], A [r, K], B [N, r]")
     if bias is not None and bias.shape != (n,):
         raise ValueError(f"bias has shape {tuple(bias.shape)}, expected ({n},)")
     if not 0 < r <= MAX_RANK:
@@ -279,7 +285,7 @@ def _check(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, lor
 
 
 class LoraLinearFunction(torch.autograd.Function):
-    """y = x Wᵀ + s · (dropout(x) Aᵀ) Bᵀ + bias with the fused kernels; grads for x, bias, A, B (and W if asked)."""
+    """y = x Wᵀ + s · (dropout(x) Aᵀ) Bᵀ + bias, fused; grads for x, bias, A, B (and W if it needs one)."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, lora_a: torch.Tensor,
@@ -324,4 +330,5 @@ class LoraLinearFunction(torch.autograd.Function):
 def lora_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, lora_a: torch.Tensor,
                 lora_b: torch.Tensor, scaling: float, dropout_p: float = 0.0, seed: int = 0) -> torch.Tensor:
     """Fused ``x Wᵀ + s · (dropout(x) Aᵀ) Bᵀ + bias`` (dropout_p = 0 disables the mask; seed picks it)."""
-    return LoraLinearFunction.apply(x, weight, bias, lora_a, lora_b, float(scaling), float(dropout_p), int(seed))
+    return LoraLinearFunction.apply(x, weight, bias, lora_a, lora_b, float(scaling), float(dropout_p),
+                                    int(seed))

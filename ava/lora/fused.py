@@ -1,8 +1,8 @@
 """python -m ava.train (lora.fused=true): route every PEFT LoRA ``Linear`` through the fused LoRA linear.
 
-``apply_fused_lora(model)`` replaces the ``forward`` of each eligible ``peft.tuners.lora.layer.Linear`` instance
-(the module objects, parameters and adapter names stay PEFT's, so ``save_pretrained``/loading are unchanged) and
-returns a report naming every LoRA layer it did not patch and why. Backends, chosen per call:
+``apply_fused_lora(model)`` replaces the ``forward`` of each eligible ``peft.tuners.lora.layer.Linear``
+instance (modules, parameters and adapter names stay PEFT's, so ``save_pretrained`` and loading are unchanged)
+and returns a report naming every LoRA layer it did not patch and why. Backends, chosen per call:
 CUDA tensors → Triton kernels; CPU with ``TRITON_INTERPRET=1`` → the same kernels in Triton's interpreter;
 CPU otherwise → the PyTorch reference (``ava.lora.reference``), announced once.
 """
@@ -22,13 +22,13 @@ from torch import nn
 from ava.lora.reference import draw_seed, dropout_keep_mask, lora_linear_reference
 from ava.runtime import loud_warning
 
-_MAX_RANK = 256  # = ava_kernels.lora_linear.MAX_RANK (not imported here: importing triton fixes interpret mode)
+_MAX_RANK = 256  # = ava_kernels.lora_linear.MAX_RANK; not imported here, the import fixes the interpret mode
 _announced: set[str] = set()
 
 
 @dataclass
 class FusedLoraReport:
-    """What ``apply_fused_lora`` did: counts, patched module names, and a reason per LoRA layer not patched."""
+    """What ``apply_fused_lora`` did: patched module names, and a reason per LoRA layer not patched."""
 
     patched: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
@@ -60,7 +60,7 @@ def _why_not_fusable(layer: nn.Module) -> str | None:
     base = layer.get_base_layer()
     from transformers.pytorch_utils import Conv1D
 
-    if not isinstance(base, nn.Linear | Conv1D) or not isinstance(getattr(base, "weight", None), torch.Tensor):
+    if not isinstance(base, nn.Linear | Conv1D) or not isinstance(base.weight, torch.Tensor):
         return f"base layer {type(base).__name__} is not torch.nn.Linear or transformers Conv1D"
     if base.weight.dtype not in (torch.float16, torch.bfloat16, torch.float32):
         return f"base weight dtype {base.weight.dtype} (quantized or integer) is not fp16/bf16/fp32"
@@ -92,21 +92,23 @@ def _kernel_fn():
     from ava_kernels import lora_linear as kl
 
     if kl.INTERPRET != _interpret():
-        raise RuntimeError(f"TRITON_INTERPRET={os.environ.get('TRITON_INTERPRET')!r} now, but ava_kernels was "
-                           f"imported with interpret={kl.INTERPRET}; set TRITON_INTERPRET before anything "
-                           "imports ava_kernels (or triton kernels)")
+        raise RuntimeError(f"TRITON_INTERPRET={os.environ.get('TRITON_INTERPRET')!r} now, but ava_kernels "
+                           f"was imported with interpret={kl.INTERPRET}; set TRITON_INTERPRET before "
+                           "anything imports ava_kernels")
     return kl.lora_linear
 
 
 def fused_lora_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, lora_a: torch.Tensor,
                       lora_b: torch.Tensor, scaling: float, dropout_p: float) -> torch.Tensor:
-    """The LoRA linear on the backend for ``x``'s device (see module docstring); dropout_p > 0 draws a seed."""
+    """The LoRA linear on the backend for ``x``'s device (module docstring); dropout_p > 0 draws a seed."""
     seed = draw_seed() if dropout_p > 0 else 0
     if x.is_cuda or _interpret():
         return _kernel_fn()(x, weight, bias, lora_a, lora_b, scaling, dropout_p, seed)
     _announce_once("reference", "fused LoRA: CPU tensors and TRITON_INTERPRET is not 1, so the patched LoRA "
                    "layers run the plain PyTorch reference (same math and dropout mask, unfused)")
-    keep = dropout_keep_mask(seed, x.numel() // x.shape[-1], x.shape[-1], dropout_p, x.device) if dropout_p else None
+    keep = None
+    if dropout_p:
+        keep = dropout_keep_mask(seed, x.numel() // x.shape[-1], x.shape[-1], dropout_p, x.device)
     return lora_linear_reference(x, weight, bias, lora_a, lora_b, scaling, keep, dropout_p)
 
 

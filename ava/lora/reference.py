@@ -1,8 +1,8 @@
-"""python -m ava.train (lora.fused=true) and tests/benchmarks: the plain PyTorch LoRA linear the kernels must match.
+"""python -m ava.train (lora.fused=true), tests, benchmarks: the plain PyTorch LoRA linear the kernels match.
 
-``lora_linear_reference`` is the unfused formula in autograd; ``dropout_keep_mask`` materialises, in torch, the
-exact dropout mask the Triton kernels draw (Philox-4x32-10 as in ``triton.language.random``, keyed by the seed,
-counter = the int64 element index m·K + k), so a reference given that mask sees the kernel's dropout.
+``lora_linear_reference`` is the unfused formula in autograd; ``dropout_keep_mask`` materialises, in torch,
+the exact dropout mask the Triton kernels draw (Philox-4x32-10 as in ``triton.language.random``, keyed by the
+seed, counter = the int64 element index m·K + k), so a reference given that mask sees the kernel's dropout.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def draw_seed() -> int:
 
 
 def _mul32(a: int, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(high, low) 32-bit halves of a·b for a constant a < 2**32 and int64 b < 2**32, without int64 overflow."""
+    """(high, low) 32-bit halves of a·b for a < 2**32 and int64 b < 2**32, without int64 overflow."""
     b_hi, b_lo = b >> 16, b & 0xFFFF
     t_lo = a * b_lo  # < 2**48
     t_hi = a * b_hi  # < 2**48
@@ -50,19 +50,20 @@ def philox_uniform(seed: int, offsets: torch.Tensor) -> torch.Tensor:
     return signed.to(torch.float32) * torch.tensor(_TO_UNIFORM, dtype=torch.float32)
 
 
-def dropout_keep_mask(seed: int, rows: int, cols: int, p: float, device: torch.device | str = "cpu") -> torch.Tensor:
+def dropout_keep_mask(seed: int, rows: int, cols: int, p: float,
+                      device: torch.device | str = "cpu") -> torch.Tensor:
     """Bool [rows, cols]: True where the fused kernel keeps x[m, k] (uniform(seed, m·cols + k) ≥ p)."""
     offsets = torch.arange(rows * cols, dtype=torch.int64, device=device).view(rows, cols)
     return philox_uniform(seed, offsets) >= torch.tensor(p, dtype=torch.float32)
 
 
-def lora_linear_reference(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, lora_a: torch.Tensor,
-                          lora_b: torch.Tensor, scaling: float, keep: torch.Tensor | None = None,
-                          dropout_p: float = 0.0) -> torch.Tensor:
+def lora_linear_reference(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                          lora_a: torch.Tensor, lora_b: torch.Tensor, scaling: float,
+                          keep: torch.Tensor | None = None, dropout_p: float = 0.0) -> torch.Tensor:
     """``x Wᵀ + bias + s · ((x ⊙ keep)/(1-p) Aᵀ) Bᵀ`` in autograd, the way PEFT's lora.Linear computes it.
 
-    ``keep`` is a bool mask over x viewed as [tokens, in_features] (None: no dropout). The low-rank branch runs
-    in the adapter weights' dtype and the sum is cast back to x's dtype, as in PEFT.
+    ``keep`` is a bool mask over x viewed as [tokens, in_features] (None: no dropout). The low-rank branch
+    runs in the adapter weights' dtype and the sum is cast back to x's dtype, as in PEFT.
     """
     base = F.linear(x, weight, bias)
     xd = x

@@ -9,12 +9,12 @@ import pytest
 import torch
 import triton
 import triton.language as tl
+from ava_kernels.lora_linear import _keep, lora_linear
 from peft import LoraConfig, PeftModel, get_peft_model
 from torch import nn
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from ava.lora import apply_fused_lora, draw_seed, dropout_keep_mask, lora_linear_reference, philox_uniform
-from ava_kernels.lora_linear import _keep, lora_linear
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 # max |got - want| / max |want| per dtype: fp32 is exact up to summation order; 16-bit inputs are rounded once
@@ -86,7 +86,7 @@ def test_matches_reference(dtype, r, p):
     keep = dropout_keep_mask(seed, x.numel() // x.shape[-1], x.shape[-1], p, DEVICE) if p else None
     y, grads = _fwd_bwd(lambda *t: lora_linear(*t, s, p, seed), x, w, b, a, bb, dy)
     # truth: the reference in fp64 with the kernel's mask
-    y64, grads64 = _fwd_bwd(lambda xx, ww, bi, aa, bbb: lora_linear_reference(xx, ww, bi, aa, bbb, s, keep, p),
+    y64, grads64 = _fwd_bwd(lambda *t: lora_linear_reference(*t, s, keep, p),
                             *(t.double() if t is not None else None for t in (x, w, b, a, bb, dy)))
     assert y.dtype == dtype and y.shape == (5, 123, 431)
     names = ["y", "dx"] + (["dbias"] if b is not None else []) + ["dA", "dB"]
@@ -168,7 +168,8 @@ def _tiny_llama() -> LlamaForCausalLM:
 
 
 def test_tiny_llama_loss_and_grads_match_peft():
-    cfg = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.1, target_modules="all-linear", init_lora_weights=False)
+    cfg = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.1, target_modules="all-linear",
+                     init_lora_weights=False)
     peft_model = get_peft_model(_tiny_llama(), cfg).train()
     fused = copy.deepcopy(peft_model)
     for module in peft_model.modules():
@@ -251,7 +252,7 @@ def test_gpu_large_shapes_match_reference(dtype):
     x, w, b, a, bb, dy = _operands(dtype, 16, tokens=(3, 1000), k=1000, n=2049)
     keep = dropout_keep_mask(5, 3000, 1000, 0.1, DEVICE)
     y, grads = _fwd_bwd(lambda *t: lora_linear(*t, 2.0, 0.1, 5), x, w, b, a, bb, dy)
-    y64, grads64 = _fwd_bwd(lambda xx, ww, bi, aa, bbb: lora_linear_reference(xx, ww, bi, aa, bbb, 2.0, keep, 0.1),
+    y64, grads64 = _fwd_bwd(lambda *t: lora_linear_reference(*t, 2.0, keep, 0.1),
                             *(t.double() for t in (x, w, b, a, bb, dy)))
     for got, want in zip([y, *grads], [y64, *grads64], strict=True):
         assert rel_err(got, want) < TOL[dtype]

@@ -78,10 +78,9 @@ def _fwd_bwd(fn, x, w, b, a, bb, dy):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("r", [1, 8, 16])
-@pytest.mark.parametrize("p", [0.0, 0.25])
-def test_matches_reference(dtype, r, p):
-    x, w, b, a, bb, dy = _operands(dtype, r, bias=r != 8)  # r=8 runs without bias
+@pytest.mark.parametrize("r,p,bias", [(1, 0.25, True), (8, 0.0, False), (16, 0.0, True), (16, 0.25, True)])
+def test_matches_reference(dtype, r, p, bias):
+    x, w, b, a, bb, dy = _operands(dtype, r, bias=bias)
     seed, s = 1234, 2.0
     keep = dropout_keep_mask(seed, x.numel() // x.shape[-1], x.shape[-1], p, DEVICE) if p else None
     y, grads = _fwd_bwd(lambda *t: lora_linear(*t, s, p, seed), x, w, b, a, bb, dy)

@@ -202,6 +202,8 @@ def rank_proj(p: torch.Tensor, u: torch.Tensor, scale: float, seed: int = 0,
     m, red = p.shape
     r = u.shape[1]
     out = torch.empty(m, r, dtype=p.dtype, device=p.device)
+    if out.numel() == 0:
+        return out
     args = (p, u, out, m, red, r, seed, dropout_p, scale, p.stride(0), p.stride(1), u.stride(0), u.stride(1),
             out.stride(0), out.stride(1), triton.next_power_of_2(m))
     meta = {"DROPOUT": dropout_p > 0, "BLOCK_R": _block_r(r), **_dot_args(p.dtype)}
@@ -221,6 +223,8 @@ def gemm_lowrank(p: torch.Tensor, q: torch.Tensor, h: torch.Tensor, u: torch.Ten
     n = q.shape[1]
     r = h.shape[1]
     out = torch.empty(m, n, dtype=p.dtype, device=p.device)
+    if out.numel() == 0:
+        return out
     args = (p, q, h, u, bias if bias is not None else out, out, m, n, red, r, seed, dropout_p, lowrank_scale,
             *p.stride(), *q.stride(), *h.stride(), *u.stride(), *out.stride(), triton.next_power_of_2(m))
     meta = {"HAS_BIAS": bias is not None, "MASK_LOWRANK": dropout_p > 0, "BLOCK_R": _block_r(r),
@@ -247,6 +251,9 @@ def skinny_tn(t: torch.Tensor, s: torch.Tensor, scale: float, seed: int = 0, dro
     """(scale · (t ⊙ keep)ᵀ @ s [C, r] fp32, Σ_rows t [C] fp32 or None) for t [M, C], s [M, r]."""
     m, c = t.shape
     r = s.shape[1]
+    if m == 0 or c == 0:  # empty batch: zero gradients
+        zeros = torch.zeros(c, r, dtype=torch.float32, device=t.device)
+        return zeros, (zeros[:, 0].clone() if with_colsum else None)
     splits = _num_splits(m, c, t.device)
     rows_per_split = triton.cdiv(triton.cdiv(m, splits), _TN_ROWS_QUANTUM) * _TN_ROWS_QUANTUM
     splits = triton.cdiv(m, rows_per_split)

@@ -5,6 +5,8 @@ instance (modules, parameters and adapter names stay PEFT's, so ``save_pretraine
 and returns a report naming every LoRA layer it did not patch and why. Backends, chosen per call:
 CUDA tensors → Triton kernels; CPU with ``TRITON_INTERPRET=1`` → the same kernels in Triton's interpreter;
 CPU otherwise → the PyTorch reference (``ava.lora.reference``), announced once.
+Dropout seeds come from torch's CPU generator (``draw_seed``), so ``torch.manual_seed`` repeats a run and
+activation checkpointing, which restores that generator before recomputing, regenerates the same masks.
 """
 
 from __future__ import annotations

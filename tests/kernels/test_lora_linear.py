@@ -94,6 +94,21 @@ def test_matches_reference(dtype, r, p, bias):
         assert rel_err(got, want) < TOL[dtype], (name, rel_err(got, want))
 
 
+@pytest.mark.parametrize("m,k,n,r", [(0, 33, 17, 4), (1, 1, 1, 1), (40, 200, 70, 64), (300, 17, 19, 3)])
+def test_edge_shapes(m, k, n, r):
+    x, w, b, a, bb, dy = _operands(torch.float32, r, tokens=(m,), k=k, n=n)
+    keep = dropout_keep_mask(3, m, k, 0.3, DEVICE)
+    y, grads = _fwd_bwd(lambda *t: lora_linear(*t, 0.5, 0.3, 3), x, w, b, a, bb, dy)
+    y64, grads64 = _fwd_bwd(lambda *t: lora_linear_reference(*t, 0.5, keep, 0.3),
+                            *(t.double() for t in (x, w, b, a, bb, dy)))
+    for got, want in zip([y, *grads], [y64, *grads64], strict=True):
+        assert got.shape == want.shape
+        if want.numel():
+            assert rel_err(got, want) < TOL[torch.float32]
+        else:
+            assert not got.any()
+
+
 def test_dropout_changes_with_seed_and_is_off_at_p0():
     x, w, b, a, bb, _ = _operands(torch.float32, 8, tokens=(17,))
     y1, y2 = (lora_linear(x, w, b, a, bb, 1.0, 0.5, seed) for seed in (1, 2))

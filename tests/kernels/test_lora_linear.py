@@ -205,6 +205,23 @@ def test_tiny_llama_loss_and_grads_match_peft():
         assert rel_err(grads[1][name], want) < 1e-4, name
 
 
+def test_activation_checkpointing_regenerates_the_same_masks():
+    cfg = LoraConfig(r=4, lora_dropout=0.2, target_modules="all-linear", init_lora_weights=False)
+    plain = get_peft_model(_tiny_llama(), cfg).train()
+    ckpt = copy.deepcopy(plain)
+    apply_fused_lora(plain)
+    apply_fused_lora(ckpt)
+    ckpt.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    ids = torch.randint(0, 101, (2, 9), generator=torch.Generator().manual_seed(2)).to(DEVICE)
+    grads = []
+    for model in (plain, ckpt):
+        torch.manual_seed(3)
+        model(input_ids=ids, labels=ids).loss.backward()
+        grads.append({n: t.grad for n, t in model.named_parameters() if t.requires_grad})
+    for name, want in grads[0].items():
+        assert torch.equal(grads[1][name], want), name
+
+
 def test_report_names_every_layer_not_patched():
     model = _tiny_llama()
     cfg = LoraConfig(r=4, target_modules=["q_proj", "v_proj", "embed_tokens"], use_dora=False)

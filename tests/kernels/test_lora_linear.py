@@ -13,6 +13,7 @@ from ava_kernels.lora_linear import _keep, lora_linear
 from peft import LoraConfig, PeftModel, get_peft_model
 from torch import nn
 from transformers import LlamaConfig, LlamaForCausalLM
+from transformers.pytorch_utils import Conv1D
 
 from ava.lora import apply_fused_lora, draw_seed, dropout_keep_mask, lora_linear_reference, philox_uniform
 
@@ -171,6 +172,39 @@ def test_matches_peft_lora_linear(dtype, r, p, lora_bias):
     for name in g:
         assert g[name].dtype == g_ref[name].dtype, name
         assert rel_err(g[name], g_ref[name]) < TOL[dtype], (name, rel_err(g[name], g_ref[name]))
+
+
+class _GPT2Style(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c_attn = Conv1D(431, 123)  # weight stored [in, out]: PEFT's fan_in_fan_out
+
+    def forward(self, x):
+        return self.c_attn(x)
+
+
+def test_conv1d_base_layer_matches_peft():
+    torch.manual_seed(4)
+    cfg = LoraConfig(r=8, target_modules=["c_attn"], fan_in_fan_out=True, init_lora_weights=False)
+    peft_model = get_peft_model(_GPT2Style(), cfg).to(DEVICE)
+    fused = copy.deepcopy(peft_model)
+    assert apply_fused_lora(fused).num_patched == 1
+    x, *_, dy = _operands(torch.float32, 8)
+    for got, want in zip(_run(fused, x, dy)[:2], _run(peft_model, x, dy)[:2], strict=True):
+        assert rel_err(got, want) < TOL[torch.float32]
+
+
+def test_autocast_computes_in_the_autocast_dtype_like_peft():
+    peft_model, fused = _peft_pair(torch.float32, 8, 0.0, False)
+    x, *_, dy = _operands(torch.float32, 8)
+    device_type = torch.device(DEVICE).type
+    with torch.autocast(device_type, dtype=torch.bfloat16):
+        y_ref, dx_ref, g_ref = _run(peft_model, x, dy)
+        y, dx, g = _run(fused, x, dy)
+    assert y.dtype == y_ref.dtype == torch.bfloat16
+    assert rel_err(y, y_ref) < TOL[torch.bfloat16] and rel_err(dx, dx_ref) < TOL[torch.bfloat16]
+    for name in g:
+        assert rel_err(g[name], g_ref[name]) < TOL[torch.bfloat16], name
 
 
 def _tiny_llama() -> LlamaForCausalLM:

@@ -20,6 +20,7 @@ import torch
 from peft.tuners.lora.layer import Linear as LoraLinear
 from peft.tuners.lora.layer import LoraLayer
 from torch import nn
+from transformers.pytorch_utils import Conv1D
 
 from ava.lora.reference import draw_seed, dropout_keep_mask, lora_linear_reference
 from ava.runtime import loud_warning
@@ -60,8 +61,6 @@ def _why_not_fusable(layer: nn.Module) -> str | None:
     if not isinstance(layer, LoraLinear):
         return f"{type(layer).__name__} LoRA layers are not fused (only peft.tuners.lora.layer.Linear is)"
     base = layer.get_base_layer()
-    from transformers.pytorch_utils import Conv1D
-
     if not isinstance(base, nn.Linear | Conv1D) or not isinstance(base.weight, torch.Tensor):
         return f"base layer {type(base).__name__} is not torch.nn.Linear or transformers Conv1D"
     if base.weight.dtype not in (torch.float16, torch.bfloat16, torch.float32):

@@ -28,7 +28,7 @@ import triton
 import triton.language as tl
 
 INTERPRET: bool = bool(triton.knobs.runtime.interpret)  # fixed when this module is imported, as triton.jit is
-MAX_RANK = 256  # BLOCK_R tiles of [BLOCK_M, r] live in registers; larger ranks would spill
+MAX_RANK = 256  # [BLOCK_M, r] tiles are held whole; beyond 256 register spills are expected (not measured)
 
 # Config sets: the Triton matmul tutorial's fp16/bf16 set for Hopper/Ampere plus one 8-warp 128x128 tile.
 # NOT tuned on a GPU here (no GPU was available to this work); autotune picks among them per shape.
@@ -50,7 +50,8 @@ _TN_CONFIGS = [
     triton.Config({"BLOCK_M": 128, "BLOCK_C": 64}, num_stages=3, num_warps=4),
     triton.Config({"BLOCK_M": 64, "BLOCK_C": 64}, num_stages=4, num_warps=4),
 ]
-# Interpreter: one big tile per program keeps the number of interpreted programs (the cost) small.
+# Interpreter: one big tile per program keeps the number of interpreted programs (the cost) small; measured
+# on this 2-core CPU: 615 tokens, 123->431, r=16, forward+backward in ~0.4 s (idle machine).
 _INTERP_GEMM = {"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 128, "GROUP_M": 8}
 _INTERP_PROJ = {"BLOCK_M": 128, "BLOCK_K": 128}
 _INTERP_TN = {"BLOCK_M": 128, "BLOCK_C": 128}

@@ -152,6 +152,9 @@ def apply_fused_lora(model: nn.Module) -> FusedLoraReport:
             continue
         module.forward = types.MethodType(_fused_forward, module)
         report.patched.append(name)
+    if not report.patched and not report.skipped:
+        raise ValueError(f"{type(model).__name__} has no PEFT LoRA layers; wrap it with "
+                         "peft.get_peft_model(model, LoraConfig(...)) before apply_fused_lora")
     if report.skipped:
         loud_warning(report.summary())
     return report

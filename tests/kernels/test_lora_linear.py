@@ -275,6 +275,11 @@ def test_report_names_every_layer_not_patched():
     assert report.num_patched == 2 and "2 layer(s) patched" in report.summary()
 
 
+def test_model_without_lora_layers_is_refused():
+    with pytest.raises(ValueError, match="get_peft_model"):
+        apply_fused_lora(nn.Sequential(nn.Linear(4, 4)))
+
+
 def test_save_and_load_keep_working(tmp_path):
     cfg = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False)
     fused = get_peft_model(_tiny_llama(), cfg).eval()

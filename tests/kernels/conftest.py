@@ -1,16 +1,7 @@
-"""Kernel tests run the Triton kernels in Triton's interpreter where no CUDA device is present.
-
-TRITON_INTERPRET must be set before ``ava_kernels`` is imported (triton.jit picks interpreter or compiler at
-decoration time); this conftest loads before any test module of this folder.
-"""
-
-import os
+"""Kernel tests: one torch thread (TRITON_INTERPRET is set for the whole suite in tests/conftest.py)."""
 
 import pytest
 import torch
-
-if not torch.cuda.is_available():
-    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 
 @pytest.fixture(autouse=True)

@@ -22,3 +22,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _model_cache(tmp_path_factory):
+    """Tiny models (ava.models.tiny) are built into this session's temporary folder, never into ~/.cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("AVA_CACHE", str(tmp_path_factory.mktemp("ava_cache")))
+    yield
+    mp.undo()

@@ -135,11 +135,6 @@ def ad_text(e: Entry, fields: Sequence[str] = ("title", "body", "creative")) -> 
     return "\n".join(f"{labels[f]}: {getattr(e.item, f)}" for f in fields if getattr(e.item, f))
 
 
-def distributions(e: Entry) -> dict[str, Any]:
-    b = e.item.behaviour
-    return {"age": b.age, "gender": b.gender, "age_gender": b.age_gender, "region": b.region}
-
-
 def make_sample(task: str, sid: str, ctx: Context, user: str, answer: str, target: dict[str, Any],
                 entries: Sequence[Entry], template: int, extra: Mapping[str, Any] | None = None
                 ) -> dict[str, Any]:
@@ -154,7 +149,6 @@ def make_sample(task: str, sid: str, ctx: Context, user: str, answer: str, targe
         },
         "template": template,
         "raw_shares": [e.item.behaviour.raw for e in entries],
-        "distributions": [distributions(e) for e in entries],
         "regions_per_head": [e.regions for e in entries],
         "regions_by_share": [e.regions_by_share for e in entries],
         "impressions_per_spend": [e.ips for e in entries],

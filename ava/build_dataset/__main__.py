@@ -1,4 +1,4 @@
-"""python -m ava.build_dataset manifest=ADS verbalized=DIR dedup=DIR|null output_dir=DIR: instruction data (entry point)."""
+"""python -m ava.build_dataset manifest=ADS verbalized=DIR dedup=DIR|null output_dir=DIR (entry point)."""
 
 import hydra
 from omegaconf import DictConfig

@@ -254,7 +254,8 @@ def parse_behaviour(record: Mapping[str, Any], cfg: BehaviourConfig, issues: Iss
                   impressions=parse_range(record.get("impressions"), "impressions", issues),
                   spend=parse_range(record.get("spend"), "spend", issues),
                   currency=str(record["currency"]) if record.get("currency") else None,
-                  raw={"age_gender": raw_ag, "region": raw_region})
+                  raw={"age_gender": raw_ag, "region": raw_region,
+                       "estimated_audience_size": record.get("estimated_audience_size")})
     if joint is not None:
         b.age, b.gender = marginals(joint, cfg)
     return b

@@ -60,18 +60,20 @@ def load_verbalized(directory: str | Path | None) -> tuple[dict[str, list[tuple]
         return {}, Counter()
     shards = sorted((Path(directory) / "verbalized").glob("*.parquet"))
     if not shards:
-        raise FileNotFoundError(f"no verbalized/*.parquet under {directory}; run python -m ava.verbalize "
-                                "output_dir=DIR first and pass verbalized=DIR (or verbalized=null: ad copy only)")
+        raise FileNotFoundError(
+            f"no verbalized/*.parquet under {directory}; run python -m ava.verbalize output_dir=DIR first "
+            "and pass verbalized=DIR (or verbalized=null: ad copy only)")
     table = pads.dataset([str(s) for s in shards], format="parquet")
     missing = [c for c in VERBALIZED_COLUMNS if c not in table.schema.names]
     if missing:
-        raise ValueError(f"{directory}/verbalized: columns {missing} are missing; is it ava.verbalize output?")
+        raise ValueError(f"{directory}/verbalized: columns {missing} are missing; not ava.verbalize output?")
     rows = table.to_table(columns=VERBALIZED_COLUMNS).to_pylist()
     by_ad: dict[str, list[tuple]] = defaultdict(list)
     status = Counter()
     for r in rows:
         status[str(r["status"])] += 1
-        by_ad[str(r["ad_id"])].append((int(r["media_index"]), r["media_type"], r["status"], r["verbalization"]))
+        media = (int(r["media_index"]), r["media_type"], r["status"], r["verbalization"])
+        by_ad[str(r["ad_id"])].append(media)
     for media in by_ad.values():
         media.sort(key=lambda m: m[0])
     return dict(by_ad), status

@@ -1,4 +1,4 @@
-"""python -m ava.build_dataset: manifest + verbalized (+ dedup) → DIR/{train,val}.jsonl and build_summary.json.
+"""python -m ava.build_dataset: manifest + verbalized (+ dedup) → {train,val}.jsonl + build_summary.json.
 
 ``build_dataset(cfg) -> summary`` is the typed entry the command and the tests call.
 """

@@ -46,7 +46,7 @@ def _strings(value: Any) -> list[str]:
 
 
 def ad_copy(record: Mapping[str, Any]) -> dict[str, str]:
-    """Title, body and link description of an ad (several versions joined by newlines), URLs not yet masked."""
+    """Title, body and link description of an ad (versions joined by newlines), URLs unmasked."""
     return {
         "title": "\n".join(_strings(record.get("ad_creative_link_titles"))),
         "body": "\n".join(_strings(record.get("ad_creative_bodies"))),

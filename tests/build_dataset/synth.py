@@ -27,7 +27,8 @@ def ad(ad_id: str, page_id: str = "p1", *, joint: dict[tuple[str, str], float] |
         "impressions": {"lower_bound": str(impressions[0]), "upper_bound": str(impressions[1])},
         "spend": {"lower_bound": str(spend[0]), "upper_bound": str(spend[1])}, "currency": "USD",
         "publisher_platforms": ["facebook", "instagram"],
-        "demographic_distribution": [{"age": a, "gender": g, "percentage": str(p)} for (a, g), p in joint.items()],
+        "demographic_distribution": [{"age": a, "gender": g, "percentage": str(p)}
+                                     for (a, g), p in joint.items()],
         "delivery_by_region": [{"region": r, "percentage": str(p)} for r, p in regions.items()],
         "media": media if media is not None else [],
     }
@@ -81,7 +82,8 @@ def random_ads(n: int, seed: int = 0, pages: int = 8) -> list[dict[str, Any]]:
     out = []
     for i in range(n):
         w = [rng.random() for _ in range(len(AGES) * 2)]
-        joint = {(a, g): w[k * 2 + j] / sum(w) for k, a in enumerate(AGES) for j, g in enumerate(["male", "female"])}
+        joint = {(a, g): w[k * 2 + j] / sum(w) for k, a in enumerate(AGES)
+                 for j, g in enumerate(["male", "female"])}
         rw = [rng.random() for _ in STATES]
         regions = {s: x / sum(rw) for s, x in zip(STATES, rw, strict=True)}
         lo = rng.choice([1000, 5000, 10000])

@@ -1,4 +1,4 @@
-"""Behaviour distributions, ranges, rankings and merging against hand-computed values; every bad-input kind."""
+"""Behaviour distributions, ranges, rankings and merging against hand-computed values; bad inputs."""
 
 import pytest
 
@@ -117,12 +117,14 @@ def test_merge_is_impressions_weighted():
     [
         ({"demographic_distribution": [{"age": "25-34", "gender": "female", "percentage": "0.5"}]},
          "age_gender.sum_far_from_1"),
-        ({"delivery_by_region": [{"region": "Texas", "percentage": "0.7"}, {"region": "Ohio", "percentage": "0.7"}]},
+        ({"delivery_by_region": [{"region": "Texas", "percentage": "0.7"},
+                                 {"region": "Ohio", "percentage": "0.7"}]},
          "region.sum_far_from_1"),
         ({"demographic_distribution": [{"age": "25-34", "gender": "female", "percentage": "1.2"},
                                        {"age": "25-34", "gender": "male", "percentage": "-0.2"}]},
          "age_gender.negative_value"),
-        ({"delivery_by_region": [{"region": "Texas", "percentage": "1.1"}, {"region": "Ohio", "percentage": "-0.1"}]},
+        ({"delivery_by_region": [{"region": "Texas", "percentage": "1.1"},
+                                 {"region": "Ohio", "percentage": "-0.1"}]},
          "region.negative_value"),
         ({"demographic_distribution": [{"age": "25-34", "gender": "female", "percentage": "0.5"},
                                        {"age": "Unknown", "gender": "male", "percentage": "0.5"}]},

@@ -1,4 +1,4 @@
-"""Pair tasks: transcreation (TC) rank-gap rule and transsuasion (TS) with the real offline MiniLM embedder."""
+"""Pair tasks: transcreation (TC) rank-gap rule; transsuasion (TS) with the offline MiniLM."""
 
 import json
 from pathlib import Path
@@ -24,7 +24,7 @@ def test_transcreation_pairs(tmp_path):
     near = ad("near", joint={("18-24", "female"): 0.6, ("55-64", "male"): 0.4},
               regions={"Wyoming": 1.0}, body="Near copy")
     same = ad("same", joint={("18-24", "female"): 0.6, ("55-64", "male"): 0.4},
-              regions={"Wyoming": 1.0}, body="Young copy")  # a duplicate copy of "young": never paired with it
+              regions={"Wyoming": 1.0}, body="Young copy")  # same copy as "young": never paired with it
     other = ad("other", "p2", joint={("55-64", "male"): 1.0}, body="Other advertiser")
     write_manifest(tmp_path / "ads.jsonl", [young, old, near, same, other])
     build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl", extra=["split.val_fraction=0"]))

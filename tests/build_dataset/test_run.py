@@ -54,7 +54,8 @@ def test_targets_split_and_rerun(synthetic, tmp_path):
     summary = build_dataset(cfg_for(tmp_path, d / "ads.jsonl", d / "verb", out="a"))
     build_dataset(cfg_for(tmp_path, d / "ads.jsonl", d / "verb", out="b"))
     for split in ("train", "val"):  # reruns are byte-identical
-        assert (tmp_path / "a" / f"{split}.jsonl").read_bytes() == (tmp_path / "b" / f"{split}.jsonl").read_bytes()
+        a, b = (tmp_path / run / f"{split}.jsonl" for run in "ab")
+        assert a.read_bytes() == b.read_bytes()
     train, val = read(tmp_path / "a" / "train.jsonl"), read(tmp_path / "a" / "val.jsonl")
     assert train and val
     assert summary["samples"] == {"train": len(train), "val": len(val)}
@@ -69,7 +70,8 @@ def test_targets_split_and_rerun(synthetic, tmp_path):
         age, gender, top = refs[ad_id]
         if s["task"] == "TAP-A":
             assert s["target"]["age"] == age
-            assert s["messages"][2]["content"] == f"Best target age group for this ad is the audience aged {age}."
+            answer = f"Best target age group for this ad is the audience aged {age}."
+            assert s["messages"][2]["content"] == answer
         elif s["task"] == "TAP-G":
             assert s["target"]["gender"] == gender
             assert s["messages"][2]["content"] == f"Best target audience for this ad is {gender.title()}."
@@ -80,11 +82,15 @@ def test_targets_split_and_rerun(synthetic, tmp_path):
         elif s["task"] == "TAP-B":
             assert "Spend:" not in s["messages"][1]["content"]
         elif s["task"] == "AS":
-            assert s["target"]["options"][s["target"]["choice"] - 1].startswith(gender.title())
+            options = s["target"]["options"]
+            assert len(options) == len(set(options)) == 4
+            real = f"{gender.title()} audience aged {age} in {', '.join(top)}"
+            assert options[s["target"]["choice"] - 1] == real
         elif s["task"].startswith("TC"):
             assert len({by_id[a]["page_id"] for a in s["meta"]["source"]["ad_ids"]}) == 1  # same advertiser
         checked[s["task"]] += 1
-    assert {"TAP-A", "TAP-G", "TAP-R", "TAP-B", "TAP-I", "TAG-A", "TAG-R", "AS", "TC-A", "TC-G"} <= set(checked)
+    assert {"TAP-A", "TAP-G", "TAP-R", "TAP-B", "TAP-I", "TAG-A", "TAG-R", "AS", "TC-A", "TC-G"} <= set(
+        checked)
     # no advertiser in both splits, and pair samples never cross the split
     pages = {sp: {p for s in rows for p in s["meta"]["source"]["page_ids"]} for sp, rows in
              (("train", train), ("val", val))}
@@ -95,8 +101,8 @@ def test_targets_split_and_rerun(synthetic, tmp_path):
 
 def test_dedup_cluster_is_one_item_with_weighted_behaviour(tmp_path):
     ads = [
-        ad("a1", joint={("25-34", "female"): 1.0}, impressions=(1000, 2000), body="Copy one", media=["m1.jpg"]),
-        ad("a2", joint={("65+", "male"): 1.0}, impressions=(3000, 4000), body="Copy two", media=["m2.jpg"]),
+        ad("a1", joint={("25-34", "female"): 1.0}, impressions=(1000, 2000), body="Copy 1", media=["m1.jpg"]),
+        ad("a2", joint={("65+", "male"): 1.0}, impressions=(3000, 4000), body="Copy 2", media=["m2.jpg"]),
         ad("a3", joint={("18-24", "male"): 1.0}, body="Copy three", media=["m3.jpg", "m4.jpg"]),
         ad("a4", joint={("18-24", "female"): 1.0}, body="Copy four", media=["m5.jpg"]),
     ]
@@ -112,7 +118,7 @@ def test_dedup_cluster_is_one_item_with_weighted_behaviour(tmp_path):
     assert set(tap_a) == {"cluster:7", "cluster:8"}
     merged = tap_a["cluster:7"]
     assert merged["meta"]["source"]["ad_ids"] == ["a1", "a2"]
-    assert "Copy two" in merged["messages"][1]["content"] and "Copy one" not in merged["messages"][1]["content"]
+    assert "Copy 2" in merged["messages"][1]["content"] and "Copy 1" not in merged["messages"][1]["content"]
     assert merged["target"]["age"] == "65+"
     assert merged["target"]["distribution"]["65+"] == pytest.approx(3500 / 5000)
     assert merged["target"]["distribution"]["25-34"] == pytest.approx(1500 / 5000)
@@ -168,7 +174,8 @@ def test_verbalized_media_combined_in_order_and_errors_counted(tmp_path):
             if s["task"] == "TAP-A"}
     user = rows["v1"]["messages"][1]["content"]
     assert user.index("FIRST") < user.index("SECOND")
-    assert "Creative:" not in rows["v2"]["messages"][1]["content"] and "Body two" in rows["v2"]["messages"][1]["content"]
+    v2 = rows["v2"]["messages"][1]["content"]
+    assert "Creative:" not in v2 and "Body two" in v2
 
 
 def test_bad_input_is_reported(tmp_path):
@@ -185,7 +192,8 @@ def test_bad_input_is_reported(tmp_path):
     write_manifest(tmp_path / "ads.jsonl", lines)
     summary = build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl"))
     errs = {e["line"]: e["error"] for e in summary["manifest_errors"]}
-    assert "malformed JSON" in errs[2] and "expected a JSON object" in errs[3] and "duplicate ad id" in errs[8]
+    assert "malformed JSON" in errs[2] and "expected a JSON object" in errs[3]
+    assert "duplicate ad id" in errs[8]
     assert summary["counts"]["manifest_errors"] == 2 and summary["counts"]["duplicate_ad_ids"] == 1
     issues = summary["behaviour_issues"]
     assert issues["age_gender.sum_far_from_1"] == 1

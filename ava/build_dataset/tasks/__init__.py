@@ -1,1 +1,1 @@
-"""python -m ava.build_dataset: one generator per task family (TAP, TAG, TS, TC, AS), configured in conf/dataset_tasks."""
+"""python -m ava.build_dataset: a generator per task family (TAP, TAG, TS, TC, AS); see conf/dataset_tasks."""

@@ -80,4 +80,5 @@ class AudienceSelection(Generator):
             template, ti = pick(self.templates, ctx.seed, sid)
             user = f"{describe_ad(e, ctx, frozenset({'impressions'}))}\n\n{template.format(options=listing)}"
             answer = self.answer.format(choice=choice + 1, profile=real)
-            yield make_sample("AS", sid, ctx, user, answer, {"choice": choice + 1, "options": options}, [e], ti)
+            target = {"choice": choice + 1, "options": options}
+            yield make_sample("AS", sid, ctx, user, answer, target, [e], ti)

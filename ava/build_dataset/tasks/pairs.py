@@ -1,4 +1,4 @@
-"""python -m ava.build_dataset: pair tasks over one advertiser's ads, TS (transsuasion) and TC (transcreation).
+"""python -m ava.build_dataset: pairs of one advertiser's ads, TS (transsuasion) and TC (transcreation).
 
 TS-B/-A/-G/-R: two ads of the same advertiser whose copies are close in meaning (sentence-embedding cosine
 above ``min_cosine``) yet differently worded (word-level Levenshtein above ``min_word_edits``), as in the
@@ -68,8 +68,9 @@ class _PairGenerator(Generator):
         super().__init__(enabled, weight)
         bad = [a for a in attributes if a not in allowed or a not in templates]
         if bad:
+            why = " (E, engagement, is not in Ad Library data)" if "E" in bad else ""
             raise ValueError(f"{self.family} attributes {bad}: each must be one of {tuple(allowed)} and have "
-                             "templates" + (" (E, engagement, is not in Ad Library data)" if "E" in bad else ""))
+                             f"templates{why}")
         self.templates, self.attributes = templates, list(attributes)
         self.text_fields, self.max_partners = tuple(text_fields), max_partners
 

@@ -77,6 +77,6 @@ class TAP(Generator):
                 sid = sample_id(task, e.key)
                 t = self.templates[attr]
                 question, ti = pick(t["question"], ctx.seed, sid)
-                hide = frozenset({"spend", "impressions"}) if attr in ("B", "I") else frozenset({"impressions"})
+                hide = frozenset({"spend", "impressions"} if attr in ("B", "I") else {"impressions"})
                 user = f"{describe_ad(e, ctx, hide)}\n\n{question.format(k=self.k)}"
                 yield make_sample(task, sid, ctx, user, t["answer"].format(**fields), target, [e], ti)

@@ -7,6 +7,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.json as pa_json
 import pytest
 from hydra import compose, initialize_config_module
 
@@ -96,6 +97,10 @@ def test_targets_split_and_rerun(synthetic, tmp_path):
              (("train", train), ("val", val))}
     assert not pages["train"] & pages["val"]
     assert (tmp_path / "a" / "build_summary.png").is_file()
+    # loadable as one Arrow table (what datasets.load_dataset("json") does), across small parse blocks
+    small_blocks = pa_json.ReadOptions(block_size=1 << 14)
+    table = pa_json.read_json(tmp_path / "a" / "train.jsonl", read_options=small_blocks)
+    assert table.num_rows == len(train)
     assert len({s["id"] for s in train + val}) == len(train) + len(val)
 
 

@@ -82,6 +82,9 @@ def test_targets_split_and_rerun(synthetic, tmp_path):
             assert s["meta"]["raw_shares"][0]["region"]["California"] > 0
         elif s["task"] == "TAP-B":
             assert "Spend:" not in s["messages"][1]["content"]
+            assert s["target"]["range"] == f"{by_id[ad_id]['spend']['lower_bound']}-299 USD"
+        elif s["task"] == "TAP-I":
+            assert "Spend:" in s["messages"][1]["content"]  # the paper's TAP-I sees the budget
         elif s["task"] == "AS":
             options = s["target"]["options"]
             assert len(options) == len(set(options)) == 4

@@ -78,7 +78,7 @@ class AudienceSelection(Generator):
             options = distractors[:choice] + [real] + distractors[choice:]
             listing = "\n".join(f"{n}. {p}" for n, p in enumerate(options, start=1))
             template, ti = pick(self.templates, ctx.seed, sid)
-            user = f"{describe_ad(e, ctx, frozenset({'impressions'}))}\n\n{template.format(options=listing)}"
+            user = f"{describe_ad(e, ctx)}\n\n{template.format(options=listing)}"
             answer = self.answer.format(choice=choice + 1, profile=real)
             target = {"choice": choice + 1, "options": options}
             yield make_sample("AS", sid, ctx, user, answer, target, [e], ti)

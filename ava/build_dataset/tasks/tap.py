@@ -2,7 +2,7 @@
 
 Given the ad (advertiser, title, platforms, dates, spend range, content and verbalized creative) predict the
 best gender, the best age group, the top-k regions (per head of population), the spend range or the
-impressions range. The attribute asked about is hidden from the ad description.
+impressions range. The range asked about is hidden from the ad description (TAP-I still sees the spend).
 """
 
 from __future__ import annotations
@@ -77,6 +77,6 @@ class TAP(Generator):
                 sid = sample_id(task, e.key)
                 t = self.templates[attr]
                 question, ti = pick(t["question"], ctx.seed, sid)
-                hide = frozenset({"spend", "impressions"} if attr in ("B", "I") else {"impressions"})
+                hide = frozenset({"B": {"spend"}, "I": {"impressions"}}.get(attr, set()))
                 user = f"{describe_ad(e, ctx, hide)}\n\n{question.format(k=self.k)}"
                 yield make_sample(task, sid, ctx, user, t["answer"].format(**fields), target, [e], ti)

@@ -51,6 +51,9 @@ def _entries(cfg: DictConfig, issues: Issues, counts: Counter, errors: list[dict
     dedup = load_dedup(cfg.dedup)
     ads = read_ads(cfg.manifest, verbalized, bcfg, issues, counts, errors)
     counts["ads_read"] = len(ads)
+    ids = {a.id for a in ads}
+    counts["verbalized_ads_not_in_manifest"] = len(set(verbalized) - ids)
+    counts["dedup_ads_not_in_manifest"] = len(set(dedup) - ids)
     population = load_population(cfg.population.path)
     entries = []
     for item in build_items(ads, dedup, bcfg, cfg.category_field, issues, counts):

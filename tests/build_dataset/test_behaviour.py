@@ -133,6 +133,8 @@ def test_merge_is_impressions_weighted():
          "age_gender.unknown_bucket"),
         ({"demographic_distribution": [{"age": "25-34", "gender": "female", "percentage": "lots"}]},
          "age_gender.malformed"),
+        ({"demographic_distribution": [{"age": "25-34", "gender": "female", "percentage": "NaN"}]},
+         "age_gender.malformed"),
         ({"demographic_distribution": None}, "age_gender.missing"),
         ({"delivery_by_region": "Texas"}, "region.malformed"),
         ({"impressions": {"lower_bound": "5000", "upper_bound": "1000"}}, "impressions.lower_above_upper"),

@@ -173,11 +173,13 @@ def test_verbalized_media_combined_in_order_and_errors_counted(tmp_path):
         {"ad_id": "v1", "media_index": 0, "verbalization": "FIRST"},
         {"ad_id": "v1", "media_index": 2, "status": "error", "verbalization": ""},
         {"ad_id": "v2", "media_index": 0, "status": "error", "verbalization": ""},
+        {"ad_id": "gone", "media_index": 0, "verbalization": "not in the manifest"},
     ])
     summary = build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl", tmp_path / "verb",
                                     extra=["split.val_fraction=0"]))
     assert summary["counts"]["media_error"] == 2
     assert summary["counts"]["ads_with_only_failed_media"] == 1
+    assert summary["counts"]["verbalized_ads_not_in_manifest"] == 1
     rows = {s["meta"]["source"]["ad_ids"][0]: s for s in read(tmp_path / "out" / "train.jsonl")
             if s["task"] == "TAP-A"}
     user = rows["v1"]["messages"][1]["content"]

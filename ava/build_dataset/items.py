@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 
 VERBALIZED_COLUMNS = ["ad_id", "media_index", "media_type", "status", "error", "verbalization"]
 DEDUP_COLUMNS = ["ad_id", "cluster_id", "is_representative"]
+# The manifest fields an item needs after its behaviour is parsed; the rest of a record is dropped at once.
+KEPT_FIELDS = ("page_id", "page_name", "ad_creative_bodies", "ad_creative_link_titles",
+               "ad_creative_link_descriptions", "publisher_platforms", "ad_delivery_start_time",
+               "ad_delivery_stop_time")
 
 
 @dataclass
@@ -113,7 +117,7 @@ def _creative(ad_id: str, media: list[tuple], counts: Counter) -> str:
 
 
 def read_ads(manifest: str | Path, verbalized: Mapping[str, list[tuple]], cfg: BehaviourConfig,
-             issues: Issues, counts: Counter, errors: list[dict]) -> list[_Ad]:
+             category_field: str | None, issues: Issues, counts: Counter, errors: list[dict]) -> list[_Ad]:
     ads: list[_Ad] = []
     seen: set[str] = set()
     for entry in iter_manifest(manifest):
@@ -130,7 +134,8 @@ def read_ads(manifest: str | Path, verbalized: Mapping[str, list[tuple]], cfg: B
         media = verbalized.get(entry.id, [])
         if entry.media and not media and verbalized:
             counts["ads_without_verbalized_media"] += 1
-        ads.append(_Ad(entry.id, entry.line, entry.record, parse_behaviour(entry.record, cfg, issues),
+        kept = {k: entry.record.get(k) for k in (*KEPT_FIELDS, category_field) if k}
+        ads.append(_Ad(entry.id, entry.line, kept, parse_behaviour(entry.record, cfg, issues),
                        _creative(entry.id, media, counts)))
     return ads
 

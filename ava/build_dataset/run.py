@@ -49,7 +49,7 @@ def _entries(cfg: DictConfig, issues: Issues, counts: Counter, errors: list[dict
     verbalized, media_status = load_verbalized(cfg.verbalized)
     counts.update({f"media_status.{k}": v for k, v in media_status.items()})
     dedup = load_dedup(cfg.dedup)
-    ads = read_ads(cfg.manifest, verbalized, bcfg, issues, counts, errors)
+    ads = read_ads(cfg.manifest, verbalized, bcfg, cfg.category_field, issues, counts, errors)
     counts["ads_read"] = len(ads)
     ids = {a.id for a in ads}
     counts["verbalized_ads_not_in_manifest"] = len(set(verbalized) - ids)

@@ -59,3 +59,24 @@ def test_other_population_table(tmp_path):
         s = json.loads(line)
         if s["task"] == "TAP-R":
             assert s["target"]["regions"][0] == "California"  # 100× smaller population wins per head
+
+
+def test_audience_selection_distractors_share_the_category(tmp_path):
+    from tests.build_dataset.synth import ad
+
+    ages = ["18-24", "25-34", "35-44", "45-54", "55-64", "65+"]
+    ads = [ad(f"s{i}", f"p{i}", joint={(ages[i], "female"): 1.0}, category="shoes") for i in range(5)]
+    ads += [ad(f"v{i}", f"q{i}", joint={(ages[i], "male"): 1.0}, category="politics") for i in range(5)]
+    ads = [a | {"delivery_by_region": [{"region": r, "percentage": "0.25"}
+                                       for r in ("Texas", "Ohio", "Vermont", "Florida")]} for a in ads]
+    write_manifest(tmp_path / "ads.jsonl", ads)
+    build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl",
+                          extra=["category_field=category", "split.val_fraction=0"]))
+    seen = 0
+    for line in Path(tmp_path / "out" / "train.jsonl").read_text().splitlines():
+        s = json.loads(line)
+        if s["task"] == "AS":
+            gender = "Female" if s["meta"]["source"]["ad_ids"][0].startswith("s") else "Male"
+            assert all(o.startswith(gender) for o in s["target"]["options"]), s["target"]["options"]
+            seen += 1
+    assert seen == 10

@@ -65,7 +65,8 @@ class AudienceSelection(Generator):
             rng = random.Random(unit_hash(ctx.seed, sid, "choices"))
             candidates = self._by_category.get(e.item.category, [])
             distractors: list[str] = []
-            for _ in range(min(len(candidates), 20 * self.num_choices)):  # bounded tries, pool may be small
+            # random draws with a bounded number of tries: O(K) per sample whatever the pool size
+            for _ in range(20 * self.num_choices if candidates else 0):
                 key, p = candidates[rng.randrange(len(candidates))]
                 if key != e.key and p != real and p not in distractors:
                     distractors.append(p)

@@ -81,10 +81,8 @@ def build_dataset(cfg: DictConfig) -> dict[str, Any]:
                   seed=int(cfg.seed), embedder_factory=lambda: instantiate(cfg.text_embedder))
     per_task: dict[str, Counter] = defaultdict(Counter)
     targets: dict[str, Counter] = defaultdict(Counter)
-    per_item: Counter = Counter()
     limits = cfg.limits
     tmp = {s: out / f".{s}.jsonl.tmp" for s in SPLITS}
-    seen_ids: set[str] = set()
     with open(tmp["train"], "w", encoding="utf-8") as ftrain, open(tmp["val"], "w", encoding="utf-8") as fval:
         files = {"train": ftrain, "val": fval}
         for split in SPLITS:
@@ -93,6 +91,9 @@ def build_dataset(cfg: DictConfig) -> dict[str, Any]:
             for e in pool:
                 groups[e.advertiser_key].append(e)
             for adv in tqdm(sorted(groups), desc=f"{split} advertisers", disable=None):
+                # every sample's items belong to this advertiser group: counts and ids reset per group
+                per_item: Counter = Counter()
+                seen_ids: set[str] = set()
                 for gen in gens:
                     for s in gen.generate(groups[adv], pool, ctx):
                         src = s["meta"]["source"]["items"][0]

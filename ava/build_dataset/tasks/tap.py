@@ -71,7 +71,9 @@ class TAP(Generator):
                 task = f"TAP-{attr}"
                 got = attribute_facts(attr, e, ctx, self.k)
                 if got is None:
-                    ctx.skipped[f"{task}: behaviour missing"] += 1
+                    few = attr == "R" and e.regions is not None
+                    ctx.skipped[f"{task}: " + (f"fewer than {self.k} ranked regions" if few
+                                               else "behaviour missing")] += 1
                     continue
                 fields, target = got
                 sid = sample_id(task, e.key)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
+import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -18,10 +20,10 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from ava.build_dataset.behaviour import BehaviourConfig, Issues, load_population
-from ava.build_dataset.items import build_items, load_dedup, load_verbalized, read_ads
+from ava.build_dataset.items import Manifest, MediaStore, group_ads, index_manifest, load_dedup, load_item
 from ava.build_dataset.split import assign_splits
 from ava.build_dataset.stats import target_label, write_outputs
-from ava.build_dataset.tasks.base import Context, Entry, Generator, make_entry, unit_hash
+from ava.build_dataset.tasks.base import Context, Entry, Generator, PoolEntry, make_entry, unit_hash
 from ava.runtime import loud_warning, peak_rss_mb
 
 log = logging.getLogger(__name__)
@@ -41,39 +43,40 @@ def _generators(cfg: DictConfig) -> list[Generator]:
     return gens
 
 
-def _entries(cfg: DictConfig, issues: Issues, counts: Counter, errors: list[dict],
-             unknown_regions: Counter) -> list[Entry]:
-    bcfg = BehaviourConfig.from_cfg(cfg.behaviour)
-    if cfg.verbalized is None:
-        loud_warning("verbalized=null: samples use the ad copy only, without the verbalized creatives")
-    verbalized, media_status = load_verbalized(cfg.verbalized)
-    counts.update({f"media_status.{k}": v for k, v in media_status.items()})
-    dedup = load_dedup(cfg.dedup)
-    ads = read_ads(cfg.manifest, verbalized, bcfg, cfg.category_field, issues, counts, errors)
-    counts["ads_read"] = len(ads)
-    ids = {a.id for a in ads}
-    counts["verbalized_ads_not_in_manifest"] = len(set(verbalized) - ids)
-    counts["dedup_ads_not_in_manifest"] = len(set(dedup) - ids)
-    population = load_population(cfg.population.path)
-    entries = []
-    for item in build_items(ads, dedup, bcfg, cfg.category_field, issues, counts):
+class _Items:
+    """Builds an item's entry from its manifest lines on demand (the streaming core of the run)."""
+
+    def __init__(self, cfg: DictConfig, work: Path, counts: Counter, errors: list[dict]) -> None:
+        self.bcfg = BehaviourConfig.from_cfg(cfg.behaviour)
+        self.category_field = cfg.category_field
+        self.population = load_population(cfg.population.path)
+        self.per_head = bool(cfg.population.per_head)
+        if cfg.verbalized is None:
+            loud_warning("verbalized=null: samples use the ad copy only, without the verbalized creatives")
+        self.media = MediaStore(cfg.verbalized, work)
+        counts.update({f"media_status.{k}": v for k, v in self.media.status.items()})
+        dedup = load_dedup(cfg.dedup)
+        self.manifest = Manifest(cfg.manifest)
+        self.refs = index_manifest(self.manifest, dedup, counts, errors)
+        counts["ads_read"] = len(self.refs)
+        ids = [r.id for r in self.refs]
+        counts["verbalized_ads_not_in_manifest"] = self.media.ads_not_in(ids)
+        counts["dedup_ads_not_in_manifest"] = len(set(dedup) - set(ids))
+        self.groups = group_ads(self.refs)
+
+    def entry(self, group: int, issues: Issues, counts: Counter, unknown_regions: Counter) -> Entry | None:
+        item = load_item(self.manifest, [self.refs[i] for i in self.groups[group]], self.media, self.bcfg,
+                         self.category_field, issues, counts)
         if not (item.title or item.body or item.creative):
             counts["skipped_items.no_content"] += 1
-            continue
-        entries.append(make_entry(item, population, cfg.population.per_head, bcfg.best_gender_from,
-                                  bcfg.range_point, issues, unknown_regions))
-    entries.sort(key=lambda e: e.key)
-    return entries
+            return None
+        return make_entry(item, self.population, self.per_head, self.bcfg.best_gender_from,
+                          self.bcfg.range_point, issues, unknown_regions)
 
 
-def build_dataset(cfg: DictConfig) -> dict[str, Any]:
-    """Build the instruction dataset; return the summary also written to ``output_dir/build_summary.json``."""
-    t0 = time.perf_counter()
-    out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    issues, counts, errors, unknown_regions = Issues(), Counter(), [], Counter()
-    entries = _entries(cfg, issues, counts, errors, unknown_regions)
-    units = assign_splits(entries, cfg.split.by, cfg.split.val_fraction, cfg.seed, cfg.split.val_after)
+def _generate(cfg: DictConfig, items: _Items, pool: list[PoolEntry], out: Path, counts: Counter
+              ) -> tuple[dict[str, Counter], dict[str, Counter], Counter]:
+    """Generation pass: per split, per advertiser, rebuild the group's entries and write their samples."""
     gens = _generators(cfg)
     tasks_cfg = cfg.dataset_tasks
     ctx = Context(system=tasks_cfg.system, ad_fields=dict(tasks_cfg.ad_fields),
@@ -86,16 +89,21 @@ def build_dataset(cfg: DictConfig) -> dict[str, Any]:
     with open(tmp["train"], "w", encoding="utf-8") as ftrain, open(tmp["val"], "w", encoding="utf-8") as fval:
         files = {"train": ftrain, "val": fval}
         for split in SPLITS:
-            pool = [e for e in entries if e.split == split]
-            groups: dict[str, list[Entry]] = defaultdict(list)
-            for e in pool:
-                groups[e.advertiser_key].append(e)
-            for adv in tqdm(sorted(groups), desc=f"{split} advertisers", disable=None):
+            split_pool = [p for p in pool if p.split == split]
+            by_adv: dict[str, list[PoolEntry]] = defaultdict(list)
+            for p in split_pool:
+                by_adv[p.advertiser_key].append(p)
+            for adv in tqdm(sorted(by_adv), desc=f"{split} advertisers", disable=None):
+                group = []
+                for p in by_adv[adv]:  # issues were counted in the counting pass: not again here
+                    e = items.entry(p.group, Issues(), Counter(), Counter())
+                    e.split = split
+                    group.append(e)
                 # every sample's items belong to this advertiser group: counts and ids reset per group
                 per_item: Counter = Counter()
                 seen_ids: set[str] = set()
                 for gen in gens:
-                    for s in gen.generate(groups[adv], pool, ctx):
+                    for s in gen.generate(group, split_pool, ctx):
                         src = s["meta"]["source"]["items"][0]
                         if unit_hash(cfg.seed, "keep", s["id"]) >= gen.weight:
                             counts["samples_dropped_by_weight"] += 1
@@ -114,11 +122,37 @@ def build_dataset(cfg: DictConfig) -> dict[str, Any]:
                         targets[s["task"]][target_label(s)] += 1
     for s in SPLITS:
         os.replace(tmp[s], out / f"{s}.jsonl")
+    return per_task, targets, ctx.skipped
+
+
+def build_dataset(cfg: DictConfig) -> dict[str, Any]:
+    """Build the instruction dataset; return the summary also written to ``output_dir/build_summary.json``."""
+    t0 = time.perf_counter()
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    issues, counts, errors, unknown_regions = Issues(), Counter(), [], Counter()
+    work = Path(tempfile.mkdtemp(dir=out, prefix=".work-"))  # the verbalizer's rows, on disk
+    items = None
+    try:
+        items = _Items(cfg, work, counts, errors)
+        # counting pass: every item built once; its behaviour issues and facts are recorded here only
+        pool = []
+        for g in tqdm(range(len(items.groups)), desc="items", disable=None):
+            e = items.entry(g, issues, counts, unknown_regions)
+            if e is not None:
+                pool.append(PoolEntry.of(e, g))
+        pool.sort(key=lambda p: p.key)
+        units = assign_splits(pool, cfg.split.by, cfg.split.val_fraction, cfg.seed, cfg.split.val_after)
+        per_task, targets, skipped = _generate(cfg, items, pool, out, counts)
+    finally:
+        if items is not None:
+            items.media.close()
+        shutil.rmtree(work, ignore_errors=True)
     summary = {
         "inputs": {"manifest": str(cfg.manifest), "verbalized": cfg.verbalized, "dedup": cfg.dedup},
         "seed": int(cfg.seed),
-        "items": len(entries),
-        "items_per_split": {s: sum(e.split == s for e in entries) for s in SPLITS},
+        "items": len(pool),
+        "items_per_split": {s: sum(p.split == s for p in pool) for s in SPLITS},
         "split_units": units,
         "samples": {s: sum(c[s] for c in per_task.values()) for s in SPLITS},
         "samples_per_task": {t: dict(c) for t, c in sorted(per_task.items())},
@@ -126,7 +160,7 @@ def build_dataset(cfg: DictConfig) -> dict[str, Any]:
         "behaviour_issues": dict(sorted(issues.items())),
         "regions_without_population": dict(unknown_regions.most_common()),
         "counts": dict(sorted(counts.items())),
-        "skipped_samples": dict(sorted(ctx.skipped.items())),
+        "skipped_samples": dict(sorted(skipped.items())),
         "manifest_errors": errors,
         "config": OmegaConf.to_container(cfg, resolve=True),
         "seconds": round(time.perf_counter() - t0, 3),

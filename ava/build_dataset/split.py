@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ava.build_dataset.tasks.base import Entry, unit_hash
+from ava.build_dataset.tasks.base import PoolEntry, unit_hash
 
 
-def units(entries: Sequence[Entry], by: str) -> list[list[int]]:
+def units(entries: Sequence[PoolEntry], by: str) -> list[list[int]]:
     """Indices of entries that must share a split, each list sorted, lists ordered by first index."""
     if by not in ("cluster", "page_id"):
         raise ValueError(f"split.by={by!r} must be 'cluster' or 'page_id'")
@@ -29,7 +29,7 @@ def units(entries: Sequence[Entry], by: str) -> list[list[int]]:
     if by == "page_id":
         first: dict[str, int] = {}
         for i, e in enumerate(entries):
-            for p in e.item.page_ids:
+            for p in e.page_ids:
                 if p in first:
                     a, b = find(first[p]), find(i)
                     parent[max(a, b)] = min(a, b)
@@ -41,7 +41,7 @@ def units(entries: Sequence[Entry], by: str) -> list[list[int]]:
     return [groups[k] for k in sorted(groups)]
 
 
-def assign_splits(entries: Sequence[Entry], by: str, val_fraction: float, seed: int,
+def assign_splits(entries: Sequence[PoolEntry], by: str, val_fraction: float, seed: int,
                   val_after: str | None = None) -> dict[str, int]:
     """Set ``entry.split`` to train or val for every entry; return unit counts per split."""
     if not 0.0 <= val_fraction < 1.0:
@@ -50,7 +50,7 @@ def assign_splits(entries: Sequence[Entry], by: str, val_fraction: float, seed: 
     for unit in units(entries, by):
         key = min(entries[i].key for i in unit)
         late = val_after is not None and any(
-            (entries[i].item.start or "") > str(val_after) for i in unit)
+            (entries[i].start or "") > str(val_after) for i in unit)
         split = "val" if late or unit_hash(seed, "split", key) < val_fraction else "train"
         counts[split] += 1
         counts["val_by_date"] += int(late)

@@ -15,6 +15,7 @@ from ava.build_dataset.tasks.base import (
     Context,
     Entry,
     Generator,
+    PoolEntry,
     describe_ad,
     join_names,
     make_sample,
@@ -37,13 +38,13 @@ class AudienceSelection(Generator):
         self._pool_id: int | None = None
         self._by_category: dict[str | None, list[tuple[str, str]]] = {}
 
-    def profile(self, e: Entry, ctx: Context) -> str | None:
-        if e.best_gender is None or e.best_age is None or not e.regions or len(e.regions) < self.k:
+    def profile(self, e: PoolEntry, ctx: Context) -> str | None:
+        if e.best_gender is None or e.best_age is None or len(e.top_regions) < self.k:
             return None
         return self.profile_template.format(gender=ctx.gender(e.best_gender), age=e.best_age,
-                                            regions=join_names(e.regions[: self.k]))
+                                            regions=join_names(e.top_regions[: self.k]))
 
-    def _index(self, pool: Sequence[Entry], ctx: Context) -> None:
+    def _index(self, pool: Sequence[PoolEntry], ctx: Context) -> None:
         """Profiles of the pool by category (rebuilt when the pool changes, i.e. once per split)."""
         if self._pool_id == id(pool):
             return
@@ -51,13 +52,13 @@ class AudienceSelection(Generator):
         for e in pool:
             p = self.profile(e, ctx)
             if p is not None:
-                by_cat[e.item.category].append((e.key, p))
+                by_cat[e.category].append((e.key, p))
         self._by_category, self._pool_id = dict(by_cat), id(pool)
 
-    def generate(self, group: Sequence[Entry], pool: Sequence[Entry], ctx: Context) -> Iterator[dict]:
+    def generate(self, group: Sequence[Entry], pool: Sequence[PoolEntry], ctx: Context) -> Iterator[dict]:
         self._index(pool, ctx)
         for e in group:
-            real = self.profile(e, ctx)
+            real = self.profile(PoolEntry.of(e, -1), ctx)
             if real is None:
                 ctx.skipped["AS: behaviour missing"] += 1
                 continue

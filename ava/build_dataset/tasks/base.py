@@ -8,6 +8,7 @@ is deterministic and a sample's id does not depend on the seed.
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,28 @@ def make_entry(item: Item, population: Mapping[str, float], per_head: bool, best
         regions_by_share=by_share or None,
         ips=impressions_per_spend(b, range_point, issues),
     )
+
+
+@dataclass(slots=True)
+class PoolEntry:
+    """What stays in memory per item between the counting pass and sample generation."""
+
+    key: str
+    group: int  # index of the item's ads in the run's list of ad groups
+    advertiser_key: str
+    page_ids: tuple[str, ...]
+    start: str | None
+    category: str | None
+    best_gender: str | None
+    best_age: str | None
+    top_regions: tuple[str, ...]
+    split: str = "train"
+
+    @classmethod
+    def of(cls, e: Entry, group: int) -> PoolEntry:
+        # region names are interned: a million items share one string per region
+        return cls(e.key, group, e.advertiser_key, tuple(e.item.page_ids), e.item.start, e.item.category,
+                   e.best_gender, e.best_age, tuple(sys.intern(r) for r in e.regions or []))
 
 
 @dataclass
@@ -177,5 +200,5 @@ class Generator:
         self.enabled = enabled
         self.weight = weight
 
-    def generate(self, group: Sequence[Entry], pool: Sequence[Entry], ctx: Context) -> Iterator[dict]:
+    def generate(self, group: Sequence[Entry], pool: Sequence[PoolEntry], ctx: Context) -> Iterator[dict]:
         raise NotImplementedError

@@ -21,6 +21,7 @@ from ava.build_dataset.tasks.base import (
     Context,
     Entry,
     Generator,
+    PoolEntry,
     ad_text,
     make_sample,
     pick,
@@ -113,7 +114,7 @@ class Transsuasion(_PairGenerator):
             return None
         return weak, strong, {"group": group, "shares": shares}
 
-    def generate(self, group: Sequence[Entry], pool: Sequence[Entry], ctx: Context) -> Iterator[dict]:
+    def generate(self, group: Sequence[Entry], pool: Sequence[PoolEntry], ctx: Context) -> Iterator[dict]:
         if len(group) < 2:
             return
         texts = [ad_text(e, self.text_fields) for e in group]
@@ -158,7 +159,7 @@ class Transcreation(_PairGenerator):
             return None
         return want
 
-    def generate(self, group: Sequence[Entry], pool: Sequence[Entry], ctx: Context) -> Iterator[dict]:
+    def generate(self, group: Sequence[Entry], pool: Sequence[PoolEntry], ctx: Context) -> Iterator[dict]:
         texts = [normalised(ad_text(e, self.text_fields)) for e in group]
         for i, j in _pairs(group, ctx.seed, self.max_partners, ordered=True):
             if texts[i] == texts[j]:

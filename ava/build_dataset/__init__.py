@@ -1,0 +1,1 @@
+"""python -m ava.build_dataset: ad content + audience behaviour → the AVA paper's instruction samples."""

@@ -1,0 +1,176 @@
+"""python -m ava.build_dataset: manifest + verbalized (+ dedup) → {train,val}.jsonl + build_summary.json.
+
+``build_dataset(cfg) -> summary`` is the typed entry the command and the tests call. Passes: (1) stream the
+manifest (line offsets, ids, dedup clusters; malformed lines reported with their numbers) and the verbalizer's
+rows (into SQLite on disk); (2) counting pass: build every item once, count behaviour issues, keep a slim
+PoolEntry; split; (3) generation: per split and advertiser, rebuild the group's items and write samples.
+Memory holds one slim record per item (a few hundred bytes), never the ads' text or distributions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from ava.build_dataset.behaviour import BehaviourConfig, Issues, load_population
+from ava.build_dataset.items import Manifest, MediaStore, group_ads, index_manifest, load_dedup, load_item
+from ava.build_dataset.split import assign_splits
+from ava.build_dataset.stats import target_label, write_outputs
+from ava.build_dataset.tasks.base import Context, Entry, Generator, PoolEntry, make_entry, unit_hash
+from ava.runtime import loud_warning, peak_rss_mb
+
+log = logging.getLogger(__name__)
+SPLITS = ("train", "val")
+
+
+def _generators(cfg: DictConfig) -> list[Generator]:
+    gens = []
+    for name, gcfg in cfg.dataset_tasks.generators.items():
+        gen = instantiate(gcfg, _convert_="all")
+        if not isinstance(gen, Generator):
+            raise TypeError(f"dataset_tasks.generators.{name}: _target_ must name a Generator subclass")
+        if gen.enabled:
+            gens.append(gen)
+    if not gens:
+        raise ValueError("every task generator is disabled; enable one in dataset_tasks.generators")
+    return gens
+
+
+class _Items:
+    """Builds an item's entry from its manifest lines on demand (the streaming core of the run)."""
+
+    def __init__(self, cfg: DictConfig, work: Path, counts: Counter, errors: list[dict]) -> None:
+        self.bcfg = BehaviourConfig.from_cfg(cfg.behaviour)
+        self.category_field = cfg.category_field
+        self.population = load_population(cfg.population.path)
+        self.per_head = bool(cfg.population.per_head)
+        if cfg.verbalized is None:
+            loud_warning("verbalized=null: samples use the ad copy only, without the verbalized creatives")
+        self.media = MediaStore(cfg.verbalized, work)
+        counts.update({f"media_status.{k}": v for k, v in self.media.status.items()})
+        dedup = load_dedup(cfg.dedup)
+        self.manifest = Manifest(cfg.manifest)
+        self.refs = index_manifest(self.manifest, dedup, counts, errors)
+        counts["ads_read"] = len(self.refs)
+        ids = [r.id for r in self.refs]
+        counts["verbalized_ads_not_in_manifest"] = self.media.ads_not_in(ids)
+        counts["dedup_ads_not_in_manifest"] = len(set(dedup) - set(ids))
+        self.groups = group_ads(self.refs)
+
+    def entry(self, group: int, issues: Issues, counts: Counter, unknown_regions: Counter) -> Entry | None:
+        item = load_item(self.manifest, [self.refs[i] for i in self.groups[group]], self.media, self.bcfg,
+                         self.category_field, issues, counts)
+        if not (item.title or item.body or item.creative):
+            counts["skipped_items.no_content"] += 1
+            return None
+        return make_entry(item, self.population, self.per_head, self.bcfg.best_gender_from,
+                          self.bcfg.range_point, issues, unknown_regions)
+
+
+def _generate(cfg: DictConfig, items: _Items, pool: list[PoolEntry], out: Path, counts: Counter
+              ) -> tuple[dict[str, Counter], dict[str, Counter], Counter]:
+    """Generation pass: per split, per advertiser, rebuild the group's entries and write their samples."""
+    gens = _generators(cfg)
+    tasks_cfg = cfg.dataset_tasks
+    ctx = Context(system=tasks_cfg.system, ad_fields=dict(tasks_cfg.ad_fields),
+                  gender_names=dict(tasks_cfg.gender_names), audience=dict(tasks_cfg.audience),
+                  seed=int(cfg.seed), embedder_factory=lambda: instantiate(cfg.text_embedder))
+    per_task: dict[str, Counter] = defaultdict(Counter)
+    targets: dict[str, Counter] = defaultdict(Counter)
+    limits = cfg.limits
+    tmp = {s: out / f".{s}.jsonl.tmp" for s in SPLITS}
+    with open(tmp["train"], "w", encoding="utf-8") as ftrain, open(tmp["val"], "w", encoding="utf-8") as fval:
+        files = {"train": ftrain, "val": fval}
+        for split in SPLITS:
+            split_pool = [p for p in pool if p.split == split]
+            by_adv: dict[str, list[PoolEntry]] = defaultdict(list)
+            for p in split_pool:
+                by_adv[p.advertiser_key].append(p)
+            for adv in tqdm(sorted(by_adv), desc=f"{split} advertisers", disable=None):
+                group = []
+                for p in by_adv[adv]:  # issues were counted in the counting pass: not again here
+                    e = items.entry(p.group, Issues(), Counter(), Counter())
+                    e.split = split
+                    group.append(e)
+                # every sample's items belong to this advertiser group: counts and ids reset per group
+                per_item: Counter = Counter()
+                seen_ids: set[str] = set()
+                for gen in gens:
+                    for s in gen.generate(group, split_pool, ctx):
+                        src = s["meta"]["source"]["items"][0]
+                        if unit_hash(cfg.seed, "keep", s["id"]) >= gen.weight:
+                            counts["samples_dropped_by_weight"] += 1
+                            continue
+                        if (per_item[src] >= limits.max_samples_per_item
+                                or per_item[(src, s["task"])] >= limits.max_samples_per_task_per_item):
+                            counts["samples_dropped_by_limit"] += 1
+                            continue
+                        if s["id"] in seen_ids:
+                            raise RuntimeError(f"sample id {s['id']} ({s['task']}) produced twice; a bug")
+                        seen_ids.add(s["id"])
+                        per_item[src] += 1
+                        per_item[(src, s["task"])] += 1
+                        files[split].write(json.dumps(s, ensure_ascii=False) + "\n")
+                        per_task[s["task"]][split] += 1
+                        targets[s["task"]][target_label(s)] += 1
+    for s in SPLITS:
+        os.replace(tmp[s], out / f"{s}.jsonl")
+    return per_task, targets, ctx.skipped
+
+
+def build_dataset(cfg: DictConfig) -> dict[str, Any]:
+    """Build the instruction dataset; return the summary also written to ``output_dir/build_summary.json``."""
+    t0 = time.perf_counter()
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    issues, counts, errors, unknown_regions = Issues(), Counter(), [], Counter()
+    work = Path(tempfile.mkdtemp(dir=out, prefix=".work-"))  # the verbalizer's rows, on disk
+    items = None
+    try:
+        items = _Items(cfg, work, counts, errors)
+        # counting pass: every item built once; its behaviour issues and facts are recorded here only
+        pool = []
+        for g in tqdm(range(len(items.groups)), desc="items", disable=None):
+            e = items.entry(g, issues, counts, unknown_regions)
+            if e is not None:
+                pool.append(PoolEntry.of(e, g))
+        pool.sort(key=lambda p: p.key)
+        units = assign_splits(pool, cfg.split.by, cfg.split.val_fraction, cfg.seed, cfg.split.val_after)
+        per_task, targets, skipped = _generate(cfg, items, pool, out, counts)
+    finally:
+        if items is not None:
+            items.media.close()
+        shutil.rmtree(work, ignore_errors=True)
+    summary = {
+        "inputs": {"manifest": str(cfg.manifest), "verbalized": cfg.verbalized, "dedup": cfg.dedup},
+        "seed": int(cfg.seed),
+        "items": len(pool),
+        "items_per_split": {s: sum(p.split == s for p in pool) for s in SPLITS},
+        "split_units": units,
+        "samples": {s: sum(c[s] for c in per_task.values()) for s in SPLITS},
+        "samples_per_task": {t: dict(c) for t, c in sorted(per_task.items())},
+        "target_distribution": {t: dict(c.most_common()) for t, c in sorted(targets.items())},
+        "behaviour_issues": dict(sorted(issues.items())),
+        "regions_without_population": dict(unknown_regions.most_common()),
+        "counts": dict(sorted(counts.items())),
+        "skipped_samples": dict(sorted(skipped.items())),
+        "manifest_errors": errors,
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "seconds": round(time.perf_counter() - t0, 3),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+    write_outputs(out, summary, parquet=bool(cfg.parquet))
+    log.info("wrote %s samples (train %d, val %d) to %s", sum(summary["samples"].values()),
+             summary["samples"]["train"], summary["samples"]["val"], out)
+    return summary

@@ -1,0 +1,76 @@
+"""python -m ava.build_dataset: build_summary.json, a PNG of the sample counts, optional Parquet copies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ava.runtime import atomic_write_bytes, write_json
+
+
+def target_label(sample: dict[str, Any]) -> str:
+    """A short label of a sample's target, to show class imbalance per task."""
+    t = sample["target"]
+    for key in ("age", "gender", "group", "target_group"):
+        if key in t:
+            return str(t[key])
+    if "regions" in t:
+        return str(t["regions"][0])
+    if "condition" in t:
+        return target_label({"target": t["condition"]})
+    if "range" in t:
+        return str(t["range"])
+    if "choice" in t:
+        return f"choice {t['choice']}"
+    return "rewrite"
+
+
+def plot_counts(summary: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = list(summary["samples_per_task"])
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.5 * len(tasks)), 4))
+    bottom = [0] * len(tasks)
+    for split in ("train", "val"):
+        vals = [summary["samples_per_task"][t].get(split, 0) for t in tasks]
+        ax.bar(tasks, vals, bottom=bottom, label=split)
+        bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+    ax.set_ylabel("samples")
+    ax.set_title("samples per task and split")
+    ax.tick_params(axis="x", rotation=60)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_parquet(jsonl: Path, path: Path) -> None:
+    """A Parquet copy: messages as list<struct<role, content>>, target and meta as JSON text."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [json.loads(line) for line in jsonl.read_text("utf-8").splitlines() if line]
+    table = pa.table({
+        "id": [r["id"] for r in rows],
+        "task": [r["task"] for r in rows],
+        "messages": pa.array([r["messages"] for r in rows],
+                             type=pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))),
+        "target": [json.dumps(r["target"]) for r in rows],
+        "meta": [json.dumps(r["meta"]) for r in rows],
+    })
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    atomic_write_bytes(path, sink.getvalue().to_pybytes())
+
+
+def write_outputs(out: Path, summary: dict[str, Any], parquet: bool) -> None:
+    if summary["samples_per_task"]:
+        plot_counts(summary, out / "build_summary.png")
+    if parquet:
+        for split in ("train", "val"):
+            write_parquet(out / f"{split}.jsonl", out / f"{split}.parquet")
+    write_json(out / "build_summary.json", summary)

@@ -1,0 +1,204 @@
+"""python -m ava.build_dataset: what every task generator shares (entries, prompt rendering, sample records).
+
+A generator gets the entries of one advertiser inside one split (``group``) and the whole split's entries
+(``pool``, for distractors) and yields samples. Template choice is a seeded hash of the sample id, so a run
+is deterministic and a sample's id does not depend on the seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ava.build_dataset.behaviour import Issues, best, impressions_per_spend, rank_regions
+from ava.build_dataset.items import Item
+
+
+@dataclass
+class Entry:
+    """An item with the facts the tasks ask about."""
+
+    item: Item
+    best_age: str | None
+    best_gender: str | None
+    regions: list[str] | None  # ranked per head of population (or by raw share when configured)
+    regions_by_share: list[str] | None
+    ips: float | None  # impressions per unit of spend
+    split: str = "train"
+
+    @property
+    def key(self) -> str:
+        return self.item.key
+
+    @property
+    def advertiser_key(self) -> str:
+        return self.item.page_ids[0] if self.item.page_ids else f"name:{self.item.advertiser}"
+
+
+def make_entry(item: Item, population: Mapping[str, float], per_head: bool, best_gender_from: Sequence[str],
+               range_point: str, issues: Issues, unknown_regions: Counter) -> Entry:
+    b = item.behaviour
+    regions = by_share = None
+    if b.region is not None:
+        regions, missing = rank_regions(b.region, population, per_head=per_head)
+        by_share, _ = rank_regions(b.region, population, per_head=False)
+        if missing:
+            issues["region.without_population"] += 1
+            unknown_regions.update(missing)
+    return Entry(
+        item=item,
+        best_age=best(b.age) if b.age else None,
+        best_gender=best(b.gender, best_gender_from) if b.gender else None,
+        regions=regions or None,
+        regions_by_share=by_share or None,
+        ips=impressions_per_spend(b, range_point, issues),
+    )
+
+
+@dataclass(slots=True)
+class PoolEntry:
+    """What stays in memory per item between the counting pass and sample generation."""
+
+    key: str
+    group: int  # index of the item's ads in the run's list of ad groups
+    advertiser_key: str
+    page_ids: tuple[str, ...]
+    start: str | None
+    category: str | None
+    best_gender: str | None
+    best_age: str | None
+    top_regions: tuple[str, ...]
+    split: str = "train"
+
+    @classmethod
+    def of(cls, e: Entry, group: int) -> PoolEntry:
+        # region names are interned: a million items share one string per region
+        return cls(e.key, group, e.advertiser_key, tuple(e.item.page_ids), e.item.start, e.item.category,
+                   e.best_gender, e.best_age, tuple(sys.intern(r) for r in e.regions or []))
+
+
+@dataclass
+class Context:
+    """Shared by all generators of one run."""
+
+    system: str
+    ad_fields: Mapping[str, str]  # item field → label, in prompt order
+    gender_names: Mapping[str, str]
+    audience: Mapping[str, str]  # attribute → phrase naming an audience group, e.g. "the audience aged {age}"
+    seed: int
+    embedder_factory: Callable[[], Any] | None = None  # builds a SentenceEmbedder when a generator needs one
+    skipped: Counter = field(default_factory=Counter)
+    _embedder: Any = None
+
+    def gender(self, g: str) -> str:
+        return self.gender_names.get(g, g)
+
+    def get_embedder(self) -> Any:
+        if self._embedder is None:
+            if self.embedder_factory is None:
+                raise ValueError("this task needs text_embedder; none is configured")
+            self._embedder = self.embedder_factory()
+        return self._embedder
+
+
+def sample_id(task: str, *keys: str) -> str:
+    return hashlib.sha1("|".join((task, *keys)).encode()).hexdigest()[:16]
+
+
+def unit_hash(*parts: object) -> float:
+    """A uniform number in [0, 1) from ``parts`` (seeded, stable across runs and machines)."""
+    h = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(h[:8], "big") / 2**64
+
+
+def pick(templates: str | Sequence[str], seed: int, sid: str) -> tuple[str, int]:
+    """One template of a list, chosen by a seeded hash of the sample id."""
+    if isinstance(templates, str):
+        return templates, 0
+    i = int(unit_hash(seed, sid, "template") * len(templates))
+    return templates[i], i
+
+
+def spend_text(e: Entry) -> str:
+    b = e.item.behaviour
+    return b.spend.text(b.currency) if b.spend else ""
+
+
+def impressions_text(e: Entry) -> str:
+    b = e.item.behaviour
+    return b.impressions.text() if b.impressions else ""
+
+
+def join_names(names: Sequence[str]) -> str:
+    return ", ".join(names)
+
+
+def describe_ad(e: Entry, ctx: Context, hide: frozenset[str] = frozenset()) -> str:
+    """The ad as prompt text: one labelled line per non-empty field of ``ctx.ad_fields``, minus ``hide``."""
+    it = e.item
+    values = {
+        "advertiser": it.advertiser, "title": it.title, "body": it.body, "description": it.description,
+        "creative": it.creative, "platforms": ", ".join(it.platforms),
+        "dates": f"{it.start or '?'} to {it.stop or 'ongoing'}" if it.start or it.stop else "",
+        "spend": spend_text(e), "impressions": impressions_text(e),
+    }
+    unknown = set(ctx.ad_fields) - set(values)
+    if unknown:
+        raise ValueError(f"ad_fields names unknown fields {sorted(unknown)}; known: {sorted(values)}")
+    return "\n".join(f"{label}: {values[name]}" for name, label in ctx.ad_fields.items()
+                     if name not in hide and values[name])
+
+
+def ad_text(e: Entry, fields: Sequence[str] = ("title", "body", "creative")) -> str:
+    labels = {"title": "Title", "body": "Content", "description": "Description", "creative": "Creative"}
+    return "\n".join(f"{labels[f]}: {getattr(e.item, f)}" for f in fields if getattr(e.item, f))
+
+
+def make_sample(task: str, sid: str, ctx: Context, user: str, answer: str, target: dict[str, Any],
+                entries: Sequence[Entry], template: int, extra: Mapping[str, Any] | None = None
+                ) -> dict[str, Any]:
+    main = entries[0]
+    meta: dict[str, Any] = {
+        "source": {
+            "items": [e.key for e in entries],
+            "ad_ids": [a for e in entries for a in e.item.ad_ids],
+            "cluster_ids": [c for e in entries for c in e.item.cluster_ids],
+            "page_ids": sorted({p for e in entries for p in e.item.page_ids}),
+            "manifest_lines": [ln for e in entries for ln in e.item.lines],
+        },
+        "template": template,
+        "raw_shares": [e.item.behaviour.raw for e in entries],
+        "regions_per_head": [e.regions for e in entries],
+        "regions_by_share": [e.regions_by_share for e in entries],
+        "impressions_per_spend": [e.ips for e in entries],
+        "split": main.split,
+    }
+    if extra:
+        meta.update(extra)
+    return {
+        "id": sid,
+        "task": task,
+        "messages": [{"role": "system", "content": ctx.system}, {"role": "user", "content": user},
+                     {"role": "assistant", "content": answer}],
+        "target": target,
+        "meta": meta,
+    }
+
+
+class Generator:
+    """Base of the task generators: ``enabled``, ``weight`` (the kept fraction of candidate samples)."""
+
+    family = ""
+
+    def __init__(self, enabled: bool = True, weight: float = 1.0) -> None:
+        if not 0.0 <= weight <= 1.0:
+            raise ValueError(f"{type(self).__name__}: weight={weight} must be in [0, 1] (the kept fraction)")
+        self.enabled = enabled
+        self.weight = weight
+
+    def generate(self, group: Sequence[Entry], pool: Sequence[PoolEntry], ctx: Context) -> Iterator[dict]:
+        raise NotImplementedError

@@ -1,0 +1,57 @@
+"""python -m ava.build_dataset: TAG, ad generation / content simulation (TAG-G, -A, -R, -B, -I).
+
+Given the advertiser and the audience or performance wanted (gender, age group, top regions, budget,
+impressions), write the ad. The target is the real ad (title, content, verbalized creative), so no
+generator model is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from ava.build_dataset.tasks.base import (
+    Context,
+    Entry,
+    Generator,
+    PoolEntry,
+    ad_text,
+    make_sample,
+    pick,
+    sample_id,
+)
+from ava.build_dataset.tasks.tap import ATTRIBUTES, attribute_facts
+
+
+class TAG(Generator):
+    family = "TAG"
+
+    def __init__(self, templates: Mapping[str, Sequence[str]], attributes: Sequence[str] = ATTRIBUTES,
+                 answer_fields: Sequence[str] = ("title", "body", "creative"), top_k_regions: int = 3,
+                 enabled: bool = True, weight: float = 1.0) -> None:
+        super().__init__(enabled, weight)
+        bad = [a for a in attributes if a not in ATTRIBUTES or a not in templates]
+        if bad:
+            raise ValueError(f"TAG attributes {bad}: each must be one of {ATTRIBUTES} and have templates")
+        self.templates, self.attributes = templates, list(attributes)
+        self.answer_fields, self.k = tuple(answer_fields), top_k_regions
+
+    def generate(self, group: Sequence[Entry], pool: Sequence[PoolEntry], ctx: Context) -> Iterator[dict]:
+        for e in group:
+            answer = ad_text(e, self.answer_fields)
+            if not e.item.body and not e.item.title:
+                ctx.skipped["TAG: ad has no title or body"] += 1
+                continue
+            for attr in self.attributes:
+                task = f"TAG-{attr}"
+                got = attribute_facts(attr, e, ctx, self.k)
+                if got is None:
+                    ctx.skipped[f"{task}: behaviour missing"] += 1
+                    continue
+                fields, wanted = got
+                sid = sample_id(task, e.key)
+                template, ti = pick(self.templates[attr], ctx.seed, sid)
+                user = template.format(advertiser=e.item.advertiser, **fields)
+                target: dict[str, Any] = {"title": e.item.title, "body": e.item.body,
+                                          "creative": e.item.creative, "condition": wanted}
+                yield make_sample(task, sid, ctx, user, answer, target, [e], ti)

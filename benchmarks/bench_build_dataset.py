@@ -1,0 +1,72 @@
+"""python benchmarks/bench_build_dataset.py: throughput and peak memory of python -m ava.build_dataset.
+
+Synthetic ads (tests/build_dataset/synth.py) at a few sizes; each size runs the real command in its own
+process (so peak RSS is per run). Baseline in the same run: one pass of ava.manifest.iter_manifest over the
+same file (parsing only). Prints ratios and appends rows to benchmarks/results/build_dataset.csv.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ava.manifest import iter_manifest  # noqa: E402
+from tests.build_dataset.synth import random_ads, write_manifest, write_verbalized  # noqa: E402
+
+SIZES = (500, 2000, 8000)
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def main() -> None:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in SIZES:
+            d = Path(tmp) / str(n)
+            d.mkdir()
+            ads = random_ads(n, seed=0, pages=max(1, n // 25))
+            write_manifest(d / "ads.jsonl", ads)
+            write_verbalized(d / "verb", [{"ad_id": a["id"], "media_index": 0, "verbalization": "A photo"}
+                                          for a in ads])
+            t = time.perf_counter()
+            assert sum(1 for _ in iter_manifest(d / "ads.jsonl")) == n
+            baseline = time.perf_counter() - t
+            for tasks, extra in (("no-TS", ["dataset_tasks.generators.ts.enabled=false"]), ("all", [])):
+                if tasks == "all" and n > 500:
+                    continue  # MiniLM on CPU: keep the run short
+                subprocess.run([sys.executable, "-m", "ava.build_dataset", f"manifest={d / 'ads.jsonl'}",
+                                f"verbalized={d / 'verb'}", f"output_dir={d / tasks}", *extra],
+                               check=True, capture_output=True)
+                s = json.loads((d / tasks / "build_summary.json").read_text())
+                row = {"machine": platform.node(), "cpu": cpu_model(), "ads": n, "tasks": tasks,
+                       "seconds": s["seconds"], "ads_per_s": round(n / s["seconds"], 1),
+                       "baseline_manifest_s": round(baseline, 4),
+                       "ratio_to_baseline": round(s["seconds"] / baseline, 1),
+                       "samples": sum(s["samples"].values()), "peak_rss_mb": s["peak_rss_mb"]}
+                rows.append(row)
+                print(row, flush=True)
+    out = ROOT / "benchmarks" / "results" / "build_dataset.csv"
+    new = not out.exists()
+    with out.open("a", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        if new:
+            w.writeheader()
+        w.writerows(rows)
+
+
+if __name__ == "__main__":
+    main()

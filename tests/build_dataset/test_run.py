@@ -261,3 +261,21 @@ def test_command_line(tmp_path):
 
     assert pq.read_table(out / "train.parquet").num_rows == summary["samples"]["train"]
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # work dir and temp files removed
+
+
+def test_small_inputs_still_get_one_validation_unit():
+    from ava.build_dataset.split import assign_splits
+    from ava.build_dataset.tasks.base import PoolEntry
+
+    def entry(i):
+        return PoolEntry(f"ad:{i}", i, f"page{i}", (f"page{i}",), None, None, None, None, ())
+
+    for n in (2, 3, 5):
+        entries = [entry(i) for i in range(n)]
+        counts = assign_splits(entries, "page_id", 0.1, seed=0)
+        assert counts["val"] >= 1 and counts["train"] == n - counts["val"]
+        assert sum(e.split == "val" for e in entries) == counts["val"]
+    one = [entry(0)]
+    assert assign_splits(one, "page_id", 0.1, seed=0)["val"] == 0  # the only unit stays in train
+    none = [entry(i) for i in range(5)]
+    assert assign_splits(none, "page_id", 0.0, seed=0)["val"] == 0

@@ -77,7 +77,7 @@ def test_ivf_nprobe_is_tuned_to_the_target_recall():
 
 def test_lossy_pq_codes_are_rescored_with_a_measured_margin():
     x, _ = planted(600, 2400, d=32, seed=3, sigma=(0.05, 0.4))
-    built = build_index(x, IndexPlan("IVF16,PQ8", "test", None), gpu=False, seed=0)
+    built = build_index(x, IndexPlan("IVF16,PQ8x4", "test", None), gpu=False, seed=0)
     assert built.lossy and not built.exact
     search = PairSearch(built, x, 0.9, margin=0.02, block_size=4096, knn_k=0)
     report = tune_and_estimate(search, target=0.99, sample=1000, seed=0)

@@ -42,7 +42,9 @@ def make_data(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         sizes.append(int(rng.integers(2, 6)))
         planted += sizes[-1]
     originals = n - planted + len(sizes)
-    base = centres[rng.integers(0, TOPICS, originals)] + rng.standard_normal((originals, d)).astype(np.float32) / np.sqrt(d)
+    base = centres[rng.integers(0, TOPICS, originals)] + rng.standard_normal((originals, d)).astype(
+        np.float32
+    ) / np.sqrt(d)
     base /= np.linalg.norm(base, axis=1, keepdims=True)
     group = np.arange(originals)
     copy_of = np.repeat(np.arange(len(sizes)), np.array(sizes) - 1)  # originals 0..len(sizes)-1 get copies
@@ -57,6 +59,7 @@ def make_data(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def pair_scores(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
     """(recall, precision) of same-cluster pairs against same-group pairs, by pair counting."""
+
     def pairs(counts: np.ndarray) -> float:
         return float((counts * (counts - 1) // 2).sum())
 
@@ -94,8 +97,15 @@ def run_one(path: str, method: str, factory: str) -> dict:
 
     x = np.load(path)
     with initialize_config_module("ava_conf", version_base="1.3"):
-        cfg = compose("dedup", overrides=["input=x", "output_dir=x", f"threshold={THRESHOLD}",
-                                          f"dedup_index.factory='{factory}'"])
+        cfg = compose(
+            "dedup",
+            overrides=[
+                "input=x",
+                "output_dir=x",
+                f"threshold={THRESHOLD}",
+                f"dedup_index.factory='{factory}'",
+            ],
+        )
     start = time.perf_counter()
     info: dict = {}
     if method == "numpy-brute-force":
@@ -103,16 +113,27 @@ def run_one(path: str, method: str, factory: str) -> dict:
     else:
         summary = Summary("synthetic", "-", "embedding", THRESHOLD)
         labels, _, _ = cluster_embeddings(x, cfg, summary)
-        info = {"index": summary.index, "recall_estimate": summary.recall.get("estimate"),
-                "search_param": f"{summary.recall.get('param')}={summary.recall.get('value')}"
-                if summary.recall.get("param") else "", "device": summary.device}
+        info = {
+            "index": summary.index,
+            "recall_estimate": summary.recall.get("estimate"),
+            "search_param": f"{summary.recall.get('param')}={summary.recall.get('value')}"
+            if summary.recall.get("param")
+            else "",
+            "device": summary.device,
+        }
     wall = time.perf_counter() - start
     return {"wall_s": wall, "peak_rss_mb": peak_rss_mb(), "labels": labels, **info}
 
 
 def machine() -> tuple[str, str]:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     import faiss
 
     gpu = ""
@@ -127,8 +148,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--d", type=int, default=512)
-    parser.add_argument("--baseline-max-n", type=int, default=100_000,
-                        help="run the quadratic baselines (NumPy, faiss Flat) only up to this N")
+    parser.add_argument(
+        "--baseline-max-n",
+        type=int,
+        default=100_000,
+        help="run the quadratic baselines (NumPy, faiss Flat) only up to this N",
+    )
     parser.add_argument("--methods", nargs="+", default=["auto", "Flat", "IVF-Flat", "IVF-PQ64"])
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -145,17 +170,41 @@ def main() -> None:
     with args.out.open("a", newline="") as fh:
         writer = csv.writer(fh)
         if new:
-            writer.writerow(["timestamp", "machine", "cpu", "gpu", "faiss", "n", "d", "method", "index",
-                             "search_param", "device", "wall_s", "peak_rss_mb", "pair_recall", "pair_precision",
-                             "recall_estimate", "speedup_vs_numpy"])
+            writer.writerow(
+                [
+                    "timestamp",
+                    "machine",
+                    "cpu",
+                    "gpu",
+                    "faiss",
+                    "n",
+                    "d",
+                    "method",
+                    "index",
+                    "search_param",
+                    "device",
+                    "wall_s",
+                    "peak_rss_mb",
+                    "pair_recall",
+                    "pair_precision",
+                    "recall_estimate",
+                    "speedup_vs_numpy",
+                ]
+            )
         for n in args.n:
             x, truth = make_data(n, args.d)
             np.save(tmp, x)
             nlist = nlist_for(n)
-            factories = {"auto": "auto", "Flat": "Flat", "IVF-Flat": f"IVF{nlist},Flat",
-                         "IVF-PQ64": f"IVF{nlist},PQ64", "HNSW32": "HNSW32"}
+            factories = {
+                "auto": "auto",
+                "Flat": "Flat",
+                "IVF-Flat": f"IVF{nlist},Flat",
+                "IVF-PQ64": f"IVF{nlist},PQ64",
+                "HNSW32": "HNSW32",
+            }
             runs = (["numpy-brute-force"] if n <= args.baseline_max_n else []) + [
-                m for m in args.methods if not (m == "Flat" and n > args.baseline_max_n)]
+                m for m in args.methods if not (m == "Flat" and n > args.baseline_max_n)
+            ]
             base_wall = None
             for method in runs:
                 with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
@@ -164,14 +213,31 @@ def main() -> None:
                 if method == "numpy-brute-force":
                     base_wall = res["wall_s"]
                 speedup = f"{base_wall / res['wall_s']:.2f}" if base_wall else ""
-                row = [datetime.now(UTC).isoformat(timespec="seconds"), platform.node(), cpu, gpu,
-                       faiss.__version__, n, args.d, method, res.get("index", "numpy"), res.get("search_param", ""),
-                       res.get("device", "cpu"), f"{res['wall_s']:.2f}", f"{res['peak_rss_mb']:.0f}",
-                       f"{recall:.4f}", f"{precision:.4f}", res.get("recall_estimate") or "", speedup]
+                row = [
+                    datetime.now(UTC).isoformat(timespec="seconds"),
+                    platform.node(),
+                    cpu,
+                    gpu,
+                    faiss.__version__,
+                    n,
+                    args.d,
+                    method,
+                    res.get("index", "numpy"),
+                    res.get("search_param", ""),
+                    res.get("device", "cpu"),
+                    f"{res['wall_s']:.2f}",
+                    f"{res['peak_rss_mb']:.0f}",
+                    f"{recall:.4f}",
+                    f"{precision:.4f}",
+                    res.get("recall_estimate") or "",
+                    speedup,
+                ]
                 writer.writerow(row)
                 fh.flush()
-                print(f"n={n:>8} {method:>18} {row[8]:>16} {row[9]:>10} wall {row[11]:>7}s rss {row[12]:>6}MB "
-                      f"recall {row[13]} precision {row[14]} est {row[15] or '-':>6} x{speedup or '-'}")
+                print(
+                    f"n={n:>8} {method:>18} {row[8]:>16} {row[9]:>10} wall {row[11]:>7}s rss {row[12]:>6}MB "
+                    f"recall {row[13]} precision {row[14]} est {row[15] or '-':>6} x{speedup or '-'}"
+                )
     tmp.unlink(missing_ok=True)
 
 

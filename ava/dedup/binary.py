@@ -30,13 +30,18 @@ def build_binary(codes: np.ndarray, threshold: int, flat_max_items: int) -> tupl
     else:
         index = faiss.IndexBinaryMultiHash(NBITS, MULTIHASH_TABLES, NBITS // MULTIHASH_TABLES)
         index.nflip = threshold // MULTIHASH_TABLES
-        name = f"IndexBinaryMultiHash(nhash={MULTIHASH_TABLES}, b={NBITS // MULTIHASH_TABLES}, nflip={index.nflip})"
+        bits = NBITS // MULTIHASH_TABLES
+        name = f"IndexBinaryMultiHash(nhash={MULTIHASH_TABLES}, b={bits}, nflip={index.nflip})"
     index.add(codes)
     return index, name
 
 
 def binary_pairs(
-    index: faiss.IndexBinary, codes: np.ndarray, rows: np.ndarray, threshold: int, block_size: int,
+    index: faiss.IndexBinary,
+    codes: np.ndarray,
+    rows: np.ndarray,
+    threshold: int,
+    block_size: int,
     desc: str | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(row, neighbour != row, Hamming distance <= threshold) for the query rows, a block at a time."""
@@ -81,6 +86,7 @@ def estimate_binary_recall(
     found = [p for p in binary_pairs(index, codes, rows, threshold, block_size)]
     report = RecallReport(sample_items=len(rows), sample_pairs=int(exact[0].size))
     if report.sample_pairs:
-        report.recall = pair_recall((np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found])),
-                                    exact, n)
+        report.recall = pair_recall(
+            (np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found])), exact, n
+        )
     return report

@@ -91,7 +91,7 @@ def summed_cosine(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def summed_hamming_similarity(bits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Per row: sum over the other members of 1 - Hamming/nbits, from per-bit counts (bits: (n, nbits) bool)."""
+    """Per row: sum over the other members of 1 - Hamming/nbits, from per-bit counts (bits: (n, nbits))."""
     score = np.zeros(labels.size, dtype=np.float64)
     rows, starts, sizes = _members(labels)
     if rows.size:

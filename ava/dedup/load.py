@@ -63,7 +63,9 @@ def read_verbalized(input_dir: str | Path, column: str) -> Verbalized:
 
 
 def _where(table: pa.Table, row: int) -> str:
-    return f"row {row} (ad_id={table['ad_id'][row].as_py()!r}, media_path={table['media_path'][row].as_py()!r})"
+    return (
+        f"row {row} (ad_id={table['ad_id'][row].as_py()!r}, media_path={table['media_path'][row].as_py()!r})"
+    )
 
 
 def embedding_matrix(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
@@ -83,8 +85,8 @@ def embedding_matrix(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
         rows = np.flatnonzero(present)
         examples = {int(d): _where(table, int(rows[np.argmax(dims == d)])) for d in np.unique(dims)}
         raise DedupInputError(
-            f"embeddings of mixed dimension {sorted(examples)} (e.g. {examples}): all rows must come from one "
-            "vision model; re-verbalize the odd shards or deduplicate them separately"
+            f"embeddings of mixed dimension {sorted(examples)} (e.g. {examples}): all rows must come from "
+            "one vision model; re-verbalize the odd shards or deduplicate them separately"
         )
     values = lists.flatten()
     if values.null_count:
@@ -103,8 +105,8 @@ def embedding_matrix(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
         raise DedupInputError(f"zero embedding at {_where(table, bad)}: cosine is undefined; re-verbalize it")
     if np.abs(norms - 1).max() > 1e-3:
         loud_warning(
-            f"{int((np.abs(norms - 1) > 1e-3).sum())} embedding(s) are not unit-norm (norms {norms.min():.3f}.."
-            f"{norms.max():.3f}); dedup normalises them before comparing cosines"
+            f"{int((np.abs(norms - 1) > 1e-3).sum())} embedding(s) are not unit-norm (norms "
+            f"{norms.min():.3f}..{norms.max():.3f}); dedup normalises them before comparing cosines"
         )
     return np.ascontiguousarray(x / norms[:, None], dtype=np.float32), present
 

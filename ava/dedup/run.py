@@ -31,8 +31,13 @@ from ava.runtime import atomic_write_bytes, loud_warning, peak_rss_mb, pick_devi
 log = logging.getLogger(__name__)
 
 OUTPUT_SCHEMA = pa.schema(
-    [("ad_id", pa.string()), ("media_path", pa.string()), ("cluster_id", pa.int64()),
-     ("is_representative", pa.bool_()), ("similarity", pa.float32())]
+    [
+        ("ad_id", pa.string()),
+        ("media_path", pa.string()),
+        ("cluster_id", pa.int64()),
+        ("is_representative", pa.bool_()),
+        ("similarity", pa.float32()),
+    ]
 )
 
 
@@ -68,18 +73,29 @@ def _use_gpu(device: str) -> bool:
         raise ValueError(f"device={device!r}: use auto, cpu or cuda")
     if device == "cuda" and gpus == 0:
         raise RuntimeError("device=cuda but faiss sees no GPU: install faiss-gpu (pip install 'ava[gpu]')")
-    if gpus == 0 and pick_device("auto") == "cuda":
-        loud_warning("a CUDA GPU is present but faiss has no GPU support: dedup searches on the CPU; "
-                     "install faiss-gpu (pip install 'ava[gpu]') to use the GPU")
+    if (
+        gpus == 0 and Path("/proc/driver/nvidia").exists() and pick_device("auto") == "cuda"
+    ):  # skip torch import
+        loud_warning(
+            "a CUDA GPU is present but faiss has no GPU support: dedup searches on the CPU; "
+            "install faiss-gpu (pip install 'ava[gpu]') to use the GPU"
+        )
     return gpus > 0
 
 
 def _recall_dict(report: RecallReport, exact: bool) -> dict[str, Any]:
     if exact:
         return {"exact": True, "estimate": None, "note": "exact search: every pair at the threshold is found"}
-    return {"exact": False, "estimate": report.recall, "sample_items": report.sample_items,
-            "sample_pairs": report.sample_pairs, "param": report.param, "value": report.value,
-            "tuning": {str(k): v for k, v in report.tuning.items()}}
+    return {
+        "exact": False,
+        "estimate": report.recall,
+        "sample_items": report.sample_items,
+        "sample_pairs": report.sample_pairs,
+        "param": report.param,
+        "value": report.value,
+        "margin": report.margin,
+        "tuning": {str(k): v for k, v in report.tuning.items()},
+    }
 
 
 def cluster_embeddings(x: np.ndarray, cfg: DictConfig, summary: Summary) -> tuple[np.ndarray, ...]:
@@ -89,8 +105,14 @@ def cluster_embeddings(x: np.ndarray, cfg: DictConfig, summary: Summary) -> tupl
     plan = chooser.plan(n, d)
     gpu = _use_gpu(cfg.device)
     built = build_index(x, plan, gpu=gpu, seed=cfg.seed)
-    search = PairSearch(built, x, float(cfg.threshold), margin=chooser.rescore_margin,
-                        block_size=cfg.block_size, knn_k=cfg.knn_k)
+    search = PairSearch(
+        built,
+        x,
+        float(cfg.threshold),
+        margin=chooser.rescore_margin,
+        block_size=cfg.block_size,
+        knn_k=cfg.knn_k,
+    )
     report = tune_and_estimate(search, target=chooser.target_recall, sample=cfg.recall_sample, seed=cfg.seed)
     union = UnionFind(n)
     for qi, nbr, _ in search.blocks(np.arange(n), desc="dedup: search"):
@@ -98,13 +120,19 @@ def cluster_embeddings(x: np.ndarray, cfg: DictConfig, summary: Summary) -> tupl
     labels = union.labels()
     reps = pick_representatives(labels, summed_cosine(x, labels))
     similarity = rescore(x, np.arange(n), reps[labels])
-    summary.index, summary.index_reason, summary.index_bytes_per_item = plan.factory, plan.reason, plan.bytes_per_item
+    summary.index, summary.index_reason, summary.index_bytes_per_item = (
+        plan.factory,
+        plan.reason,
+        plan.bytes_per_item,
+    )
     summary.device = f"gpu x{faiss.get_num_gpus()} (faiss-gpu)" if gpu else "cpu"
     summary.search = f"knn k={cfg.knn_k} (faiss GPU has no range search)" if gpu else "range_search"
     summary.knn_saturated_queries = search.saturated
     if search.saturated:
-        loud_warning(f"{search.saturated} queries had all knn_k={cfg.knn_k} neighbours above the threshold; "
-                     "clusters stay connected through other members, but raise knn_k to be sure")
+        loud_warning(
+            f"{search.saturated} queries had all knn_k={cfg.knn_k} neighbours above the threshold; "
+            "clusters stay connected through other members, but raise knn_k to be sure"
+        )
     summary.recall = _recall_dict(report, built.exact)
     return labels, reps, similarity
 
@@ -114,10 +142,13 @@ def cluster_phash(codes: np.ndarray, cfg: DictConfig, summary: Summary) -> tuple
     n = len(codes)
     threshold = int(cfg.threshold)
     index, name = build_binary(codes, threshold, cfg.binary_flat_max_items)
-    report = estimate_binary_recall(index, codes, threshold, sample=cfg.recall_sample, seed=cfg.seed,
-                                    block_size=cfg.block_size)
+    report = estimate_binary_recall(
+        index, codes, threshold, sample=cfg.recall_sample, seed=cfg.seed, block_size=cfg.block_size
+    )
     union = UnionFind(n)
-    for qi, nbr, _ in binary_pairs(index, codes, np.arange(n), threshold, cfg.block_size, desc="dedup: search"):
+    for qi, nbr, _ in binary_pairs(
+        index, codes, np.arange(n), threshold, cfg.block_size, desc="dedup: search"
+    ):
         union.union(qi, nbr)
     labels = union.labels()
     bits = np.unpackbits(codes, axis=1).astype(bool)
@@ -125,7 +156,9 @@ def cluster_phash(codes: np.ndarray, cfg: DictConfig, summary: Summary) -> tuple
     similarity = 1.0 - hamming_to(codes, np.arange(n), reps[labels]) / 64.0
     summary.index = name
     summary.index_reason = f"n={n} {'<=' if name == 'IndexBinaryFlat' else '>'} binary_flat_max_items"
-    summary.index_bytes_per_item = 8.0 if name == "IndexBinaryFlat" else 8.0 + 8 * 4  # codes (+ ids per table)
+    summary.index_bytes_per_item = (
+        8.0 if name == "IndexBinaryFlat" else 8.0 + 8 * 4
+    )  # codes (+ ids per table)
     summary.device = "cpu (binary indexes)"
     summary.recall = _recall_dict(report, name == "IndexBinaryFlat")
     return labels, reps, similarity
@@ -133,16 +166,22 @@ def cluster_phash(codes: np.ndarray, cfg: DictConfig, summary: Summary) -> tuple
 
 def _check_threshold(method: str, threshold: float) -> None:
     if method == "embedding" and not 0 < threshold <= 1:
-        raise ValueError(f"threshold={threshold}: a cosine similarity in (0, 1] for method=embedding (e.g. 0.95)")
+        raise ValueError(
+            f"threshold={threshold}: a cosine similarity in (0, 1] for method=embedding (e.g. 0.95)"
+        )
     if method == "phash" and not (float(threshold).is_integer() and 0 <= threshold < 64):
-        raise ValueError(f"threshold={threshold}: a whole number of Hamming bits in [0, 63] for method=phash (e.g. 8)")
+        raise ValueError(
+            f"threshold={threshold}: a whole number of Hamming bits in [0, 63] for method=phash (e.g. 8)"
+        )
 
 
 def dedup(cfg: DictConfig) -> Summary:
     """Run the stage; returns (and writes) the summary."""
     start = time.perf_counter()
     if cfg.method not in ("embedding", "phash"):
-        raise ValueError(f"method={cfg.method!r}: use method=embedding (CLIP cosine) or method=phash (Hamming)")
+        raise ValueError(
+            f"method={cfg.method!r}: use method=embedding (CLIP cosine) or method=phash (Hamming)"
+        )
     _check_threshold(cfg.method, float(cfg.threshold))
     out = Path(cfg.output_dir)
     summary = Summary(str(cfg.input), str(out), cfg.method, float(cfg.threshold))
@@ -151,10 +190,17 @@ def dedup(cfg: DictConfig) -> Summary:
     values, present = (embedding_matrix if cfg.method == "embedding" else phash_codes)(table)
     skipped = int((~present).sum())
     if skipped:
-        loud_warning(f"{skipped} of {table.num_rows} ok rows have no {cfg.method}: each is kept as its own "
-                     "cluster without comparison (summary: skipped)")
-    log.info("dedup: %d items (%d skipped), method=%s threshold=%s", table.num_rows, skipped, cfg.method,
-             cfg.threshold)
+        loud_warning(
+            f"{skipped} of {table.num_rows} ok rows have no {cfg.method}: each is kept as its own "
+            "cluster without comparison (summary: skipped)"
+        )
+    log.info(
+        "dedup: %d items (%d skipped), method=%s threshold=%s",
+        table.num_rows,
+        skipped,
+        cfg.method,
+        cfg.threshold,
+    )
     cluster = cluster_embeddings if cfg.method == "embedding" else cluster_phash
     labels, reps, similarity = cluster(values, cfg, summary)
 
@@ -168,8 +214,16 @@ def dedup(cfg: DictConfig) -> Summary:
     sim = np.ones(table.num_rows, dtype=np.float32)
     sim[present] = similarity
     sim[is_rep] = 1.0
-    result = pa.table([table["ad_id"].cast(pa.string()), table["media_path"].cast(pa.string()),
-                       pa.array(cluster_id), pa.array(is_rep), pa.array(sim)], schema=OUTPUT_SCHEMA)
+    result = pa.table(
+        [
+            table["ad_id"].cast(pa.string()),
+            table["media_path"].cast(pa.string()),
+            pa.array(cluster_id),
+            pa.array(is_rep),
+            pa.array(sim),
+        ],
+        schema=OUTPUT_SCHEMA,
+    )
     sink = pa.BufferOutputStream()
     pq.write_table(result, sink)
     atomic_write_bytes(out / "dedup.parquet", sink.getvalue().to_pybytes())
@@ -183,8 +237,15 @@ def dedup(cfg: DictConfig) -> Summary:
     summary.wall_time_s = round(time.perf_counter() - start, 3)
     summary.peak_rss_mb = round(peak_rss_mb(), 1)
     write_json(out / "dedup_summary.json", asdict(summary))
-    log.info("dedup: %d items -> %d clusters (%d removed), index %s, recall %s; wrote %s", summary.items,
-             summary.clusters, summary.items_removed, summary.index, summary.recall.get("estimate"), out)
+    log.info(
+        "dedup: %d items -> %d clusters (%d removed), index %s, recall %s; wrote %s",
+        summary.items,
+        summary.clusters,
+        summary.items_removed,
+        summary.index,
+        summary.recall.get("estimate"),
+        out,
+    )
     return summary
 
 

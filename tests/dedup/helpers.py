@@ -24,25 +24,45 @@ def write_verbalized(root: Path, rows: list[dict], shards: int = 1, schema: pa.S
     return root
 
 
-def rows_for(embeddings: np.ndarray | None = None, phashes: list[str | None] | None = None,
-             status: list[str] | None = None) -> list[dict]:
+def rows_for(
+    embeddings: np.ndarray | None = None,
+    phashes: list[str | None] | None = None,
+    status: list[str] | None = None,
+) -> list[dict]:
     n = len(embeddings) if embeddings is not None else len(phashes)
     rows = []
     for i in range(n):
-        rows.append({
-            "ad_id": f"ad{i}", "media_index": 0, "media_path": f"media/{i}.jpg", "media_type": "image",
-            "status": status[i] if status else "ok", "error": None, "verbalization": "",
-            "embedding": None if embeddings is None or embeddings[i] is None else [float(v) for v in embeddings[i]],
-            "phash": phashes[i] if phashes else None,
-        })
+        rows.append(
+            {
+                "ad_id": f"ad{i}",
+                "media_index": 0,
+                "media_path": f"media/{i}.jpg",
+                "media_type": "image",
+                "status": status[i] if status else "ok",
+                "error": None,
+                "verbalization": "",
+                "embedding": None
+                if embeddings is None or embeddings[i] is None
+                else [float(v) for v in embeddings[i]],
+                "phash": phashes[i] if phashes else None,
+            }
+        )
     return rows
 
 
-EMBEDDING_SCHEMA = pa.schema([
-    ("ad_id", pa.string()), ("media_index", pa.int32()), ("media_path", pa.string()), ("media_type", pa.string()),
-    ("status", pa.string()), ("error", pa.string()), ("verbalization", pa.string()),
-    ("embedding", pa.list_(pa.float32())), ("phash", pa.string()),
-])
+EMBEDDING_SCHEMA = pa.schema(
+    [
+        ("ad_id", pa.string()),
+        ("media_index", pa.int32()),
+        ("media_path", pa.string()),
+        ("media_type", pa.string()),
+        ("status", pa.string()),
+        ("error", pa.string()),
+        ("verbalization", pa.string()),
+        ("embedding", pa.list_(pa.float32())),
+        ("phash", pa.string()),
+    ]
+)
 
 
 def cfg_for(input_dir: Path, output_dir: Path, *overrides: str) -> DictConfig:
@@ -95,6 +115,7 @@ def canonical(labels: np.ndarray) -> np.ndarray:
 
 def pair_counts(pred: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
     """(recall, precision) of same-cluster pairs of ``pred`` against those of ``truth``."""
+
     def pairs(c: np.ndarray) -> float:
         return float((c * (c - 1) // 2).sum())
 

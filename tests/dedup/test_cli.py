@@ -5,13 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import ava_conf
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 
-import ava_conf
 from ava.dedup.index import IndexChooser
 from tests.dedup.helpers import EMBEDDING_SCHEMA, pair_counts, planted, rows_for, write_verbalized
 
@@ -23,7 +23,9 @@ def test_command_runs_on_a_verbalized_folder(tmp_path):
     out = tmp_path / "dedup_out"
     proc = subprocess.run(
         [sys.executable, "-m", "ava.dedup", f"input={src}", f"output_dir={out}", "threshold=0.9"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((out / "dedup_summary.json").read_text())
@@ -35,12 +37,18 @@ def test_command_runs_on_a_verbalized_folder(tmp_path):
 
 
 def test_command_reports_bad_input(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "ava.dedup", f"input={tmp_path}", f"output_dir={tmp_path}"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ava.dedup", f"input={tmp_path}", f"output_dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode != 0 and "output_dir of `python -m ava.verbalize`" in proc.stderr
 
 
-@pytest.mark.parametrize("name", sorted(p.stem for p in (Path(ava_conf.__file__).parent / "dedup_index").glob("*.yaml")))
+@pytest.mark.parametrize(
+    "name", sorted(p.stem for p in (Path(ava_conf.__file__).parent / "dedup_index").glob("*.yaml"))
+)
 def test_every_dedup_index_config_composes_and_instantiates(name):
     with initialize_config_module("ava_conf", version_base="1.3"):
         cfg = compose("dedup", overrides=["input=x", "output_dir=y", f"dedup_index={name}"])
@@ -52,4 +60,7 @@ def test_every_dedup_index_config_composes_and_instantiates(name):
 def test_threshold_default_follows_method():
     with initialize_config_module("ava_conf", version_base="1.3"):
         assert compose("dedup", overrides=["input=x", "output_dir=y", "method=phash"]).threshold == 8
-        assert compose("dedup", overrides=["input=x", "output_dir=y", "method=phash", "threshold=5"]).threshold == 5
+        assert (
+            compose("dedup", overrides=["input=x", "output_dir=y", "method=phash", "threshold=5"]).threshold
+            == 5
+        )

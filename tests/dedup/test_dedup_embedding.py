@@ -64,7 +64,9 @@ def test_larger_set_ivf_groups_planted_copies(tmp_path):
     assert js["recall"]["estimate"] >= 0.99 and js["recall"]["sample_pairs"] > 100
     labels = df.cluster_id.to_numpy()
     recall, precision = pair_counts(labels, cosine_reference(x, 0.9))
-    assert precision == 1.0  # every edge is rescored exactly: clusters never merge what brute force keeps apart
+    assert (
+        precision == 1.0
+    )  # every edge is rescored exactly: clusters never merge what brute force keeps apart
     assert recall >= 0.99
     planted_recall, planted_precision = pair_counts(labels, group)
     assert planted_recall >= 0.99 and planted_precision == 1.0

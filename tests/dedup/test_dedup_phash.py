@@ -33,7 +33,7 @@ def _sample(name: str) -> str:
 
 
 def real_images() -> list[Image.Image]:
-    """Six unrelated real images shipped with matplotlib: a photo, a pack shot, a logo, an MRI slice, two maps."""
+    """Six unrelated real images shipped with matplotlib: photo, pack shot, logo, MRI slice, two maps."""
     mri = np.frombuffer(gzip.open(_sample("s1045.ima.gz")).read(), np.uint16).reshape(256, 256)
     return [
         Image.open(_sample("grace_hopper.jpg")).convert("RGB"),
@@ -55,8 +55,13 @@ def _jpeg(image: Image.Image, quality: int) -> Image.Image:
 def variants(image: Image.Image) -> list[Image.Image]:
     """What ad libraries hold: resized re-uploads and recompressions of one creative."""
     w, h = image.size
-    return [image, image.resize((w // 2, h // 2), Image.Resampling.BILINEAR), _jpeg(image, 20),
-            _jpeg(image.resize((int(w * 0.75), int(h * 0.75))), 50), _jpeg(image, 90)]
+    return [
+        image,
+        image.resize((w // 2, h // 2), Image.Resampling.BILINEAR),
+        _jpeg(image, 20),
+        _jpeg(image.resize((int(w * 0.75), int(h * 0.75))), 50),
+        _jpeg(image, 90),
+    ]
 
 
 def test_resized_and_recompressed_images_group_distinct_ones_do_not(tmp_path):
@@ -75,8 +80,10 @@ def test_resized_and_recompressed_images_group_distinct_ones_do_not(tmp_path):
     assert summary.clusters == 6 and summary.items_removed == 24
     reps = df[df.is_representative].index.to_numpy()
     rep_of = {df.cluster_id[r]: hashes[r] for r in reps}
-    expected = [1 - (int(h, 16) ^ int(rep_of[c], 16)).bit_count() / 64 for h, c in zip(hashes, df.cluster_id,
-                                                                                       strict=True)]
+    expected = [
+        1 - (int(h, 16) ^ int(rep_of[c], 16)).bit_count() / 64
+        for h, c in zip(hashes, df.cluster_id, strict=True)
+    ]
     np.testing.assert_allclose(df.similarity, expected, atol=1e-7)
     assert json.loads((tmp_path / "out" / "dedup_summary.json").read_text())["method"] == "phash"
 

@@ -19,7 +19,9 @@ def _run(src, tmp_path, *overrides):
 
 
 def test_missing_input_folder(tmp_path):
-    with pytest.raises(DedupInputError, match=r"verbalized does not exist.*output_dir of `python -m ava.verbalize`"):
+    with pytest.raises(
+        DedupInputError, match=r"verbalized does not exist.*output_dir of `python -m ava.verbalize`"
+    ):
         _run(tmp_path / "nowhere", tmp_path)
 
 
@@ -39,7 +41,9 @@ def test_missing_columns(tmp_path):
 
 
 def test_no_ok_rows(tmp_path):
-    src = write_verbalized(tmp_path / "in", rows_for(_unit(3, 4), status=["error"] * 3), schema=EMBEDDING_SCHEMA)
+    src = write_verbalized(
+        tmp_path / "in", rows_for(_unit(3, 4), status=["error"] * 3), schema=EMBEDDING_SCHEMA
+    )
     with pytest.raises(DedupInputError, match=r"no rows with status == 'ok'.*3 rows in all"):
         _run(src, tmp_path)
 
@@ -69,7 +73,9 @@ def test_nan_embedding(tmp_path):
     x = _unit(4, 4)
     x[2, 1] = np.nan
     src = write_verbalized(tmp_path / "in", rows_for(x), schema=EMBEDDING_SCHEMA)
-    with pytest.raises(DedupInputError, match=r"1 embedding\(s\) contain NaN or inf, first at row 2 \(ad_id='ad2'"):
+    with pytest.raises(
+        DedupInputError, match=r"1 embedding\(s\) contain NaN or inf, first at row 2 \(ad_id='ad2'"
+    ):
         _run(src, tmp_path)
 
 
@@ -110,14 +116,19 @@ def test_all_phash_null(tmp_path):
         _run(src, tmp_path, "method=phash")
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
-    (["method=clip"], "method='clip': use method=embedding"),
-    (["threshold=1.5"], r"cosine similarity in \(0, 1\]"),
-    (["method=phash", "threshold=0.9"], r"whole number of Hamming bits in \[0, 63\]"),
-    (["device=tpu"], "device='tpu': use auto, cpu or cuda"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["method=clip"], "method='clip': use method=embedding"),
+        (["threshold=1.5"], r"cosine similarity in \(0, 1\]"),
+        (["method=phash", "threshold=0.9"], r"whole number of Hamming bits in \[0, 63\]"),
+        (["device=tpu"], "device='tpu': use auto, cpu or cuda"),
+    ],
+)
 def test_bad_settings(tmp_path, overrides, message):
-    src = write_verbalized(tmp_path / "in", rows_for(_unit(3, 4), phashes=["0" * 16] * 3), schema=EMBEDDING_SCHEMA)
+    src = write_verbalized(
+        tmp_path / "in", rows_for(_unit(3, 4), phashes=["0" * 16] * 3), schema=EMBEDDING_SCHEMA
+    )
     with pytest.raises(ValueError, match=message):
         _run(src, tmp_path, *overrides)
 
@@ -132,9 +143,17 @@ def test_non_unit_embeddings_are_normalised_loudly(tmp_path, capsys):
 
 def test_embedding_column_all_null_type(tmp_path):
     rows = [{**r, "embedding": None} for r in rows_for(_unit(2, 2))]
-    src = write_verbalized(tmp_path / "in", rows, schema=pa.schema([("ad_id", pa.string()),
-                                                                    ("media_path", pa.string()),
-                                                                    ("status", pa.string()),
-                                                                    ("embedding", pa.null())]))
+    src = write_verbalized(
+        tmp_path / "in",
+        rows,
+        schema=pa.schema(
+            [
+                ("ad_id", pa.string()),
+                ("media_path", pa.string()),
+                ("status", pa.string()),
+                ("embedding", pa.null()),
+            ]
+        ),
+    )
     with pytest.raises(DedupInputError, match="use method=phash"):
         _run(src, tmp_path)

@@ -33,9 +33,12 @@ def test_representative_is_the_member_with_highest_summed_similarity():
     x = np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
     labels = np.array([0, 0, 0, 1])
     score = summed_cosine(x, labels)
-    expected = [np.cos(angles[0] - angles[1]) + np.cos(angles[0] - angles[2]),
-                np.cos(angles[1] - angles[0]) + np.cos(angles[1] - angles[2]),
-                np.cos(angles[2] - angles[0]) + np.cos(angles[2] - angles[1]), 0.0]
+    expected = [
+        np.cos(angles[0] - angles[1]) + np.cos(angles[0] - angles[2]),
+        np.cos(angles[1] - angles[0]) + np.cos(angles[1] - angles[2]),
+        np.cos(angles[2] - angles[0]) + np.cos(angles[2] - angles[1]),
+        0.0,
+    ]
     np.testing.assert_allclose(score, expected, atol=1e-6)
     assert pick_representatives(labels, score).tolist() == [1, 3]
 

@@ -1,0 +1,1 @@
+"""python -m ava.dedup: group duplicate creatives (FAISS over CLIP embeddings, or binary FAISS over pHash)."""

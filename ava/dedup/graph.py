@@ -1,0 +1,104 @@
+"""python -m ava.dedup: clusters from duplicate pairs (union-find) and one representative per cluster.
+
+Clusters are the connected components of the graph whose edges are the duplicate pairs (similarity at or
+above the threshold). :class:`UnionFind` takes the pairs a block at a time, so the pair list is never held
+whole.
+
+Representative rule: the member with the highest summed similarity to all other members of its cluster
+(linked directly or not), i.e. the member most typical of the cluster; ties go to the earliest input row.
+Both sums are linear in the cluster size:
+- cosine on unit vectors: sum_j e_i.e_j = e_i . (sum_j e_j) - 1;
+- pHash: sum_j (1 - H(i, j)/64) is largest where sum_j H(i, j) = sum_bits (bit set ? n - c : c) is smallest,
+  c being the number of members with that bit set.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class UnionFind:
+    """Disjoint sets over rows 0..n-1, vectorised: unions of whole edge arrays, roots are the smallest row."""
+
+    def __init__(self, n: int) -> None:
+        self.parent = np.arange(n, dtype=np.int64)
+
+    def _find(self, x: np.ndarray) -> np.ndarray:
+        roots = self.parent[x]
+        while True:
+            up = self.parent[roots]
+            if np.array_equal(up, roots):
+                return roots
+            roots = up
+
+    def _compress(self) -> None:
+        while True:
+            up = self.parent[self.parent]
+            if np.array_equal(up, self.parent):
+                return
+            self.parent = up
+
+    def union(self, a: np.ndarray, b: np.ndarray) -> None:
+        """Merge the sets of a[k] and b[k] for every k."""
+        a = np.asarray(a, dtype=np.int64)
+        b = np.asarray(b, dtype=np.int64)
+        while a.size:
+            ra, rb = self._find(a), self._find(b)
+            pending = ra != rb
+            a, b, ra, rb = a[pending], b[pending], ra[pending], rb[pending]
+            # Link each larger root to the smallest root it meets; links only point down, so no cycles.
+            # Edges whose root was linked elsewhere this round are retried on the next pass.
+            np.minimum.at(self.parent, np.maximum(ra, rb), np.minimum(ra, rb))
+        self._compress()
+
+    def labels(self) -> np.ndarray:
+        """Dense cluster ids 0..C-1, numbered by each cluster's first row."""
+        self._compress()
+        _, labels = np.unique(self.parent, return_inverse=True)
+        return labels.astype(np.int64)
+
+
+def pick_representatives(labels: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Row of the highest-scoring member of each cluster (earliest row on ties), indexed by cluster id."""
+    n_clusters = int(labels.max()) + 1 if labels.size else 0
+    order = np.lexsort((np.arange(labels.size), -score, labels))  # by cluster, best score, earliest row
+    first = np.ones(labels.size, dtype=bool)
+    first[1:] = labels[order][1:] != labels[order][:-1]
+    reps = np.empty(n_clusters, dtype=np.int64)
+    reps[labels[order][first]] = order[first]
+    return reps
+
+
+def _members(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows of clusters with 2+ members sorted by cluster, the start of each cluster, and its size."""
+    sizes = np.bincount(labels)
+    rows = np.flatnonzero(sizes[labels] > 1)
+    rows = rows[np.argsort(labels[rows], kind="stable")]
+    starts = np.flatnonzero(np.r_[True, labels[rows][1:] != labels[rows][:-1]]) if rows.size else rows
+    return rows, starts, sizes
+
+
+def summed_cosine(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per row: sum of cosine similarities to the other members of its cluster (0 for singletons)."""
+    score = np.zeros(labels.size, dtype=np.float64)
+    rows, starts, _ = _members(labels)
+    if rows.size:
+        block = x[rows].astype(np.float64)
+        sums = np.add.reduceat(block, starts, axis=0)
+        owner = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, rows.size]))
+        score[rows] = np.einsum("ij,ij->i", block, sums[owner]) - np.einsum("ij,ij->i", block, block)
+    return score
+
+
+def summed_hamming_similarity(bits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per row: sum over the other members of 1 - Hamming/nbits, from per-bit counts (bits: (n, nbits))."""
+    score = np.zeros(labels.size, dtype=np.float64)
+    rows, starts, sizes = _members(labels)
+    if rows.size:
+        block = bits[rows].astype(np.int64)
+        counts = np.add.reduceat(block, starts, axis=0)
+        owner = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, rows.size]))
+        n = sizes[labels[rows]][:, None]
+        hamming = np.where(block == 1, n - counts[owner], counts[owner]).sum(axis=1)
+        score[rows] = (n[:, 0] - 1) - hamming / bits.shape[1]
+    return score

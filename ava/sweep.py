@@ -1,14 +1,14 @@
-"""python -m ava.train -m lora.r=4,8,16 lora.alpha=8,16: Hydra multirun plumbing (job folders, failures, summary).
+"""python -m ava.train -m lora.r=4,8,16 lora.alpha=8,16: multirun plumbing (job folders, failures, summary).
 
-Hydra does the sweeping: ``-m`` expands the overrides into jobs, a launcher runs them (``hydra/launcher=local``,
-joblib, the default; ``slurm`` through submitit; ``ray_cluster`` through hydra-ray-launcher) and a sweeper picks
-them (Hydra's grid, or ``hydra/sweeper=lora_optuna``). This module adds what a training sweep needs on top:
+Hydra does the sweeping: ``-m`` expands the overrides into jobs, a launcher runs them (``hydra/launcher=``
+``local``, joblib, the default; ``slurm`` through submitit; ``ray_cluster`` through hydra-ray-launcher) and a
+sweeper picks them (Hydra's grid, or ``hydra/sweeper=lora_optuna``). This module adds what a sweep needs:
 
 - ``run_job(task, cfg, objective)`` (the lightning-hydra-template task wrapper): in a multirun it points
   ``output_dir`` at the job's own folder (``hydra.sweep.dir/<job number>``) and turns an exception into a
   logged failure written to that folder's ``job_status.json``, so the other jobs carry on. It returns the
-  objective (what the Optuna sweeper minimises). Outside a multirun it calls ``task(cfg)`` and errors propagate.
-- ``SweepSummary``, a Hydra callback (``hydra.callbacks`` in conf/train.yaml): at the end of the sweep it reads
+  objective (what the Optuna sweeper minimises). Outside a multirun it calls ``task(cfg)``; errors propagate.
+- ``SweepSummary``, a Hydra callback (``hydra.callbacks`` in conf/train.yaml): when the sweep ends it reads
   every job folder (``job_status.json``, ``train_summary.json``, and ``results.json`` from ``ava.evaluate``
   when present) and writes ``sweep_summary.csv`` and ``sweep_summary.md`` into ``hydra.sweep.dir``; then, if
   any job failed or never finished, the command exits with status 1.
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 STATUS_FILE = "job_status.json"
 # Columns copied from a job's train_summary.json, in table order.
 TRAIN_COLUMNS = ("final_train_loss", "steps", "train_runtime_s", "peak_mem_mb", "trainable_params")
+NON_METRIC = {"job", "overrides", "status", "error"}
 
 
 def in_multirun() -> bool:
@@ -46,7 +47,7 @@ def in_multirun() -> bool:
 
 
 def mean_val_loss(summary: Mapping[str, Any]) -> float | None:
-    """The sweep objective of ``ava.train``: the final validation loss averaged over tasks (None: no val set)."""
+    """``ava.train``'s sweep objective: the final validation loss averaged over tasks (None: no val set)."""
     losses = list((summary.get("val_loss") or {}).values())
     return sum(losses) / len(losses) if losses else None
 
@@ -56,7 +57,7 @@ def run_job(
     cfg: DictConfig,
     objective: Callable[[Mapping[str, Any]], float | None],
 ) -> float | None:
-    """Run ``task(cfg)`` as one Hydra job and return ``objective`` of its result (see the module docstring)."""
+    """Run ``task(cfg)`` as one Hydra job; return ``objective`` of its result (see the module docstring)."""
     if not in_multirun():
         return objective(task(cfg))
     hc = HydraConfig.get()
@@ -94,7 +95,7 @@ def job_row(job_dir: Path) -> dict[str, Any]:
     row: dict[str, Any] = {"job": job_dir.name, "overrides": overrides}
     status = _read_json(job_dir / STATUS_FILE)
     if status is None:
-        row.update(status="missing", error=f"no {STATUS_FILE}: the job was killed, timed out or is still running")
+        row.update(status="missing", error=f"no {STATUS_FILE}: the job was killed, timed out or still runs")
     else:
         row.update(status=status["status"], error=status.get("error"))
     train = _read_json(job_dir / "train_summary.json")
@@ -104,12 +105,13 @@ def job_row(job_dir: Path) -> dict[str, Any]:
         row.update({key: train.get(key) for key in TRAIN_COLUMNS})
     results = _read_json(job_dir / "results.json")
     if results is not None:
-        row.update({f"eval/{name}": b["headline"]["value"] for name, b in results.get("benchmarks", {}).items()})
+        benchmarks = results.get("benchmarks", {})
+        row.update({f"eval/{name}": b["headline"]["value"] for name, b in benchmarks.items()})
     return row
 
 
 def collect(sweep_dir: Path) -> list[dict[str, Any]]:
-    """Rows for every job folder (one holding ``.hydra/overrides.yaml``) under ``sweep_dir``, by job number."""
+    """Rows for every job folder (one holding ``.hydra/overrides.yaml``) in ``sweep_dir``, by job number."""
     jobs = sorted((p.parent.parent for p in sweep_dir.glob("*/.hydra/overrides.yaml")), key=_job_number)
     return [job_row(job) for job in jobs]
 
@@ -120,7 +122,7 @@ def _split(override: str) -> tuple[str, str]:
 
 
 def table(rows: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]], dict[str, str]]:
-    """``(columns, rows, common overrides)``: each override whose value differs between jobs becomes a column."""
+    """``(columns, rows, common overrides)``: an override whose value differs between jobs is a column."""
     values: dict[str, set[str]] = {}
     for row in rows:
         for key, value in map(_split, row["overrides"]):
@@ -130,9 +132,10 @@ def table(rows: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]], 
     common = {k: next(iter(v)) for k, v in values.items() if k not in varying}
     metric_cols: list[str] = []
     for row in rows:
-        metric_cols += [k for k in row if k not in metric_cols and k not in {"job", "overrides", "status", "error"}]
+        metric_cols += [k for k in row if k not in metric_cols and k not in NON_METRIC]
     columns = ["job", "status", *varying, *metric_cols, "error"]
-    flat = [{**{c: row.get(c) for c in columns}, **{k: job.get(k) for k in varying}} for row, job in zip(rows, per_job)]
+    flat = [{**{c: row.get(c) for c in columns}, **{k: job.get(k) for k in varying}}
+            for row, job in zip(rows, per_job, strict=True)]
     return columns, flat, common
 
 
@@ -144,7 +147,7 @@ def _cell(value: Any) -> str:
     return str(value).splitlines()[0][:200].replace("|", "\\|") if str(value) else ""
 
 
-def write_summary(sweep_dir: Path, rows: list[dict[str, Any]], stem: str = "sweep_summary") -> dict[str, Path]:
+def write_summary(sweep_dir: Path, rows: list[dict[str, Any]], stem: str) -> dict[str, Path]:
     """Write ``STEM.csv`` (full precision) and ``STEM.md`` (rounded, best job named) into ``sweep_dir``."""
     columns, flat, common = table(rows)
     buf = io.StringIO()
@@ -181,5 +184,5 @@ class SweepSummary(Callback):
         bad = [f"job {r['job']} ({r['status']}: {r['error']})" for r in rows if r["status"] != "ok"]
         if bad:
             log.error("%d of %d sweep jobs did not finish: %s", len(bad), len(rows), "; ".join(bad))
-            # Hydra turns a callback's Exception into a warning; SystemExit gets through, so scripts see status 1.
+            # Hydra turns an Exception in a callback into a warning; SystemExit gets through: exit status 1.
             raise SystemExit(1)

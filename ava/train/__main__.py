@@ -1,4 +1,4 @@
-"""python -m ava.train dataset=DIR output_dir=OUT [model=tiny] [lora.r=16] [-m lora.r=4,8,16]: LoRA fine-tuning
+"""python -m ava.train dataset=DIR output_dir=OUT [model=tiny] [lora.r=16] [-m lora.r=4,8]: LoRA fine-tuning
 (entry point). Returns the mean final validation loss, the objective of ``hydra/sweeper=lora_optuna``."""
 
 import hydra

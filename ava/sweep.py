@@ -121,6 +121,15 @@ def _split(override: str) -> tuple[str, str]:
     return key, value
 
 
+def _metric_order(column: str) -> tuple[int, int, str]:
+    """val_loss, val_loss/<task>..., the train columns, eval/<benchmark>..."""
+    if column in TRAIN_COLUMNS:
+        return (2, TRAIN_COLUMNS.index(column), "")
+    prefix = column.split("/")[0]
+    group = {"val_loss": 0 if column == "val_loss" else 1, "eval": 3}.get(prefix, 4)
+    return (group, 0, column)
+
+
 def table(rows: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]], dict[str, str]]:
     """``(columns, rows, common overrides)``: an override whose value differs between jobs is a column."""
     values: dict[str, set[str]] = {}
@@ -130,9 +139,7 @@ def table(rows: list[dict[str, Any]]) -> tuple[list[str], list[dict[str, Any]], 
     per_job = [dict(map(_split, row["overrides"])) for row in rows]
     varying = [k for k, v in values.items() if len(v) > 1 or any(k not in job for job in per_job)]
     common = {k: next(iter(v)) for k, v in values.items() if k not in varying}
-    metric_cols: list[str] = []
-    for row in rows:
-        metric_cols += [k for k in row if k not in metric_cols and k not in NON_METRIC]
+    metric_cols = sorted({k for row in rows for k in row if k not in NON_METRIC}, key=_metric_order)
     columns = ["job", "status", *varying, *metric_cols, "error"]
     flat = [{**{c: row.get(c) for c in columns}, **{k: job.get(k) for k in varying}}
             for row, job in zip(rows, per_job, strict=True)]

@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench-verbalize clean
+.PHONY: demo test lint clean
 
 $(STAMP): pyproject.toml setup.py constraints.txt tools/install_system_deps.sh
 	bash tools/install_system_deps.sh
@@ -23,8 +23,9 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check ava kernels tests benchmarks tools
 
-bench-verbalize: $(STAMP)
-	$(BIN)/python benchmarks/bench_verbalize.py
+# make bench-verbalize, bench-dedup, bench-lora-linear, ...: benchmarks/bench_<name>.py (dashes → underscores)
+bench-%: $(STAMP)
+	$(BIN)/python benchmarks/bench_$(subst -,_,$*).py
 
 clean:
 	rm -rf $(VENV) outputs multirun

@@ -5,9 +5,10 @@ Hydra does the sweeping: ``-m`` expands the overrides into jobs, a launcher runs
 sweeper picks them (Hydra's grid, or ``hydra/sweeper=lora_optuna``). This module adds what a sweep needs:
 
 - ``run_job(task, cfg, objective)`` (the lightning-hydra-template task wrapper): in a multirun it points
-  ``output_dir`` at the job's own folder (``hydra.sweep.dir/<job number>``) and turns an exception into a
-  logged failure written to that folder's ``job_status.json``, so the other jobs carry on. It returns the
-  objective (what the Optuna sweeper minimises). Outside a multirun it calls ``task(cfg)``; errors propagate.
+  ``output_dir`` (when the config has one) at the job's own folder (``hydra.sweep.dir/<job number>``) and
+  turns an exception into a logged failure written to that folder's ``job_status.json``, so the other jobs
+  carry on. It returns the objective (what the Optuna sweeper minimises). Outside a multirun it calls
+  ``task(cfg)``; errors propagate.
 - ``SweepSummary``, a Hydra callback (``hydra.callbacks`` in conf/train.yaml): when the sweep ends it reads
   every job folder (``job_status.json``, ``train_summary.json``, and ``results.json`` from ``ava.evaluate``
   when present) and writes ``sweep_summary.csv`` and ``sweep_summary.md`` into ``hydra.sweep.dir``; then, if
@@ -62,9 +63,10 @@ def run_job(
         return objective(task(cfg))
     hc = HydraConfig.get()
     job_dir = Path(hc.runtime.output_dir)
-    cfg = cfg.copy()
-    with open_dict(cfg):
-        cfg.output_dir = str(job_dir)
+    if "output_dir" in cfg:
+        cfg = cfg.copy()
+        with open_dict(cfg):
+            cfg.output_dir = str(job_dir)
     overrides = list(hc.overrides.task)
     status: dict[str, Any] = {"job": hc.job.num, "overrides": overrides, "output_dir": str(job_dir)}
     t0 = time.perf_counter()

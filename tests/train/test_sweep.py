@@ -88,3 +88,21 @@ def test_summary_orders_jobs_marks_missing_ones_and_reads_eval_results(tmp_path)
     assert [r["eval/opinionqa"] for r in table] == ["", "", "0.81"]
     md = paths["md"].read_text()
     assert "2 of 3 jobs finished" in md and "Best: job 2 (val_loss 0.5)" in md and "`seed=0`" in md
+
+
+def test_optuna_sweeper_minimises_the_validation_loss_that_ava_train_returns(dataset_dir, tmp_path):
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "ava.train", "-m", "hydra/sweeper=lora_optuna", "hydra.sweeper.n_trials=2",
+           f"dataset={dataset_dir}", f"output_dir={out}", *FAST]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    (sweep,) = (out / "multirun").iterdir()
+    result = OmegaConf.load(sweep / "optimization_results.yaml")
+    rows = list(csv.DictReader((sweep / "sweep_summary.csv").open()))
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    best = min(rows, key=lambda r: float(r["val_loss"]))
+    assert result.best_value == pytest.approx(float(best["val_loss"]), rel=1e-12)
+    job_cfg = OmegaConf.load(sweep / best["job"] / ".hydra" / "config.yaml")
+    assert {"lora.r": job_cfg.lora.r, "lora.alpha": job_cfg.lora.alpha, "optim.lr": job_cfg.optim.lr} == \
+        OmegaConf.to_container(result.best_params)
+    assert job_cfg.lora.r in (4, 8, 16, 32) and 1e-5 <= job_cfg.optim.lr <= 1e-3

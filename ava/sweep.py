@@ -13,15 +13,20 @@ sweeper picks them (Hydra's grid, or ``hydra/sweeper=lora_optuna``). This module
   every job folder (``job_status.json``, ``train_summary.json``, and ``results.json`` from ``ava.evaluate``
   when present) and writes ``sweep_summary.csv`` and ``sweep_summary.md`` into ``hydra.sweep.dir``; then, if
   any job failed or never finished, the command exits with status 1.
+- ``python -m ava.sweep SWEEP_DIR`` writes that summary again, e.g. after ``python -m ava.evaluate
+  output_dir=SWEEP_DIR/N adapter=SWEEP_DIR/N/adapter`` put eval metrics into job folders, or when the process
+  that launched a SLURM sweep ended before its jobs did.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
 import logging
 import math
+import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -179,6 +184,20 @@ def write_summary(sweep_dir: Path, rows: list[dict[str, Any]], stem: str) -> dic
     return paths
 
 
+def summarize(sweep_dir: Path, stem: str = "sweep_summary") -> int:
+    """Write the summary of ``sweep_dir``; 0 when every job finished, else 1 (the failures are logged)."""
+    rows = collect(sweep_dir)
+    if not rows:
+        raise FileNotFoundError(f"{sweep_dir} holds no job folders (N/.hydra/overrides.yaml): pass the "
+                                "sweep's hydra.sweep.dir, OUT/multirun/TIME")
+    paths = write_summary(sweep_dir, rows, stem)
+    log.info("sweep summary of %d jobs: %s and %s", len(rows), paths["md"], paths["csv"])
+    bad = [f"job {r['job']} ({r['status']}: {r['error']})" for r in rows if r["status"] != "ok"]
+    if bad:
+        log.error("%d of %d sweep jobs did not finish: %s", len(bad), len(rows), "; ".join(bad))
+    return 1 if bad else 0
+
+
 class SweepSummary(Callback):
     """Hydra callback: the summary table of a multirun, written when the last job has returned."""
 
@@ -186,12 +205,18 @@ class SweepSummary(Callback):
         self.stem = stem
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(str(config.hydra.sweep.dir))
-        rows = collect(sweep_dir)
-        paths = write_summary(sweep_dir, rows, self.stem)
-        log.info("sweep summary of %d jobs: %s and %s", len(rows), paths["md"], paths["csv"])
-        bad = [f"job {r['job']} ({r['status']}: {r['error']})" for r in rows if r["status"] != "ok"]
-        if bad:
-            log.error("%d of %d sweep jobs did not finish: %s", len(bad), len(rows), "; ".join(bad))
+        if summarize(Path(str(config.hydra.sweep.dir)), self.stem):
             # Hydra turns an Exception in a callback into a warning; SystemExit gets through: exit status 1.
             raise SystemExit(1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ava.sweep", description="(Re)write a sweep's summary.")
+    parser.add_argument("sweep_dir", type=Path, help="the hydra.sweep.dir of a multirun (OUT/multirun/TIME)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    return summarize(args.sweep_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

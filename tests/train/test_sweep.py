@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from ava.sweep import collect, write_summary
+from ava.sweep import collect, main, write_summary
 
 FAST = ["model=tiny", "device=cpu", "trainer.max_steps=2", "trainer.batch_size=4", "trainer.logging_steps=1",
         "trainer.eval_steps=0", "trainer.save_steps=2"]
@@ -88,6 +88,12 @@ def test_summary_orders_jobs_marks_missing_ones_and_reads_eval_results(tmp_path)
     assert [r["eval/opinionqa"] for r in table] == ["", "", "0.81"]
     md = paths["md"].read_text()
     assert "2 of 3 jobs finished" in md and "Best: job 2 (val_loss 0.5)" in md and "`seed=0`" in md
+
+    paths["md"].unlink()
+    assert main([str(sweep)]) == 1  # python -m ava.sweep DIR: the summary again; job 3 never finished
+    assert paths["md"].read_text() == md
+    with pytest.raises(FileNotFoundError, match="no job folders"):
+        main([str(tmp_path)])
 
 
 def test_optuna_sweeper_minimises_the_validation_loss_that_ava_train_returns(dataset_dir, tmp_path):

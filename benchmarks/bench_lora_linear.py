@@ -250,18 +250,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+NO_GPU = ("bench_lora_linear: no CUDA GPU on this machine; these timings need one (Triton's CPU interpreter "
+          "times nothing meaningful). Run it on an H100/H200; correctness is covered by "
+          "tests/kernels/test_lora_linear.py.")
+
+
+def run_meta() -> dict:
+    """The columns naming where and when rows were measured (GPU, node, versions, UTC time)."""
+    import triton
+
+    return {"gpu": torch.cuda.get_device_name(), "node": platform.node(), "torch": torch.__version__,
+            "triton": triton.__version__, "utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if not torch.cuda.is_available():
-        print("bench_lora_linear: no CUDA GPU on this machine; these timings need one (Triton's CPU "
-              "interpreter times nothing meaningful). Run it on an H100/H200; correctness is covered by "
-              "tests/kernels/test_lora_linear.py.", file=sys.stderr)
+        print(NO_GPU, file=sys.stderr)
         return 2
-    import triton
     from tqdm import tqdm
 
-    meta = {"gpu": torch.cuda.get_device_name(), "node": platform.node(), "torch": torch.__version__,
-            "triton": triton.__version__, "utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    meta = run_meta()
     rows: list[dict] = []
     if not args.e2e_only:
         shapes = [(d, m, r) for d in args.d for m in args.tokens for r in args.r]

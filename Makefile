@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml setup.py constraints.txt tools/install_system_deps.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	# hydra/launcher=ray_cluster: the plugin pins cloudpickle<3, joblib 1.6 needs >=3; its local launcher needs
+	# only ray and hydra-core, so it goes in without its own requirements.
+	$(BIN)/python -m pip install --quiet -c constraints.txt --no-deps hydra-ray-launcher
 	touch $(STAMP)
 
 demo: $(STAMP)

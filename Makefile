@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint clean
+.PHONY: demo pipeline test lint clean
 
 $(STAMP): pyproject.toml setup.py constraints.txt tools/install_system_deps.sh
 	bash tools/install_system_deps.sh
@@ -19,6 +19,13 @@ $(STAMP): pyproject.toml setup.py constraints.txt tools/install_system_deps.sh
 
 demo: $(STAMP)
 	$(BIN)/python -m ava.verbalize output_dir=outputs/demo
+
+# Every stage on the bundled samples: verbalize → dedup (pHash: no CLIP weights offline) → dataset → tiny LoRA.
+pipeline: demo
+	$(BIN)/python -m ava.dedup input=outputs/demo output_dir=outputs/demo-dedup method=phash
+	$(BIN)/python -m ava.build_dataset manifest=ava/samples/ads.jsonl verbalized=outputs/demo \
+		dedup=outputs/demo-dedup output_dir=outputs/demo-dataset
+	$(BIN)/python -m ava.train dataset=outputs/demo-dataset output_dir=outputs/demo-train model=tiny
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

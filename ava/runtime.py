@@ -56,3 +56,16 @@ def loud_warning(message: str) -> None:
     banner = "!" * 78
     log.warning(message)
     print(f"\n{banner}\nWARNING: {message}\n{banner}\n", file=sys.stderr, flush=True)
+
+
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one) and core count, for benchmark rows."""
+    import platform
+
+    name = platform.processor() or platform.machine() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            name = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), name)
+    except OSError:
+        pass
+    return f"{name} x{os.cpu_count()}"

@@ -20,16 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ava.manifest import iter_manifest  # noqa: E402
+from ava.runtime import cpu_model  # noqa: E402
 from tests.build_dataset.synth import random_ads, write_manifest, write_verbalized  # noqa: E402
 
 SIZES = (500, 2000, 8000)
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def main() -> None:

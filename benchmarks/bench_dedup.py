@@ -126,14 +126,9 @@ def run_one(path: str, method: str, factory: str) -> dict:
 
 
 def machine() -> tuple[str, str]:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
+    from ava.runtime import cpu_model
+
+    cpu = cpu_model()
     import faiss
 
     gpu = ""

@@ -42,13 +42,9 @@ def machine(device: str) -> str:
         import torch
 
         return torch.cuda.get_device_name()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+    from ava.runtime import cpu_model
+
+    return cpu_model()
 
 
 def main() -> None:

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import platform
 
 
 def describe() -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
+    from ava.runtime import cpu_model
+
     gpu = "none"
     try:
         import torch
@@ -21,7 +16,7 @@ def describe() -> dict[str, str]:
             gpu = torch.cuda.get_device_name(0)
     except ImportError:
         pass
-    return {"host": platform.node(), "cpu": f"{cpu} x{os.cpu_count()}", "gpu": gpu}
+    return {"host": platform.node(), "cpu": cpu_model(), "gpu": gpu}
 
 
 def append_csv(path, rows: list[dict]) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from array import array
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +22,7 @@ import pyarrow.dataset as pads
 
 from ava.build_dataset.behaviour import Behaviour, BehaviourConfig, Issues, merge, parse_behaviour
 from ava.build_dataset.text import ad_copy, mask_urls
+from ava.build_dataset.unionfind import connected
 from ava.manifest import Ad, ManifestError, iter_manifest, parse_line
 
 log = logging.getLogger(__name__)
@@ -190,26 +191,7 @@ def index_manifest(manifest: Manifest, dedup: Mapping[str, tuple[set[int], bool]
 
 def group_ads(refs: list[AdRef]) -> list[list[int]]:
     """Indices of ads joined by shared dedup clusters (union-find), in manifest order."""
-    parent = list(range(len(refs)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    first: dict[int, int] = {}
-    for i, ref in enumerate(refs):
-        for c in ref.clusters:
-            if c in first:
-                a, b = find(first[c]), find(i)
-                parent[max(a, b)] = min(a, b)
-            else:
-                first[c] = i
-    groups: dict[int, list[int]] = defaultdict(list)
-    for i in range(len(refs)):
-        groups[find(i)].append(i)
-    return [groups[k] for k in sorted(groups)]
+    return connected([ref.clusters for ref in refs])
 
 
 def load_item(manifest: Manifest, members: list[AdRef], media: MediaStore, cfg: BehaviourConfig,

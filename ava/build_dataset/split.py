@@ -14,33 +14,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ava.build_dataset.tasks.base import PoolEntry, unit_hash
+from ava.build_dataset.unionfind import connected
 
 
 def units(entries: Sequence[PoolEntry], by: str) -> list[list[int]]:
     """Indices of entries that must share a split, each list sorted, lists ordered by first index."""
     if by not in ("cluster", "page_id"):
         raise ValueError(f"split.by={by!r} must be 'cluster' or 'page_id'")
-    parent = list(range(len(entries)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    if by == "page_id":
-        first: dict[str, int] = {}
-        for i, e in enumerate(entries):
-            for p in e.page_ids:
-                if p in first:
-                    a, b = find(first[p]), find(i)
-                    parent[max(a, b)] = min(a, b)
-                else:
-                    first[p] = i
-    groups: dict[int, list[int]] = {}
-    for i in range(len(entries)):
-        groups.setdefault(find(i), []).append(i)
-    return [groups[k] for k in sorted(groups)]
+    if by == "cluster":
+        return [[i] for i in range(len(entries))]
+    return connected([e.page_ids for e in entries])
 
 
 def assign_splits(entries: Sequence[PoolEntry], by: str, val_fraction: float, seed: int,

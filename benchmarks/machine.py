@@ -1,4 +1,4 @@
-"""Shared by benchmarks/*.py: a short description of the machine a row was measured on."""
+"""python benchmarks/bench_verbalize.py: the machine a CSV row was measured on, and appending rows to a CSV."""
 
 from __future__ import annotations
 

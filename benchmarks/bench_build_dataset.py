@@ -7,7 +7,6 @@ same file (parsing only). Prints ratios and appends rows to benchmarks/results/b
 
 from __future__ import annotations
 
-import csv
 import json
 import platform
 import subprocess
@@ -18,6 +17,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from machine import append_csv  # noqa: E402  (benchmarks/machine.py: this script's folder is on sys.path)
 
 from ava.manifest import iter_manifest  # noqa: E402
 from ava.runtime import cpu_model  # noqa: E402
@@ -53,13 +54,7 @@ def main() -> None:
                        "samples": sum(s["samples"].values()), "peak_rss_mb": s["peak_rss_mb"]}
                 rows.append(row)
                 print(row, flush=True)
-    out = ROOT / "benchmarks" / "results" / "build_dataset.csv"
-    new = not out.exists()
-    with out.open("a", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        if new:
-            w.writeheader()
-        w.writerows(rows)
+    append_csv(ROOT / "benchmarks" / "results" / "build_dataset.csv", rows)
 
 
 if __name__ == "__main__":

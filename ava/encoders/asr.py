@@ -13,9 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLE_RATE = 16_000
-# -50 dBFS RMS: quieter than room tone in the sample recordings (espeak speech sits near -20 dBFS,
-# ffmpeg's anullsrc digital silence at -inf); below it a track is called silent.
+# Below -50 dBFS RMS a track is called silent: the bundled samples' espeak speech measures -20.5 dBFS,
+# ffmpeg's anullsrc digital silence -inf (the silent-track test).
 SILENCE_DBFS = -50.0
 
 
@@ -63,7 +62,7 @@ class WhisperASR:
         self.name = f"faster-whisper:{model}"
 
     def transcribe(self, pcm: np.ndarray) -> Transcript:
-        """Transcribe mono float32 PCM at 16 kHz; word-level timing, grouped into segments."""
+        """Transcribe mono float32 PCM at 16 kHz (``ava.media.ffmpeg.audio_pcm``); one segment per word."""
         if pcm.size == 0 or 20 * np.log10(float(np.sqrt(np.mean(pcm**2))) + 1e-12) < SILENCE_DBFS:
             return Transcript([], "silence")
         segments, _ = self.model.transcribe(pcm, language=self.language, beam_size=self.beam_size,

@@ -12,6 +12,8 @@ from omegaconf import DictConfig
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from ava.verbalize.schema import SCHEMA
+
 
 def write_verbalized(root: Path, rows: list[dict], shards: int = 1, schema: pa.Schema | None = None) -> Path:
     """Write rows (dicts of verbalizer columns) as ``root/verbalized/part-*.parquet``; returns root."""
@@ -50,18 +52,10 @@ def rows_for(
     return rows
 
 
+# The verbalizer's own column types, for the columns these tests fill.
 EMBEDDING_SCHEMA = pa.schema(
-    [
-        ("ad_id", pa.string()),
-        ("media_index", pa.int32()),
-        ("media_path", pa.string()),
-        ("media_type", pa.string()),
-        ("status", pa.string()),
-        ("error", pa.string()),
-        ("verbalization", pa.string()),
-        ("embedding", pa.list_(pa.float32())),
-        ("phash", pa.string()),
-    ]
+    [SCHEMA.field(name) for name in ("ad_id", "media_index", "media_path", "media_type", "status", "error",
+                                     "verbalization", "embedding", "phash")]
 )
 
 

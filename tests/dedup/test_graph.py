@@ -48,14 +48,18 @@ def test_ties_go_to_the_earliest_row():
     assert pick_representatives(labels, np.zeros(5)).tolist() == [1, 0]
 
 
-def test_summed_scores_match_brute_force():
+@pytest.mark.parametrize("chunk_rows", [1, 7, 65536])  # a cluster a chunk, several a chunk, all in one
+def test_summed_scores_match_brute_force(chunk_rows):
     rng = np.random.default_rng(0)
-    labels = rng.integers(0, 40, 300)
+    labels = rng.integers(0, 60, 300)
+    labels[labels >= 40] = 40 + np.arange((labels >= 40).sum())  # singletons too
     x = rng.standard_normal((300, 16)).astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     bits = rng.integers(0, 2, (300, 64)).astype(bool)
     same = labels[:, None] == labels[None, :]
     np.fill_diagonal(same, False)
-    np.testing.assert_allclose(summed_cosine(x, labels), ((x @ x.T) * same).sum(1), atol=1e-4)
+    np.testing.assert_allclose(summed_cosine(x, labels, chunk_rows), ((x @ x.T) * same).sum(1), atol=1e-4)
     hamming = (bits[:, None, :] != bits[None, :, :]).sum(-1)
-    np.testing.assert_allclose(summed_hamming_similarity(bits, labels), ((1 - hamming / 64) * same).sum(1))
+    np.testing.assert_allclose(
+        summed_hamming_similarity(bits, labels, chunk_rows), ((1 - hamming / 64) * same).sum(1)
+    )

@@ -34,7 +34,8 @@ TRAIN_POINTS_PER_LIST = 64
 # float32 rounding between faiss's scores and the exact rescoring; the pairs it admits are refiltered exactly
 EXACT_MARGIN = 1e-4
 EXACT_BLOCK_BYTES = 256 * 2**20  # exact NumPy search holds at most this much of the similarity matrix at once
-ADD_BLOCK = 65536  # vectors added to the index per call (progress granularity only)
+EXACT_QUERY_BLOCK = 4096  # exact search queries per pass over the matrix: a recall sample (2000) takes one pass
+ADD_BLOCK = 65536  # vectors added to the index per call: the rows read from a memmap per call (128 MiB at d=512)
 UNTUNED_NPROBE_FRACTION = 16  # nprobe = nlist / 16 when the sample holds no pair to tune on
 # Lossy codes: margin = this x the largest score error on the tuning sample. IVF256,PQ64 on the benchmark's
 # 10k x 512 set: largest error 0.108, margin 0.135, recall 1.0; a fixed 0.05 capped recall at 0.98.
@@ -111,8 +112,13 @@ def _code_size(index: faiss.Index) -> int:
     return int(getattr(index, "code_size", 0))
 
 
-def build_index(x: np.ndarray, plan: IndexPlan, *, gpu: bool, seed: int) -> BuiltIndex:
-    """Train (on a random sample) and fill the planned index with ``x``; on the GPU when ``gpu``."""
+def build_index(x: np.ndarray, plan: IndexPlan, *, gpu: bool, seed: int, gpu_shard: bool = True) -> BuiltIndex:
+    """Train (on a random sample) and fill the planned index with ``x`` (RAM or memmap), a block at a time.
+
+    With ``gpu`` the index trains on GPU 0 and is then copied to every GPU faiss sees: split between them
+    (``gpu_shard``, each holds 1/k of the vectors: k times the capacity) or whole on each (replicas: k times
+    the query throughput), the two modes of faiss's ``GpuMultipleClonerOptions.shard``.
+    """
     n, d = x.shape
     index = faiss.index_factory(d, plan.factory, faiss.METRIC_INNER_PRODUCT)
     ivf = faiss.try_extract_index_ivf(index)
@@ -132,14 +138,23 @@ def build_index(x: np.ndarray, plan: IndexPlan, *, gpu: bool, seed: int) -> Buil
         # Polysemous training reorders PQ codes for Hamming pre-filtering, which dedup never uses; it took
         # 360 of 366 s building IVF256,PQ64 on 10k x 512 (2-core CPU).
         ivf.do_polysemous_training = False
-    if gpu:
-        built.index = faiss.index_cpu_to_all_gpus(index)
-    if not built.index.is_trained:
+    if not index.is_trained:
         n_train = min(n, TRAIN_POINTS_PER_LIST * (ivf.nlist if ivf is not None else 256))
-        sample = np.sort(np.random.default_rng(seed).choice(n, n_train, replace=False))
-        built.index.train(x[sample])
+        sample = x[np.sort(np.random.default_rng(seed).choice(n, n_train, replace=False))]
+        if gpu:  # train once, not once a shard
+            resources = faiss.StandardGpuResources()  # kept alive while the trainer uses it
+            trainer = faiss.index_cpu_to_gpu(resources, 0, index)
+            trainer.train(sample)
+            index = faiss.index_gpu_to_cpu(trainer)
+        else:
+            index.train(sample)
+    if gpu:
+        options = faiss.GpuMultipleClonerOptions()
+        options.shard = gpu_shard
+        index = faiss.index_cpu_to_all_gpus(index, co=options)
+    built.index = index
     for start in tqdm(range(0, n, ADD_BLOCK), desc="dedup: index", unit="block", disable=n <= ADD_BLOCK):
-        built.index.add(x[start : start + ADD_BLOCK])
+        built.index.add(np.ascontiguousarray(x[start : start + ADD_BLOCK]))
     return built
 
 
@@ -194,16 +209,24 @@ def rescore(x: np.ndarray, a: np.ndarray, b: np.ndarray, chunk: int = 16384) -> 
 
 
 def exact_pairs(x: np.ndarray, rows: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Reference: every (row, j != row) with cosine >= threshold, by blocked NumPy matrix products."""
-    step = max(1, EXACT_BLOCK_BYTES // (4 * len(x)))
-    qi, nbr = [], []
-    for s in range(0, len(rows), step):
-        q_rows = rows[s : s + step]
-        i, j = np.nonzero(x[q_rows] @ x.T >= threshold)
-        keep = q_rows[i] != j
-        qi.append(q_rows[i][keep])
-        nbr.append(j[keep])
-    return np.concatenate(qi).astype(np.int64), np.concatenate(nbr).astype(np.int64)
+    """Reference: every (row, j != row) with cosine >= threshold, by blocked NumPy matrix products.
+
+    Queries go ``EXACT_QUERY_BLOCK`` at a time, each block against the whole of ``x`` in slices that keep the
+    similarity tile under ``EXACT_BLOCK_BYTES``: a sample's exact pairs take one sequential pass over ``x``,
+    which may be a disk-backed memmap.
+    """
+    qi, nbr = [np.empty(0, dtype=np.int64)], [np.empty(0, dtype=np.int64)]
+    for s in range(0, len(rows), EXACT_QUERY_BLOCK):
+        q_rows = rows[s : s + EXACT_QUERY_BLOCK]
+        q = x[q_rows]
+        step = max(1, EXACT_BLOCK_BYTES // (4 * len(q_rows)))
+        for b in range(0, len(x), step):
+            i, j = np.nonzero(q @ x[b : b + step].T >= threshold)
+            j = j + b
+            keep = q_rows[i] != j
+            qi.append(q_rows[i][keep].astype(np.int64))
+            nbr.append(j[keep].astype(np.int64))
+    return np.concatenate(qi), np.concatenate(nbr)
 
 
 def pair_recall(found: tuple[np.ndarray, np.ndarray], exact: tuple[np.ndarray, np.ndarray], n: int) -> float:

@@ -29,6 +29,7 @@ from ava.dedup.load import DedupInputError, embedding_matrix, phash_codes, read_
 from ava.runtime import atomic_write_bytes, loud_warning, peak_rss_mb, pick_device, write_json
 
 log = logging.getLogger(__name__)
+SPILL_NAME = ".embeddings-spill.npy"  # the memmap of embeddings above embeddings_in_memory_max_gb; deleted after
 
 OUTPUT_SCHEMA = pa.schema(
     [
@@ -104,7 +105,7 @@ def cluster_embeddings(x: np.ndarray, cfg: DictConfig, summary: Summary) -> tupl
     chooser: IndexChooser = instantiate(cfg.dedup_index)
     plan = chooser.plan(n, d)
     gpu = _use_gpu(cfg.device)
-    built = build_index(x, plan, gpu=gpu, seed=cfg.seed)
+    built = build_index(x, plan, gpu=gpu, seed=cfg.seed, gpu_shard=cfg.gpu_shard)
     search = PairSearch(
         built,
         x,
@@ -125,7 +126,8 @@ def cluster_embeddings(x: np.ndarray, cfg: DictConfig, summary: Summary) -> tupl
         plan.reason,
         plan.bytes_per_item,
     )
-    summary.device = f"gpu x{faiss.get_num_gpus()} (faiss-gpu)" if gpu else "cpu"
+    mode = "sharded" if cfg.gpu_shard else "replicated"
+    summary.device = f"gpu x{faiss.get_num_gpus()} (faiss-gpu, index {mode})" if gpu else "cpu"
     summary.search = f"knn k={cfg.knn_k} (faiss GPU has no range search)" if gpu else "range_search"
     summary.knn_saturated_queries = search.saturated
     if search.saturated:
@@ -186,38 +188,47 @@ def dedup(cfg: DictConfig) -> Summary:
     out = Path(cfg.output_dir)
     summary = Summary(str(cfg.input), str(out), cfg.method, float(cfg.threshold))
     data = read_verbalized(cfg.input, cfg.method)
-    table = data.table
-    values, present = (embedding_matrix if cfg.method == "embedding" else phash_codes)(table)
-    skipped = int((~present).sum())
-    if skipped:
-        loud_warning(
-            f"{skipped} of {table.num_rows} ok rows have no {cfg.method}: each is kept as its own "
-            "cluster without comparison (summary: skipped)"
+    keys = data.keys
+    spill = out / SPILL_NAME
+    try:
+        if cfg.method == "embedding":
+            values, present = embedding_matrix(
+                data, spill=spill, in_memory_max_gb=cfg.embeddings_in_memory_max_gb, batch_rows=cfg.read_batch_rows
+            )
+        else:
+            values, present = phash_codes(data, batch_rows=cfg.read_batch_rows)
+        skipped = int((~present).sum())
+        if skipped:
+            loud_warning(
+                f"{skipped} of {keys.num_rows} ok rows have no {cfg.method}: each is kept as its own "
+                "cluster without comparison (summary: skipped)"
+            )
+        log.info(
+            "dedup: %d items (%d skipped), method=%s threshold=%s",
+            keys.num_rows,
+            skipped,
+            cfg.method,
+            cfg.threshold,
         )
-    log.info(
-        "dedup: %d items (%d skipped), method=%s threshold=%s",
-        table.num_rows,
-        skipped,
-        cfg.method,
-        cfg.threshold,
-    )
-    cluster = cluster_embeddings if cfg.method == "embedding" else cluster_phash
-    labels, reps, similarity = cluster(values, cfg, summary)
+        cluster = cluster_embeddings if cfg.method == "embedding" else cluster_phash
+        labels, reps, similarity = cluster(values, cfg, summary)
+    finally:
+        spill.unlink(missing_ok=True)  # an open memmap keeps its pages until it is dropped (POSIX unlink)
 
     n_found = int(labels.max()) + 1
-    cluster_id = np.empty(table.num_rows, dtype=np.int64)
+    cluster_id = np.empty(keys.num_rows, dtype=np.int64)
     cluster_id[present] = labels
     cluster_id[~present] = n_found + np.arange(skipped)
-    is_rep = np.ones(table.num_rows, dtype=bool)
+    is_rep = np.ones(keys.num_rows, dtype=bool)
     is_rep[present] = False
     is_rep[np.flatnonzero(present)[reps]] = True
-    sim = np.ones(table.num_rows, dtype=np.float32)
+    sim = np.ones(keys.num_rows, dtype=np.float32)
     sim[present] = similarity
     sim[is_rep] = 1.0
     result = pa.table(
         [
-            table["ad_id"].cast(pa.string()),
-            table["media_path"].cast(pa.string()),
+            keys["ad_id"].cast(pa.string()),
+            keys["media_path"].cast(pa.string()),
             pa.array(cluster_id),
             pa.array(is_rep),
             pa.array(sim),
@@ -229,11 +240,11 @@ def dedup(cfg: DictConfig) -> Summary:
     atomic_write_bytes(out / "dedup.parquet", sink.getvalue().to_pybytes())
 
     sizes = np.bincount(cluster_id)
-    summary.items, summary.skipped, summary.rows_not_ok = table.num_rows, skipped, data.rows_not_ok
+    summary.items, summary.skipped, summary.rows_not_ok = keys.num_rows, skipped, data.rows_not_ok
     summary.clusters = int(sizes.size)
     summary.duplicate_clusters = int((sizes > 1).sum())
     summary.largest_cluster = int(sizes.max())
-    summary.items_removed = table.num_rows - summary.clusters
+    summary.items_removed = keys.num_rows - summary.clusters
     summary.wall_time_s = round(time.perf_counter() - start, 3)
     summary.peak_rss_mb = round(peak_rss_mb(), 1)
     write_json(out / "dedup_summary.json", asdict(summary))

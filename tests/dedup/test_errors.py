@@ -74,7 +74,7 @@ def test_nan_embedding(tmp_path):
     x[2, 1] = np.nan
     src = write_verbalized(tmp_path / "in", rows_for(x), schema=EMBEDDING_SCHEMA)
     with pytest.raises(
-        DedupInputError, match=r"1 embedding\(s\) contain NaN or inf, first at row 2 \(ad_id='ad2'"
+        DedupInputError, match=r"embedding with NaN or inf at row 2 \(ad_id='ad2'"
     ):
         _run(src, tmp_path)
 

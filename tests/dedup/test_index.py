@@ -86,3 +86,16 @@ def test_lossy_pq_codes_are_rescored_with_a_measured_margin():
     qi, nbr = search.pairs(rows)
     assert _pairs_set(qi, nbr) <= _pairs_set(*exact_pairs(x, rows, 0.9))  # exact rescoring: no false pair
     assert pair_recall((qi, nbr), exact_pairs(x, rows, 0.9), len(x)) >= 0.98
+
+
+def test_blocked_exact_pairs_match_one_matrix_product(monkeypatch):
+    import ava.dedup.index as index_module
+
+    x, _ = planted(100, 400, d=16, seed=2, sigma=(0.05, 0.6))
+    rows = np.sort(np.random.default_rng(0).choice(len(x), 200, replace=False))
+    monkeypatch.setattr(index_module, "EXACT_QUERY_BLOCK", 37)  # 6 query blocks, the last one short
+    monkeypatch.setattr(index_module, "EXACT_BLOCK_BYTES", 4 * 37 * 50)  # database slices of 50 rows
+    i, j = np.nonzero(x[rows] @ x.T >= 0.9)
+    expected = {(int(rows[a]), int(b)) for a, b in zip(i, j, strict=True) if rows[a] != b}
+    assert len(expected) > 50
+    assert _pairs_set(*exact_pairs(x, rows, 0.9)) == expected

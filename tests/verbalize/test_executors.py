@@ -1,4 +1,7 @@
-"""executor=local (one process or a pool) and executor=ray write the same rows."""
+"""executor=local (one process or a pool) and executor=ray write the same rows, also when Ray workers die."""
+
+import os
+import pickle
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -42,14 +45,44 @@ def test_process_pool_matches_one_process(tmp_path, tiny_overrides, local_rows):
     assert_same_rows(table(tmp_path), local_rows)
 
 
-def test_ray_matches_local_and_resumes(tmp_path, tiny_overrides, local_rows):
+def test_ray_matches_local_when_workers_die_and_resumes(tmp_path, tiny_overrides, local_rows, monkeypatch):
+    """A decode worker and an encoder actor each die once mid-shard (shard 1: lines 3 and 4, items (3, 0),
+    (4, 0), (4, 1)): Ray redoes their items and the rows equal a local run's, none lost or doubled. The
+    stand-ins are defined here, so Ray pickles them by value and its workers run them; each creates its
+    marker file, then dies, only while the marker is missing, so the retry goes through."""
     pytest.importorskip("ray")
-    overrides = [f"output_dir={tmp_path}", "shard_size=2", "executor=ray", "executor.num_cpus=2", *tiny_overrides]
-    summary = verbalize(compose_verbalize(overrides))
-    assert summary["items"]["ok"] == 6
-    assert_same_rows(table(tmp_path), local_rows)
+    from ava.verbalize import ray_executor
 
-    (tmp_path / "verbalized" / "shard-00001.parquet").unlink()  # as if the run had died before this shard
+    decode_died, encode_died = tmp_path / "decode-died", tmp_path / "encode-died"
+    decode = ray_executor._decode
+
+    def decode_or_die(item, root, media_cfg):
+        if (item["line"], item["index"]) == (4, 1) and not decode_died.exists():
+            decode_died.touch()
+            os._exit(1)
+        return decode(item, root, media_cfg)
+
+    class EncodeOrDie(ray_executor._Encode):
+        def __call__(self, batch):
+            out = super().__call__(batch)  # the item is described, then lost with the actor
+            keys = [(r["manifest_line"], r["media_index"]) for r in map(pickle.loads, out["row"])]
+            if keys == [(4, 0)] and not encode_died.exists():
+                encode_died.touch()
+                os._exit(1)
+            return out
+
+    monkeypatch.setattr(ray_executor, "_decode", decode_or_die)
+    monkeypatch.setattr(ray_executor, "_Encode", EncodeOrDie)
+    # batch_size=1: the actor dies on one item, while other items of its shard have already reached the driver
+    overrides = [f"output_dir={tmp_path / 'out'}", "shard_size=2", "executor=ray", "executor.num_cpus=2",
+                 "executor.batch_size=1", *tiny_overrides]
+    summary = verbalize(compose_verbalize(overrides))
+    assert decode_died.exists() and encode_died.exists()  # both deaths happened: the test is not vacuous
+    assert summary["items"] == {"total": 6, "ok": 6, "error": 0, "processed_this_run": 6, "skipped_already_done": 0}
+    assert summary["shards"] == 3
+    assert_same_rows(table(tmp_path / "out"), local_rows)
+
+    (tmp_path / "out" / "verbalized" / "shard-00001.parquet").unlink()  # as if the run had died before this shard
     again = verbalize(compose_verbalize(overrides))
     assert again["items"]["processed_this_run"] == 3 and again["items"]["skipped_already_done"] == 3
-    assert_same_rows(table(tmp_path), local_rows)
+    assert_same_rows(table(tmp_path / "out"), local_rows)

@@ -15,8 +15,6 @@ run's own recall estimate, and speed-up over the baseline. Rows are appended to 
 from __future__ import annotations
 
 import argparse
-import csv
-import platform
 import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
@@ -24,6 +22,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+from machine import append_csv, describe  # this script's folder is on sys.path
 
 RESULTS = Path(__file__).parent / "results" / "dedup.csv"
 THRESHOLD = 0.9
@@ -125,20 +124,6 @@ def run_one(path: str, method: str, factory: str) -> dict:
     return {"wall_s": wall, "peak_rss_mb": peak_rss_mb(), "labels": labels, **info}
 
 
-def machine() -> tuple[str, str]:
-    from ava.runtime import cpu_model
-
-    cpu = cpu_model()
-    import faiss
-
-    gpu = ""
-    if faiss.get_num_gpus() > 0:
-        import torch
-
-        gpu = torch.cuda.get_device_name(0)
-    return cpu, gpu
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, nargs="+", default=[10_000, 100_000])
@@ -153,86 +138,54 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
-    import faiss
-
     from ava.dedup.index import nlist_for
 
-    cpu, gpu = machine()
-    print(f"machine {platform.node()} | {cpu} | {gpu or 'no GPU'} | faiss {faiss.__version__}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    new = not args.out.exists()
+    machine = describe("faiss")
+    print(f"machine {machine}")
     tmp = Path("/tmp") / f"bench_dedup_{int(time.time())}.npy"
-    with args.out.open("a", newline="") as fh:
-        writer = csv.writer(fh)
-        if new:
-            writer.writerow(
-                [
-                    "timestamp",
-                    "machine",
-                    "cpu",
-                    "gpu",
-                    "faiss",
-                    "n",
-                    "d",
-                    "method",
-                    "index",
-                    "search_param",
-                    "device",
-                    "wall_s",
-                    "peak_rss_mb",
-                    "pair_recall",
-                    "pair_precision",
-                    "recall_estimate",
-                    "speedup_vs_numpy",
-                ]
-            )
-        for n in args.n:
-            x, truth = make_data(n, args.d)
-            np.save(tmp, x)
-            nlist = nlist_for(n)
-            factories = {
-                "auto": "auto",
-                "Flat": "Flat",
-                "IVF-Flat": f"IVF{nlist},Flat",
-                "IVF-PQ64": f"IVF{nlist},PQ64",
-                "HNSW32": "HNSW32",
+    for n in args.n:
+        x, truth = make_data(n, args.d)
+        np.save(tmp, x)
+        nlist = nlist_for(n)
+        factories = {
+            "auto": "auto",
+            "Flat": "Flat",
+            "IVF-Flat": f"IVF{nlist},Flat",
+            "IVF-PQ64": f"IVF{nlist},PQ64",
+            "HNSW32": "HNSW32",
+        }
+        runs = (["numpy-brute-force"] if n <= args.baseline_max_n else []) + [
+            m for m in args.methods if not (m == "Flat" and n > args.baseline_max_n)
+        ]
+        base_wall = None
+        for method in runs:
+            with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+                res = pool.submit(run_one, str(tmp), method, factories.get(method, "")).result()
+            recall, precision = pair_scores(res["labels"], truth)
+            if method == "numpy-brute-force":
+                base_wall = res["wall_s"]
+            row = {
+                "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+                **machine,
+                "n": n,
+                "d": args.d,
+                "method": method,
+                "index": res.get("index", "numpy"),
+                "search_param": res.get("search_param", ""),
+                "device": res.get("device", "cpu"),
+                "wall_s": f"{res['wall_s']:.2f}",
+                "peak_rss_mb": f"{res['peak_rss_mb']:.0f}",
+                "pair_recall": f"{recall:.4f}",
+                "pair_precision": f"{precision:.4f}",
+                "recall_estimate": res.get("recall_estimate") or "",
+                "speedup_vs_numpy": f"{base_wall / res['wall_s']:.2f}" if base_wall else "",
             }
-            runs = (["numpy-brute-force"] if n <= args.baseline_max_n else []) + [
-                m for m in args.methods if not (m == "Flat" and n > args.baseline_max_n)
-            ]
-            base_wall = None
-            for method in runs:
-                with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-                    res = pool.submit(run_one, str(tmp), method, factories.get(method, "")).result()
-                recall, precision = pair_scores(res["labels"], truth)
-                if method == "numpy-brute-force":
-                    base_wall = res["wall_s"]
-                speedup = f"{base_wall / res['wall_s']:.2f}" if base_wall else ""
-                row = [
-                    datetime.now(UTC).isoformat(timespec="seconds"),
-                    platform.node(),
-                    cpu,
-                    gpu,
-                    faiss.__version__,
-                    n,
-                    args.d,
-                    method,
-                    res.get("index", "numpy"),
-                    res.get("search_param", ""),
-                    res.get("device", "cpu"),
-                    f"{res['wall_s']:.2f}",
-                    f"{res['peak_rss_mb']:.0f}",
-                    f"{recall:.4f}",
-                    f"{precision:.4f}",
-                    res.get("recall_estimate") or "",
-                    speedup,
-                ]
-                writer.writerow(row)
-                fh.flush()
-                print(
-                    f"n={n:>8} {method:>18} {row[8]:>16} {row[9]:>10} wall {row[11]:>7}s rss {row[12]:>6}MB "
-                    f"recall {row[13]} precision {row[14]} est {row[15] or '-':>6} x{speedup or '-'}"
-                )
+            append_csv(args.out, [row])  # row by row: a long run keeps what it measured if a later method fails
+            print(
+                f"n={n:>8} {method:>18} {row['index']:>16} {row['search_param']:>10} wall {row['wall_s']:>7}s "
+                f"rss {row['peak_rss_mb']:>6}MB recall {row['pair_recall']} precision {row['pair_precision']} "
+                f"est {row['recall_estimate'] or '-':>6} x{row['speedup_vs_numpy'] or '-'}"
+            )
     tmp.unlink(missing_ok=True)
 
 

@@ -1,4 +1,4 @@
-"""python benchmarks/bench_scoring.py [--n 256] [--batch-sizes 1 8 32] [--hidden H] [--layers L]: speed.
+"""python benchmarks/bench_scoring.py [--n 256] [--batch-sizes 1 8 32] [--hidden H] [--layers L] [--out CSV]: speed.
 
 Times ``ava.evaluate.scoring.letter_distributions`` (left-padded batches, last-position logits only) on
 OpinionQA-shaped prompts of mixed lengths against the unbatched baseline (batch size 1) in the same run, on a
@@ -10,8 +10,6 @@ batching must not change the answers). Rows are appended to benchmarks/results/s
 from __future__ import annotations
 
 import argparse
-import csv
-import platform
 import random
 import tempfile
 import time
@@ -19,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from machine import append_csv, describe  # this script's folder is on sys.path
 
 RESULTS = Path(__file__).parent / "results" / "scoring.csv"
 WORDS = "people opinion government work family money health news region survey policy future".split()
@@ -37,22 +36,13 @@ def prompts(n: int, seed: int = 0) -> list:
     return out
 
 
-def machine(device: str) -> str:
-    if device.startswith("cuda"):
-        import torch
-
-        return torch.cuda.get_device_name()
-    from ava.runtime import cpu_model
-
-    return cpu_model()
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=256)
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 32])
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
 
     import torch
@@ -79,20 +69,18 @@ def main() -> None:
             torch.cuda.synchronize()
         runs[bs] = (time.perf_counter() - t0, dists)
     base_s, base = runs[1]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    new = not RESULTS.exists()
-    with RESULTS.open("a", newline="") as fh:
-        w = csv.writer(fh)
-        if new:
-            w.writerow(["utc", "node", "machine", "device", "hidden", "layers", "n_prompts", "batch_size",
-                        "seconds", "prompts_per_s", "speedup_vs_bs1", "max_abs_diff_vs_bs1"])
-        for bs, (s, d) in runs.items():
-            diff = max(float(np.max(np.abs(d[k] - base[k]))) for k in base)
-            print(f"batch {bs:>3}: {s:7.2f} s  {args.n / s:8.1f} prompts/s  x{base_s / s:5.2f} vs batch 1  "
-                  f"max |diff| {diff:.2e}")
-            when = datetime.now(UTC).isoformat(timespec="seconds")
-            w.writerow([when, platform.node(), machine(device), device, args.hidden, args.layers, args.n, bs,
-                        f"{s:.3f}", f"{args.n / s:.1f}", f"{base_s / s:.2f}", f"{diff:.2e}"])
+    machine = describe()
+    print(f"machine {machine}  device {device}")
+    when = datetime.now(UTC).isoformat(timespec="seconds")
+    rows = []
+    for bs, (s, d) in runs.items():
+        diff = max(float(np.max(np.abs(d[k] - base[k]))) for k in base)
+        print(f"batch {bs:>3}: {s:7.2f} s  {args.n / s:8.1f} prompts/s  x{base_s / s:5.2f} vs batch 1  "
+              f"max |diff| {diff:.2e}")
+        rows.append({"utc": when, **machine, "device": device, "hidden": args.hidden, "layers": args.layers,
+                     "n_prompts": args.n, "batch_size": bs, "seconds": f"{s:.3f}", "prompts_per_s": f"{args.n / s:.1f}",
+                     "speedup_vs_bs1": f"{base_s / s:.2f}", "max_abs_diff_vs_bs1": f"{diff:.2e}"})
+    append_csv(args.out, rows)
 
 
 if __name__ == "__main__":

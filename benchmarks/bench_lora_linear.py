@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
 import datetime as dt
-import platform
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from machine import append_csv, describe  # this script's folder is on sys.path
 from torch import nn
 
 RESULTS = Path(__file__).resolve().parent / "results" / "lora_linear.csv"
@@ -32,8 +31,6 @@ MODES = ("forward", "backward", "full")
 # device name; override with --peak-tflops/--peak-tbps for other parts or clocks.
 PEAKS = {"H200": (989.0, 4.8), "H100 NVL": (835.0, 3.9), "H100 PCIe": (756.0, 2.0),
          "H100": (989.0, 3.35), "A100": (312.0, 2.0), "L40S": (362.0, 0.864), "A10": (125.0, 0.6)}
-COLUMNS = ["kernel", "provider", "mode", "d", "tokens", "r", "dtype", "ms", "tflops", "roofline_frac",
-           "peak_mib", "tokens_per_s", "gpu", "node", "torch", "triton", "utc"]
 
 
 class UnfusedAddmm(torch.autograd.Function):
@@ -146,11 +143,11 @@ def bench_linear(d: int, tokens: int, r: int, args: argparse.Namespace, meta: di
             ms = do_bench(timers[mode], grad_to_none=params, return_mode="median")
             flops, nbytes = flops_and_bytes(d, tokens, r, mode)
             ideal_s = max(flops / (peak_tflops * 1e12), nbytes / (peak_tbps * 1e12))
-            rows.append({**meta, "kernel": "lora_linear", "provider": name, "mode": mode, "d": d,
+            rows.append({"kernel": "lora_linear", "provider": name, "mode": mode, "d": d,
                          "tokens": tokens, "r": r, "dtype": "bf16", "ms": round(ms, 4),
                          "tflops": round(flops / ms / 1e9, 1),
                          "roofline_frac": round(ideal_s * 1e3 / ms, 3), "peak_mib": round(peak_mib, 1),
-                         "tokens_per_s": ""})
+                         "tokens_per_s": "", **meta})
         del y
     return rows
 
@@ -196,11 +193,11 @@ def bench_e2e(args: argparse.Namespace, meta: dict) -> list[dict]:
         torch.cuda.synchronize()
         ms = start.elapsed_time(end) / args.e2e_steps
         params_b = sum(p.numel() for p in model.parameters()) / 1e9
-        rows.append({**meta, "kernel": f"llama-{params_b:.2f}B-lora-step", "provider": name, "mode": "e2e",
+        rows.append({"kernel": f"llama-{params_b:.2f}B-lora-step", "provider": name, "mode": "e2e",
                      "d": cfg.hidden_size, "tokens": args.batch * args.seq, "r": args.e2e_r, "dtype": "bf16",
                      "ms": round(ms, 2), "tflops": "", "roofline_frac": "",
                      "peak_mib": round(torch.cuda.max_memory_allocated() / 2**20, 1),
-                     "tokens_per_s": round(args.batch * args.seq / ms * 1e3, 1)})
+                     "tokens_per_s": round(args.batch * args.seq / ms * 1e3, 1), **meta})
         del model, base, opt
         torch.cuda.empty_cache()
     return rows
@@ -218,16 +215,6 @@ def print_table(rows: list[dict]) -> None:
         print(f"{shape:>22} {r['mode']:>8} {r['provider']:>13} {r['ms']:>9} {r['tflops']!s:>8} "
               f"{r['roofline_frac']!s:>8} {r['peak_mib']:>9} {vs_peft:>7.2f}x {vs_unfused:>9.2f}x"
               + (f"  {r['tokens_per_s']} tok/s" if r["tokens_per_s"] != "" else ""))
-
-
-def append_csv(rows: list[dict], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    new = not path.exists()
-    with path.open("a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -256,11 +243,8 @@ NO_GPU = ("bench_lora_linear: no CUDA GPU on this machine; these timings need on
 
 
 def run_meta() -> dict:
-    """The columns naming where and when rows were measured (GPU, node, versions, UTC time)."""
-    import triton
-
-    return {"gpu": torch.cuda.get_device_name(), "node": platform.node(), "torch": torch.__version__,
-            "triton": triton.__version__, "utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    """The columns naming where and when rows were measured (host, CPU, GPU, torch and triton, UTC time)."""
+    return {**describe("torch", "triton"), "utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -279,9 +263,9 @@ def main(argv: list[str] | None = None) -> int:
             torch.cuda.empty_cache()
     if args.e2e or args.e2e_only:
         rows += bench_e2e(args, meta)
-    print(f"GPU: {meta['gpu']} ({meta['node']})")
+    print(f"GPU: {meta['gpu']} ({meta['host']}; torch {meta['torch']}, triton {meta['triton']})")
     print_table(rows)
-    append_csv(rows, args.csv)
+    append_csv(args.csv, rows)
     print(f"\nappended {len(rows)} rows to {args.csv}")
     return 0
 

@@ -15,17 +15,18 @@ from pathlib import Path
 
 import bench_lora_linear as bench  # this script's folder is on sys.path
 import hydra
+from machine import append_csv
 from omegaconf import DictConfig
 
 from ava.sweep import run_job
 
 
 def append_locked(rows: list[dict], path: Path) -> None:
-    """``bench.append_csv`` while holding an exclusive lock on ``PATH.lock`` (one header, whole rows)."""
+    """``machine.append_csv`` while holding an exclusive lock on ``PATH.lock`` (one header, whole rows)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        bench.append_csv(rows, path)
+        append_csv(path, rows)
 
 
 def bench_shape(cfg: DictConfig) -> dict:

@@ -11,7 +11,8 @@ import torch
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_lora_linear.py"
 
 
-def _bench():
+def _bench(monkeypatch):
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))  # as when run as a script: it imports benchmarks/machine.py
     spec = importlib.util.spec_from_file_location("bench_lora_linear", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -27,8 +28,8 @@ def test_refuses_on_cpu_without_writing_numbers(tmp_path):
     assert not (tmp_path / "x.csv").exists()
 
 
-def test_providers_agree_on_output_and_grads():
-    bench = _bench()
+def test_providers_agree_on_output_and_grads(monkeypatch):
+    bench = _bench(monkeypatch)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     providers = bench.make_providers(96, 8, torch.float32, device)
     x = torch.randn(70, 96, device=device)
@@ -45,8 +46,8 @@ def test_providers_agree_on_output_and_grads():
             torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
 
 
-def test_flop_and_byte_counts_by_hand():
-    bench = _bench()
+def test_flop_and_byte_counts_by_hand(monkeypatch):
+    bench = _bench(monkeypatch)
     # d=2, tokens=3, r=1: forward 2·3·2·2 + 2·3·2·1 + 2·3·1·2 = 24 + 12 + 12; bytes 2·(6 + 4 + 6)
     assert bench.flops_and_bytes(2, 3, 1, "forward") == (48, 32)
     fwd, bwd, full = (bench.flops_and_bytes(4096, 8192, 16, m) for m in ("forward", "backward", "full"))

@@ -9,6 +9,7 @@ memmap. Every problem the stage cannot work around is a :class:`DedupInputError`
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,10 +106,26 @@ class _Matrix:
                          self.spill)
                 self.spill.parent.mkdir(parents=True, exist_ok=True)
                 self.x = np.lib.format.open_memmap(self.spill, mode="w+", dtype=np.float32, shape=shape)
+                _reserve(self.spill)
             else:
                 self.x = np.empty(shape, dtype=np.float32)
         self.x[self.filled : self.filled + len(rows)] = rows
         self.filled += len(rows)
+
+
+def _reserve(path: Path) -> None:
+    """Allocate the memmap's blocks now: a sparse file that meets a full disk later kills the process (SIGBUS)."""
+    size = path.stat().st_size
+    try:
+        with path.open("r+b") as fh:
+            os.posix_fallocate(fh.fileno(), 0, size)
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        raise OSError(
+            exc.errno,
+            f"cannot reserve {size / 2**30:.2f} GiB for the embeddings at {path} ({exc.strerror}): free space "
+            "there, point spill_dir= at a larger disk, or raise embeddings_in_memory_max_gb to keep them in RAM",
+        ) from exc
 
 
 def embedding_matrix(

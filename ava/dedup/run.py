@@ -29,7 +29,7 @@ from ava.dedup.load import DedupInputError, embedding_matrix, phash_codes, read_
 from ava.runtime import atomic_write_bytes, loud_warning, peak_rss_mb, pick_device, write_json
 
 log = logging.getLogger(__name__)
-SPILL_NAME = ".embeddings-spill.npy"  # the memmap of embeddings above embeddings_in_memory_max_gb; deleted after
+SPILL_NAME = ".ava-dedup-embeddings.npy"  # in spill_dir: embeddings above embeddings_in_memory_max_gb; deleted after
 
 OUTPUT_SCHEMA = pa.schema(
     [
@@ -189,7 +189,7 @@ def dedup(cfg: DictConfig) -> Summary:
     summary = Summary(str(cfg.input), str(out), cfg.method, float(cfg.threshold))
     data = read_verbalized(cfg.input, cfg.method)
     keys = data.keys
-    spill = out / SPILL_NAME
+    spill = Path(cfg.spill_dir) / SPILL_NAME
     try:
         if cfg.method == "embedding":
             values, present = embedding_matrix(

@@ -1,7 +1,9 @@
 """python -m ava.dedup: embeddings stream from the shards in batches, into RAM or a disk-backed memmap."""
 
+import errno
 import json
 import logging
+import os
 import subprocess
 import sys
 import textwrap
@@ -31,6 +33,23 @@ def test_spilled_run_in_small_batches_equals_in_memory_run(tmp_path, caplog):
     assert pq.read_table(tmp_path / "disk" / "dedup.parquet").equals(pq.read_table(tmp_path / "ram" / "dedup.parquet"))
     assert whole.skipped == spilled.skipped == 2 and whole.rows_not_ok == spilled.rows_not_ok == 2
     assert whole.duplicate_clusters == spilled.duplicate_clusters == 150
+
+
+def test_full_spill_disk_is_a_clear_error_before_any_write(tmp_path, monkeypatch, caplog):
+    src = write_verbalized(tmp_path / "in", rows_for(planted(5, 20, d=8, seed=0)[0]), schema=EMBEDDING_SCHEMA)
+    spill_dir = tmp_path / "scratch"
+
+    def no_space(fd, offset, length):
+        assert length >= 4 * 30 * 8  # asked for the whole matrix up front
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "posix_fallocate", no_space)
+    with caplog.at_level(logging.INFO, logger="ava.dedup.load"), pytest.raises(
+        OSError, match=r"cannot reserve .* \(No space left on device\): free space there, point spill_dir="
+    ):
+        dedup(cfg_for(src, tmp_path / "out", "embeddings_in_memory_max_gb=0", f"spill_dir={spill_dir}"))
+    assert str(spill_dir / SPILL_NAME) in caplog.text  # spill_dir= was where it went
+    assert not (spill_dir / SPILL_NAME).exists()
 
 
 @pytest.mark.parametrize("read_batch_rows", [1, 2])

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from tqdm import tqdm
 
 from ava.media.phash import hex_to_bytes
 from ava.runtime import loud_warning
@@ -77,13 +78,16 @@ def read_verbalized(input_dir: str | Path, column: str) -> Verbalized:
 def ok_batches(data: Verbalized, batch_rows: int) -> Iterator[tuple[int, pa.Array]]:
     """(first ok row, the column's values for the next ok rows), streamed from the shards ``batch_rows`` at a time."""
     offset = 0
-    for shard in data.shards:
-        reader = pq.ParquetFile(shard, pre_buffer=False, buffer_size=READ_BUFFER_BYTES)
-        for batch in reader.iter_batches(batch_size=batch_rows, columns=[data.column, "status"]):
-            values = batch.column(data.column).filter(pc.equal(batch.column("status"), "ok"))
-            if len(values):
-                yield offset, values
-                offset += len(values)
+    total = data.keys.num_rows
+    with tqdm(total=total, desc=f"dedup: read {data.column}", unit="row", disable=total <= batch_rows) as bar:
+        for shard in data.shards:
+            reader = pq.ParquetFile(shard, pre_buffer=False, buffer_size=READ_BUFFER_BYTES)
+            for batch in reader.iter_batches(batch_size=batch_rows, columns=[data.column, "status"]):
+                values = batch.column(data.column).filter(pc.equal(batch.column("status"), "ok"))
+                if len(values):
+                    yield offset, values
+                    offset += len(values)
+                    bar.update(len(values))
 
 
 def _where(keys: pa.Table, row: int) -> str:

@@ -189,7 +189,7 @@ def dedup(cfg: DictConfig) -> Summary:
     summary = Summary(str(cfg.input), str(out), cfg.method, float(cfg.threshold))
     data = read_verbalized(cfg.input, cfg.method)
     keys = data.keys
-    spill = Path(cfg.spill_dir) / SPILL_NAME
+    spill = Path(cfg.spill_dir or out) / SPILL_NAME
     try:
         if cfg.method == "embedding":
             values, present = embedding_matrix(

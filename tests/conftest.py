@@ -7,12 +7,17 @@ fused-vs-unfused test) then run the real kernels too.
 """
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
 
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
+
+# Real data to test against (Ad Library records, benchmark files): ``../shared/data`` beside the clone, as laid
+# for developers and CI. Never copied into the project; tests that need it skip when it is absent.
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -31,3 +36,11 @@ def _model_cache(tmp_path_factory):
     mp.setenv("AVA_CACHE", str(tmp_path_factory.mktemp("ava_cache")))
     yield
     mp.undo()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` (real Ad Library records, real benchmark files); the test is skipped when absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data not present at {SHARED_DATA}")
+    return SHARED_DATA

@@ -56,15 +56,33 @@ def read_verbalized(input_dir: str | Path, column: str) -> Verbalized:
         raise DedupInputError(f"no *.parquet shards in {folder}: run `python -m ava.verbalize` first")
     wanted = (*KEY_COLUMNS, column)
     tables = []
+    first: pa.Schema | None = None
     for shard in shards:
-        names = pq.read_schema(shard).names
-        missing = [c for c in wanted if c not in names]
+        try:
+            schema = pq.read_schema(shard)
+        except (pa.ArrowException, OSError) as exc:
+            raise DedupInputError(
+                f"{shard} is not a readable Parquet file ({exc}): remove it or re-verbalize its ads"
+            ) from exc
+        missing = [c for c in wanted if c not in schema.names]
         if missing:
             raise DedupInputError(
-                f"{shard} lacks column(s) {missing} (it has {names}); dedup needs {list(wanted)} as "
+                f"{shard} lacks column(s) {missing} (it has {schema.names}); dedup needs {list(wanted)} as "
                 "`python -m ava.verbalize` writes them"
             )
-        tables.append(pq.read_table(shard, columns=list(KEY_COLUMNS)))
+        first = first or schema
+        clash = [n for n in wanted if not _same_type(schema.field(n).type, first.field(n).type)]
+        if clash:
+            raise DedupInputError(
+                f"{shard} has other column types than {shards[0]}: "
+                + ", ".join(f"{n} {schema.field(n).type} vs {first.field(n).type}" for n in clash)
+                + "; the shards come from different verbalizer versions or another writer: deduplicate them "
+                "separately"
+            )
+        try:
+            tables.append(pq.read_table(shard, columns=list(KEY_COLUMNS)))
+        except (pa.ArrowException, OSError) as exc:
+            raise DedupInputError(f"{shard}: cannot read its columns {list(KEY_COLUMNS)} ({exc})") from exc
     table = pa.concat_tables(tables, promote_options="permissive")
     ok = table.filter(pc.equal(table["status"], "ok"))
     if ok.num_rows == 0:
@@ -75,6 +93,11 @@ def read_verbalized(input_dir: str | Path, column: str) -> Verbalized:
     return Verbalized(ok.drop_columns(["status"]), shards, column, table.num_rows - ok.num_rows)
 
 
+def _same_type(a: pa.DataType, b: pa.DataType) -> bool:
+    """Equal, or one is null-typed (a shard whose column is all null fits any other)."""
+    return a == b or pa.types.is_null(a) or pa.types.is_null(b)
+
+
 def ok_batches(data: Verbalized, batch_rows: int) -> Iterator[tuple[int, pa.Array]]:
     """(first ok row, the column's values for the next ok rows), streamed from the shards ``batch_rows`` at a time."""
     offset = 0
@@ -82,7 +105,17 @@ def ok_batches(data: Verbalized, batch_rows: int) -> Iterator[tuple[int, pa.Arra
     with tqdm(total=total, desc=f"dedup: read {data.column}", unit="row", disable=total <= batch_rows) as bar:
         for shard in data.shards:
             reader = pq.ParquetFile(shard, pre_buffer=False, buffer_size=READ_BUFFER_BYTES)
-            for batch in reader.iter_batches(batch_size=batch_rows, columns=[data.column, "status"]):
+            batches = reader.iter_batches(batch_size=batch_rows, columns=[data.column, "status"])
+            while True:
+                try:
+                    batch = next(batches, None)
+                except (pa.ArrowException, OSError) as exc:  # a corrupt data page behind an intact footer
+                    raise DedupInputError(
+                        f"{shard}: column {data.column!r} cannot be read ({exc}): remove the shard or re-verbalize "
+                        "its ads"
+                    ) from exc
+                if batch is None:
+                    break
                 values = batch.column(data.column).filter(pc.equal(batch.column("status"), "ok"))
                 if len(values):
                     yield offset, values
@@ -174,13 +207,18 @@ def embedding_matrix(
                 f"embedding with NaN or inf at {_where(keys, int(rows[np.argmin(finite)]))}: re-verbalize that "
                 "media item"
             )
-        norms = np.linalg.norm(x, axis=1)
-        if (norms == 0).any():
-            bad = int(rows[np.argmin(norms)])
+        # Scaled by each row's largest |value| first: the float32 norm of values near 3e38 overflows to inf
+        # (x / inf = 0 would turn identical rows into unclusterable zero vectors); unit-scale rows cannot.
+        peak = np.abs(x).max(axis=1)
+        if (peak == 0).any():
+            bad = int(rows[np.argmin(peak)])
             raise DedupInputError(f"zero embedding at {_where(keys, bad)}: cosine is undefined; re-verbalize it")
+        x = x / peak[:, None]
+        scaled = np.linalg.norm(x, axis=1)
+        norms = peak.astype(np.float64) * scaled
         off_norm += int((np.abs(norms - 1) > 1e-3).sum())
         norm_range = (min(norm_range[0], norms.min()), max(norm_range[1], norms.max()))
-        out.append(x / norms[:, None])
+        out.append(x / scaled[:, None])
         present[rows] = True
     if out.x is None:
         raise DedupInputError(

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from ava.dedup.load import DedupInputError
@@ -156,4 +157,57 @@ def test_embedding_column_all_null_type(tmp_path):
         ),
     )
     with pytest.raises(DedupInputError, match="use method=phash"):
+        _run(src, tmp_path)
+
+
+def test_huge_embeddings_do_not_overflow_the_norm(tmp_path):
+    """Values near float32's maximum: the plain float32 norm is inf (all rows would become zero vectors)."""
+    x = _unit(4, 8, seed=3)
+    big = x / np.abs(x).max(axis=1, keepdims=True) * np.float32(3e38)
+    big[1] = big[0]  # an exact duplicate of row 0
+    with np.errstate(over="ignore"):
+        assert not np.isfinite(np.linalg.norm(big, axis=1)).any()  # the overflow this guards against
+    src = write_verbalized(tmp_path / "in", rows_for(big), schema=EMBEDDING_SCHEMA)
+    summary = _run(src, tmp_path)
+    assert summary.clusters == 3
+    out = pq.read_table(tmp_path / "out" / "dedup.parquet").to_pydict()
+    assert out["cluster_id"][0] == out["cluster_id"][1]
+    assert len(set(out["cluster_id"])) == 3
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"", "not a readable Parquet file"), (b"ad_id,embedding\na,1\n", "not a readable Parquet file")],
+    ids=["zero-byte", "csv-named-parquet"],
+)
+def test_unreadable_shard_is_named(tmp_path, content, message):
+    src = write_verbalized(tmp_path / "in", rows_for(_unit(2, 4)), schema=EMBEDDING_SCHEMA)
+    bad = src / "verbalized" / "shard-x.parquet"
+    bad.write_bytes(content)
+    with pytest.raises(DedupInputError, match=rf"shard-x\.parquet is {message}"):
+        _run(src, tmp_path)
+
+
+def test_shards_with_different_schemas_are_named(tmp_path):
+    src = write_verbalized(tmp_path / "in", rows_for(_unit(2, 4)), schema=EMBEDDING_SCHEMA)
+    other = pa.Table.from_pylist(
+        [{"ad_id": 7, "media_path": "m.jpg", "status": "ok", "embedding": [1.0, 0.0, 0.0, 0.0]}]
+    )
+    pq.write_table(other, src / "verbalized" / "part-00001.parquet")
+    with pytest.raises(DedupInputError, match=r"part-00001\.parquet has other column types than .*ad_id int64 vs"):
+        _run(src, tmp_path)
+
+
+def test_corrupt_data_page_is_named(tmp_path):
+    """The footer reads (schema and key columns fine) but the embedding column's pages are garbage."""
+    src = write_verbalized(tmp_path / "in", rows_for(_unit(64, 32, seed=1)), schema=EMBEDDING_SCHEMA)
+    shard = src / "verbalized" / "part-00000.parquet"
+    meta = pq.ParquetFile(shard).metadata
+    leaf = next(i for i in range(meta.num_columns) if meta.row_group(0).column(i).path_in_schema.startswith("emb"))
+    chunk = meta.row_group(0).column(leaf)
+    start, size = chunk.data_page_offset, 64  # the data page's header; the footer after the column stays intact
+    data = bytearray(shard.read_bytes())
+    data[start : start + size] = b"\xff" * size
+    shard.write_bytes(bytes(data))
+    with pytest.raises(DedupInputError, match=r"part-00000\.parquet: column 'embedding' cannot be read"):
         _run(src, tmp_path)

@@ -69,11 +69,18 @@ class MetricsLog(TrainerCallback):
             return
         if self.resumed_step is None:
             self.path.unlink(missing_ok=True)
-        elif self.path.exists():
-            # Drop lines from the interrupted run past the checkpoint we resume from; they are redone.
-            lines = self.path.read_text().splitlines()
-            keep = [ln for ln in lines if ln.strip() and json.loads(ln)["step"] <= self.resumed_step]
-            atomic_write_bytes(self.path, "".join(ln + "\n" for ln in keep).encode())
+        else:
+            self.keep_until(self.resumed_step)
+
+    def keep_until(self, step: int) -> None:
+        """Drop lines of an interrupted run past ``step`` (the checkpoint resumed from; they are redone), and
+        remember whether validation at ``step`` was already logged."""
+        if not self.path.exists():
+            return
+        rows = [r for r in read_metrics(self.path) if r["step"] <= step]
+        atomic_write_bytes(self.path, "".join(json.dumps(r) + "\n" for r in rows).encode())
+        if any(r["split"] == "val" and r["step"] == step for r in rows):
+            self.last_eval_step = step
 
     def on_log(self, args, state, control, logs: dict[str, Any] | None = None, **kwargs):
         if not logs:

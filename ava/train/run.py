@@ -8,6 +8,8 @@ no distribution code here. Writes ``OUT/adapter/`` (PEFT adapter + tokenizer and
 from __future__ import annotations
 
 import dataclasses
+import logging
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,6 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 from ava.runtime import loud_warning, pick_device, write_json
 from ava.train.callbacks import GuardedTrainer, MetricsLog, peak_memory_mb, plot_losses, read_metrics
 from ava.train.data import PadCollator, TokenizedSamples, encode_all, read_samples
+
+log = logging.getLogger(__name__)
 
 # Pad batches to a multiple of 8 on CUDA so bf16 matmuls hit tensor-core shapes (NVIDIA's guidance for
 # Ampere/Hopper GEMMs); on the CPU padding only costs time.
@@ -69,10 +73,32 @@ def apply_fused(model, fused: Any, device: str) -> dict[str, Any] | None:
     return {k: len(v) if isinstance(v, list) else v for k, v in report.items()}  # module-name lists → counts
 
 
-def _checkpoint_to_resume(ckpt_dir: Path, resume: bool) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+def _last_complete_checkpoint(ckpt_dir: Path) -> str | None:
+    """The newest ``checkpoint-N`` whose ``trainer_state.json`` (the Trainer's last write) reads.
 
-    last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    A checkpoint killed while being written lacks it and cannot be resumed from; it is announced and removed,
+    so the resumed run rewrites it when it gets there.
+    """
+    from transformers import TrainerState
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    if not ckpt_dir.is_dir():
+        return None
+    found = [(int(p.name.split("-")[1]), p) for p in ckpt_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*")
+             if p.is_dir() and p.name.split("-")[1].isdigit()]
+    for _, path in sorted(found, reverse=True):
+        try:
+            TrainerState.load_from_json(str(path / "trainer_state.json"))
+            return str(path)
+        except (OSError, ValueError) as exc:
+            loud_warning(f"{path} is incomplete ({exc.__class__.__name__}: {exc}; killed while being written?): "
+                         "removed, resuming from an earlier checkpoint")
+            shutil.rmtree(path)
+    return None
+
+
+def _checkpoint_to_resume(ckpt_dir: Path, resume: bool) -> str | None:
+    last = _last_complete_checkpoint(ckpt_dir) if resume else _any_checkpoint(ckpt_dir)
     if resume and last is None:
         loud_warning(f"resume=true but {ckpt_dir} holds no checkpoint; training from the start")
     if not resume and last is not None:
@@ -81,6 +107,12 @@ def _checkpoint_to_resume(ckpt_dir: Path, resume: bool) -> str | None:
             "choose a new output_dir"
         )
     return last if resume else None
+
+
+def _any_checkpoint(ckpt_dir: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
 
 
 def _training_args(cfg: DictConfig, out: Path, device: str, has_val: bool):
@@ -125,6 +157,18 @@ def _training_args(cfg: DictConfig, out: Path, device: str, has_val: bool):
     )
 
 
+def _adopt_final_checkpoint(trainer, checkpoint: str, state, metrics_log: MetricsLog) -> None:
+    """Make ``trainer`` hold the finished run of ``checkpoint``: its LoRA weights, state and logged metrics."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    log.info("resume: %s is the final step (%d of %d); saving its adapter without training", checkpoint,
+             state.global_step, state.max_steps)
+    set_peft_model_state_dict(trainer.model, load_file(f"{checkpoint}/adapter_model.safetensors"))
+    trainer.state = state
+    metrics_log.keep_until(state.global_step)
+
+
 def train(cfg: DictConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     """Fine-tune ``cfg.model`` with LoRA on ``cfg.dataset``; returns (and writes) the run summary.
 
@@ -162,8 +206,8 @@ def train(cfg: DictConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     fused_report = apply_fused(model, lora.fused, device)
     trainable, total = model.get_nb_trainable_parameters()
 
-    resumed_step = TrainerState.load_from_json(f"{resume_from}/trainer_state.json").global_step \
-        if resume_from else None
+    resumed = TrainerState.load_from_json(f"{resume_from}/trainer_state.json") if resume_from else None
+    resumed_step = resumed.global_step if resumed else None
     out.mkdir(parents=True, exist_ok=True)
     metrics_path = out / "metrics.jsonl"
     trainer = GuardedTrainer(
@@ -175,7 +219,14 @@ def train(cfg: DictConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
         processing_class=tokenizer,
         callbacks=[metrics_log := MetricsLog(metrics_path, resumed_step), *callbacks],
     )
-    result = trainer.train(resume_from_checkpoint=resume_from)
+    if resumed is not None and 0 < resumed.max_steps <= resumed.global_step:
+        # Killed after the final checkpoint, before adapter/ was saved: its weights are the final ones. Resuming
+        # through Trainer.train() would run one step past max_steps (transformers 5.23; the test
+        # tests/train/test_train.py::test_resume_after_the_last_checkpoint_... fails with it), so load them.
+        _adopt_final_checkpoint(trainer, resume_from, resumed, metrics_log)
+        train_metrics: dict[str, Any] = {}
+    else:
+        train_metrics = trainer.train(resume_from_checkpoint=resume_from).metrics
     if metrics_log.last_eval_step != trainer.state.global_step:
         trainer.evaluate()  # validation loss of the final weights, unless the Trainer just computed it
     trainer.save_model(str(out / "adapter"))
@@ -201,7 +252,7 @@ def train(cfg: DictConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
             "first_train_loss": train_losses[0] if train_losses else None,
             "final_train_loss": train_losses[-1] if train_losses else None,
             "val_loss": {r["task"]: r["loss"] for r in rows if (r["split"], r["step"]) == ("val", last_step)},
-            "train_runtime_s": result.metrics.get("train_runtime"),
+            "train_runtime_s": train_metrics.get("train_runtime"),
             "tokens_seen": trainer.state.num_input_tokens_seen,
             "peak_mem_mb": peak_memory_mb(),
             "trainable_params": trainable,

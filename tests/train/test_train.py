@@ -1,11 +1,12 @@
-"""python -m ava.train on the tiny model: loss falls, adapter loads and changes outputs, resume is exact,
-non-finite loss stops with a checkpoint, the real command runs, fused and unfused LoRA agree."""
+"""python -m ava.train on the tiny model: loss falls, adapter loads and changes outputs, resume is exact (past a
+half-written checkpoint, and after the final one), non-finite loss stops with a checkpoint, the real command runs, fused and unfused LoRA agree."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -103,12 +104,49 @@ def test_resume_is_exact(dataset_dir, tmp_path):
     assert [r["step"] for r in logged if r["split"] == "train"] == [1, 2, 3, 4]
     with pytest.raises(FileExistsError, match="resume=true"):
         train(cfg_for(dataset_dir, tmp_path / "b", *common))
+    # A checkpoint killed while being written (SIGKILL before trainer_state.json, the Trainer's last file).
+    ckpts = tmp_path / "b" / "checkpoints"
+    shutil.copytree(ckpts / "checkpoint-3", ckpts / "checkpoint-4")
+    (ckpts / "checkpoint-4" / "trainer_state.json").unlink()
     summary = train(cfg_for(dataset_dir, tmp_path / "b", *common, "resume=true"))
     assert summary["resumed_from"].endswith("checkpoint-3")
+    assert not (ckpts / "checkpoint-4").exists()  # removed (announced), not resumed from
     a, b = read_metrics(tmp_path / "a" / "metrics.jsonl"), read_metrics(tmp_path / "b" / "metrics.jsonl")
     key = [(r["step"], r["split"], r.get("task"), r["loss"]) for r in a]
     assert [(r["step"], r["split"], r.get("task"), r["loss"]) for r in b] == key  # exact, not approximate
     assert [r["lr"] for r in a if r["split"] == "train"] == [r["lr"] for r in b if r["split"] == "train"]
+
+
+class CrashAfterSave(TrainerCallback):
+    """Simulate a kill after the checkpoint of step ``step`` is complete, before anything else is written."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise KeyboardInterrupt("simulated crash after a checkpoint")
+
+
+def test_resume_after_the_last_checkpoint_equals_an_uninterrupted_run(dataset_dir, tmp_path):
+    """Killed after the final checkpoint but before adapter/: the resumed run does no extra step."""
+    from safetensors.torch import load_file
+
+    common = ("trainer.max_steps=4", "trainer.save_steps=2", "trainer.eval_steps=2", "optim.lr=5e-3", "seed=5")
+    whole = train(cfg_for(dataset_dir, tmp_path / "a", *common))
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg_for(dataset_dir, tmp_path / "b", *common), callbacks=[CrashAfterSave(4)])
+    assert not (tmp_path / "b" / "adapter").exists()
+    resumed = train(cfg_for(dataset_dir, tmp_path / "b", *common, "resume=true"))
+    assert resumed["resumed_from"].endswith("checkpoint-4")
+    assert resumed["steps"] == whole["steps"] == 4
+    a = load_file(tmp_path / "a" / "adapter" / "adapter_model.safetensors")
+    b = load_file(tmp_path / "b" / "adapter" / "adapter_model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed["val_loss"] == whole["val_loss"]
+    key = [(r["step"], r["split"], r.get("task"), r["loss"]) for r in read_metrics(tmp_path / "a" / "metrics.jsonl")]
+    assert [(r["step"], r["split"], r.get("task"), r["loss"])
+            for r in read_metrics(tmp_path / "b" / "metrics.jsonl")] == key
 
 
 class PoisonForward(TrainerCallback):

@@ -1,8 +1,9 @@
 """python -m ava.train: read ``DATASET_DIR/{train,val}.jsonl``, render with the chat template, mask the loss.
 
 Each line is one sample (``id``, ``task``, ``messages`` [{role, content}], ``target``, ``meta``). A line
-that is not valid JSON, not an object, or has malformed messages stops the run with the file and its
-1-based line number; an empty file is an error too.
+that is not UTF-8, not valid JSON (nested too deep included), not an object, or has malformed messages (or
+opens with the assistant's turn) stops the run with the file and its 1-based line number; an empty file is an
+error too. A UTF-8 byte-order mark at the start of the file is accepted.
 
 Rendering: the whole conversation goes through the tokenizer's own chat template (as text), then is
 tokenized once with character offsets. The loss-bearing spans are found model-agnostically: for the
@@ -19,6 +20,7 @@ ones and no sample can attend to another.
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 from collections import Counter
@@ -57,6 +59,8 @@ def _check_sample(obj: Any) -> str | None:
             return f"messages[{j}] must be {{role: one of {'/'.join(ROLES)}, content: string}}, got {m!r:.80}"
     if not any(m["role"] == "assistant" for m in msgs):
         return "no assistant message: nothing to learn from"
+    if msgs[0]["role"] == "assistant":
+        return "messages[0] is the assistant's: a conversation opens with a system or user message"
     return None
 
 
@@ -66,14 +70,19 @@ def read_samples(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise DatasetError(f"{path} does not exist; point dataset= at a python -m ava.build_dataset output")
     samples = []
-    with path.open(encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, 1):
+    with path.open("rb") as fh:
+        for line_no, raw in enumerate(fh, 1):
+            try:  # a UTF-8 BOM at the start of the file is accepted, like utf-8-sig
+                line = (raw.removeprefix(codecs.BOM_UTF8) if line_no == 1 else raw).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DatasetError(f"{path}:{line_no}: not UTF-8 ({exc}); fix or remove the line") from exc
             if not line.strip():
                 continue
             try:
                 obj = json.loads(line, parse_constant=_reject_constant)
-            except ValueError as exc:
-                msg = f"{path}:{line_no}: not valid JSON ({exc}); fix or remove the line"
+            except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than Python's stack
+                why = f"{exc.__class__.__name__}: {str(exc):.200}"
+                msg = f"{path}:{line_no}: not valid JSON ({why}); fix or remove the line"
                 raise DatasetError(msg) from exc
             problem = _check_sample(obj)
             if problem:

@@ -35,16 +35,30 @@ def _write(path, lines):
         ('{"id": "x", "task": "t", "messages": [{"role": "user", "content": "hi"}]}', "no assistant message"),
         ('{"id": "x", "task": "t", "messages": [{"role": "assistant", "content": "A"}], "w": NaN}', "NaN"),
         ('{"task": "t", "messages": [{"role": "assistant", "content": "A"}]}', "'id'"),
+        ('{"id": "x", "task": "t", "messages": [{"role": "assistant", "content": "A"}]}', "messages[0] is the"),
+        ("[" * 100_000 + "]" * 100_000, "RecursionError"),
+        ('{"id": "x\udcff"}', "not UTF-8"),  # a lone 0xff byte (surrogateescape)
     ],
+    ids=["truncated", "array", "role", "no-assistant", "nan", "no-id", "assistant-first", "deep", "latin1"],
 )
 def test_malformed_line_reports_file_and_line(tmp_path, bad, needle):
     import random
 
     good = json.dumps(make_sample(0, "audience", random.Random(0)))
-    path = _write(tmp_path / "train.jsonl", [good, "", bad, good])
+    path = tmp_path / "train.jsonl"
+    path.write_bytes("\n".join([good, "", bad, good, ""]).encode("utf-8", "surrogateescape"))
     with pytest.raises(DatasetError) as err:
         read_samples(path)
     assert f"{path}:3:" in str(err.value) and needle in str(err.value)
+
+
+def test_utf8_bom_is_accepted(tmp_path):
+    import random
+
+    lines = [json.dumps(make_sample(i, "audience", random.Random(i))) for i in range(2)]
+    path = tmp_path / "train.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + "\n".join(lines).encode())
+    assert [s["id"] for s in read_samples(path)] == [json.loads(ln)["id"] for ln in lines]
 
 
 def test_empty_and_missing_files(tmp_path):

@@ -1,5 +1,6 @@
 """python -m ava.train on the tiny model: loss falls, adapter loads and changes outputs, resume is exact (past a
-half-written checkpoint, and after the final one), non-finite loss stops with a checkpoint, the real command runs, fused and unfused LoRA agree."""
+half-written checkpoint, and after the final one), non-finite loss stops with a checkpoint, the real command
+runs, fused and unfused LoRA agree."""
 
 from __future__ import annotations
 

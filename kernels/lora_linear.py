@@ -26,9 +26,9 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
+from ava_kernels import MAX_RANK
 
 INTERPRET: bool = bool(triton.knobs.runtime.interpret)  # fixed when this module is imported, as triton.jit is
-MAX_RANK = 256  # [BLOCK_M, r] tiles are held whole; beyond 256 register spills are expected (not measured)
 
 # Config sets: the Triton matmul tutorial's fp16/bf16 set for Hopper/Ampere plus one 8-warp 128x128 tile.
 # NOT tuned on a GPU here (no GPU was available to this work); autotune picks among them per shape.

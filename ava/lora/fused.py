@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from ava_kernels import MAX_RANK  # the package only: importing lora_linear here would fix the interpret mode
 from peft.tuners.lora.layer import Linear as LoraLinear
 from peft.tuners.lora.layer import LoraLayer
 from torch import nn
@@ -25,7 +26,6 @@ from transformers.pytorch_utils import Conv1D
 from ava.lora.reference import draw_seed, dropout_keep_mask, lora_linear_reference
 from ava.runtime import loud_warning
 
-_MAX_RANK = 256  # = ava_kernels.lora_linear.MAX_RANK; not imported here, the import fixes the interpret mode
 _announced: set[str] = set()
 
 
@@ -79,8 +79,8 @@ def _why_not_fusable(layer: nn.Module) -> str | None:
     if not isinstance(dropout, nn.Dropout | nn.Identity):
         return f"lora_dropout is {type(dropout).__name__}, not torch.nn.Dropout"
     rank = layer.lora_A[name].weight.shape[0]
-    if rank > _MAX_RANK:
-        return f"rank r={rank} exceeds the fused kernel's maximum {_MAX_RANK}"
+    if rank > MAX_RANK:
+        return f"rank r={rank} exceeds the fused kernel's maximum {MAX_RANK}"
     return None
 
 

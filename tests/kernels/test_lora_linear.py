@@ -275,6 +275,19 @@ def test_report_names_every_layer_not_patched():
     assert report.num_patched == 2 and "2 layer(s) patched" in report.summary()
 
 
+def test_rank_above_the_kernels_maximum_is_skipped_and_refused():
+    from ava_kernels import MAX_RANK
+
+    peft_model = get_peft_model(_Proj(8, 8, torch.float32), LoraConfig(r=MAX_RANK + 1, target_modules=["proj"]))
+    report = apply_fused_lora(peft_model)
+    assert report.num_patched == 0
+    assert f"exceeds the fused kernel's maximum {MAX_RANK}" in next(iter(report.skipped.values()))
+    x, w, b, *_ = _operands(torch.float32, 4, tokens=(3,))
+    a, bb = torch.zeros(MAX_RANK + 1, w.shape[1]), torch.zeros(w.shape[0], MAX_RANK + 1)
+    with pytest.raises(ValueError, match=f"outside 1..{MAX_RANK}"):
+        lora_linear(x, w, b, a, bb, 1.0)
+
+
 def test_model_without_lora_layers_is_refused():
     with pytest.raises(ValueError, match="get_peft_model"):
         apply_fused_lora(nn.Sequential(nn.Linear(4, 4)))

@@ -7,11 +7,10 @@ no distribution code here. Writes ``OUT/adapter/`` (PEFT adapter + tokenizer and
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,16 +40,6 @@ def mixed_precision(precision: str, device: str) -> dict[str, bool]:
     return flags[precision]
 
 
-def _report_dict(report: Any) -> dict[str, Any]:
-    if dataclasses.is_dataclass(report) and not isinstance(report, type):
-        return dataclasses.asdict(report)
-    if hasattr(report, "as_dict"):
-        return dict(report.as_dict())
-    if isinstance(report, Mapping):
-        return dict(report)
-    return {"report": str(report)}
-
-
 def apply_fused(model, fused: Any, device: str) -> dict[str, Any] | None:
     """Swap PEFT's LoRA layers for the fused Triton path per ``lora.fused`` (auto: on when on CUDA)."""
     mode = {True: "true", False: "false"}.get(fused, str(fused).lower())
@@ -58,19 +47,11 @@ def apply_fused(model, fused: Any, device: str) -> dict[str, Any] | None:
         raise ValueError(f"lora.fused={fused!r} is not one of auto, true, false")
     if mode == "false" or (mode == "auto" and not device.startswith("cuda")):
         return None
-    try:
-        from ava.lora import apply_fused_lora
-    except ImportError as exc:
-        if mode == "true":
-            raise RuntimeError(
-                "lora.fused=true needs ava.lora.apply_fused_lora (the fused Triton LoRA layer), which this "
-                f"installation lacks ({exc}); use lora.fused=false or lora.fused=auto"
-            ) from exc
-        loud_warning(f"lora.fused=auto: ava.lora is not importable ({exc}); using PEFT's unfused LoRA layers")
-        return None
+    from ava.lora import apply_fused_lora
+
     # apply_fused_lora announces (loud_warning) every LoRA layer it leaves on PEFT's path, with the reason.
-    report = _report_dict(apply_fused_lora(model))
-    return {k: len(v) if isinstance(v, list) else v for k, v in report.items()}  # module-name lists → counts
+    report = apply_fused_lora(model)
+    return {"patched": report.num_patched, "skipped": report.skipped}
 
 
 def _last_complete_checkpoint(ckpt_dir: Path) -> str | None:

@@ -180,20 +180,6 @@ def test_dataset_errors_stop_the_run(tmp_path):
         train(cfg_for(ds, tmp_path / "out"))
 
 
-def _fused_available() -> bool:
-    try:
-        from ava.lora import apply_fused_lora  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(_fused_available(), reason="ava.lora is present: lora.fused=true works")
-def test_fused_true_without_ava_lora_is_a_clear_error(dataset_dir, tmp_path):
-    with pytest.raises(RuntimeError, match="lora.fused=false"):
-        train(cfg_for(dataset_dir, tmp_path / "f", "lora.fused=true", "trainer.max_steps=1"))
-
-
 def _run_command(dataset: Path, out: Path, *overrides: str, env_extra: dict[str, str] | None = None):
     env = {**os.environ, **(env_extra or {})}
     cmd = [sys.executable, "-m", "ava.train", f"dataset={dataset}", f"output_dir={out}", *FAST, *overrides]
@@ -210,7 +196,6 @@ def test_real_command(dataset_dir, tmp_path):
     assert len(list((out / "logs").iterdir())) == 1  # hydra.run.dir under output_dir, cwd unchanged
 
 
-@pytest.mark.skipif(not _fused_available(), reason="ava.lora not present")
 def test_fused_and_unfused_losses_match(tmp_path):
     """Same seed, dropout 0: the fused Triton LoRA (interpreter on CPU) gives PEFT's losses."""
     from peft import PeftModel

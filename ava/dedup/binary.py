@@ -89,6 +89,6 @@ def estimate_binary_recall(
     report = RecallReport(sample_items=len(rows), sample_pairs=int(exact[0].size))
     if report.sample_pairs:
         report.recall = pair_recall(
-            (np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found])), exact, n
+            (np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found])), exact, rows
         )
     return report

@@ -14,20 +14,29 @@ their approximate scores put below the threshold are still found: the margin is 
 error measured on the tuning sample's exact pairs, and at least ``rescore_margin``. IVF ``nprobe`` (HNSW
 ``efSearch``) is tuned on a random sample of queries: the smallest value whose duplicate-pair recall against
 exact NumPy search reaches ``target_recall``; a second, disjoint sample gives the recall estimate reported.
-On a GPU (faiss-gpu), which has no range search, a k-NN search with ``knn_k`` neighbours replaces it.
+On a GPU (faiss-gpu), which has no range search, faiss.contrib's ``range_search_gpu`` emulates it: a k-NN
+search with ``knn_k`` neighbours, and the queries whose k-th neighbour is still in range (saturated) searched
+again exactly on the CPU, so no pair is lost to k. Exact search is faiss.contrib's ``range_ground_truth`` over
+blocks of the matrix (which may be a disk-backed memmap) and recall is its ``range_PR``.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import faiss
 import numpy as np
+from faiss.contrib.evaluation import range_PR
+from faiss.contrib.exhaustive_search import range_ground_truth, range_search_gpu
 from tqdm import tqdm
 
 from ava.runtime import loud_warning
+
+# faiss.contrib's exact range search logs every database slice at INFO, which Hydra's log shows.
+logging.getLogger("faiss.contrib.exhaustive_search").setLevel(logging.WARNING)
 
 # faiss k-means warns below 39 training points a centroid; IVF trains on a random sample of 64 a list.
 TRAIN_POINTS_PER_LIST = 64
@@ -174,21 +183,25 @@ class PairSearch:
         self.built, self.x, self.threshold = built, x, threshold
         self.radius = threshold - (margin if built.lossy else EXACT_MARGIN)
         self.block_size, self.knn_k = block_size, knn_k
-        self.saturated = 0  # k-NN queries whose k-th neighbour still passed: they may have more duplicates
+        self._cpu_range = _ExactRange(x)  # range_search_gpu's fallback for saturated k-NN queries
+
+    @property
+    def saturated(self) -> int:
+        """k-NN queries whose k-th neighbour was still in range, searched again exactly (GPU only)."""
+        return self._cpu_range.queries
 
     def blocks(self, rows: np.ndarray, desc: str | None = None) -> Iterator[tuple[np.ndarray, ...]]:
         starts = range(0, len(rows), self.block_size)
         for start in tqdm(starts, desc=desc, unit="block", disable=desc is None or len(starts) < 2):
             q_rows = rows[start : start + self.block_size]
+            queries = np.ascontiguousarray(self.x[q_rows])
             if self.built.gpu:
-                scores, nbr = self.built.index.search(self.x[q_rows], self.knn_k)
-                hit = (nbr >= 0) & (scores >= self.radius)
-                self.saturated += int(hit[:, -1].sum())
-                qi, nbr = np.broadcast_to(q_rows[:, None], nbr.shape)[hit], nbr[hit]
+                lims, _, nbr = range_search_gpu(queries, self.radius, self.built.index, self._cpu_range,
+                                                gpu_k=self.knn_k)
             else:
-                lims, _, nbr = self.built.index.range_search(self.x[q_rows], self.radius)
-                qi = np.repeat(q_rows, np.diff(lims).astype(np.int64))
-            qi, nbr = qi.astype(np.int64), nbr.astype(np.int64)
+                lims, _, nbr = self.built.index.range_search(queries, self.radius)
+            qi = np.repeat(q_rows, np.diff(lims).astype(np.int64)).astype(np.int64)
+            nbr = nbr.astype(np.int64)
             keep = qi != nbr
             qi, nbr = qi[keep], nbr[keep]
             sims = rescore(self.x, qi, nbr)
@@ -208,32 +221,65 @@ def rescore(x: np.ndarray, a: np.ndarray, b: np.ndarray, chunk: int = 16384) -> 
     return out
 
 
-def exact_pairs(x: np.ndarray, rows: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Reference: every (row, j != row) with cosine >= threshold, by blocked NumPy matrix products.
+class _ExactRange:
+    """``range_search`` by exact search over ``x`` (RAM or memmap), for ``range_search_gpu``'s CPU fallback.
 
-    Queries go ``EXACT_QUERY_BLOCK`` at a time, each block against the whole of ``x`` in slices that keep the
-    similarity tile under ``EXACT_BLOCK_BYTES``: a sample's exact pairs take one sequential pass over ``x``,
-    which may be a disk-backed memmap.
+    faiss.contrib would otherwise build an ``IndexFlat`` copy of the whole matrix for it.
     """
+
+    def __init__(self, x: np.ndarray) -> None:
+        self.x, self.queries = x, 0
+
+    def range_search(self, q: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        self.queries += len(q)
+        return exact_range(self.x, q, radius)
+
+
+def exact_range(x: np.ndarray, q: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lims, scores, ids) of every row of ``x`` with inner product > ``radius`` to each query, exactly.
+
+    faiss.contrib's ``range_ground_truth`` over slices of ``x`` that keep both the similarity tile and the slice
+    copy under ``EXACT_BLOCK_BYTES``: one sequential pass over ``x``, which may be a disk-backed memmap.
+    """
+    d = x.shape[1]
+    step = max(1, EXACT_BLOCK_BYTES // (4 * max(len(q), d)))
+    slices = (np.ascontiguousarray(x[b : b + step]) for b in range(0, len(x), step))
+    return range_ground_truth(np.ascontiguousarray(q), slices, radius, faiss.METRIC_INNER_PRODUCT, ngpu=0)
+
+
+def exact_pairs(x: np.ndarray, rows: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Reference: every (row, j != row) with cosine >= threshold, ``EXACT_QUERY_BLOCK`` queries a pass.
+
+    ``range_ground_truth`` keeps scores strictly above its radius: the radius is the float32 just below
+    ``threshold``, so a pair at exactly the threshold counts, as in the search.
+    """
+    radius = float(np.nextafter(np.float32(threshold), np.float32(-np.inf)))
     qi, nbr = [np.empty(0, dtype=np.int64)], [np.empty(0, dtype=np.int64)]
     for s in range(0, len(rows), EXACT_QUERY_BLOCK):
         q_rows = rows[s : s + EXACT_QUERY_BLOCK]
-        q = x[q_rows]
-        step = max(1, EXACT_BLOCK_BYTES // (4 * len(q_rows)))
-        for b in range(0, len(x), step):
-            i, j = np.nonzero(q @ x[b : b + step].T >= threshold)
-            j = j + b
-            keep = q_rows[i] != j
-            qi.append(q_rows[i][keep].astype(np.int64))
-            nbr.append(j[keep].astype(np.int64))
+        lims, _, j = exact_range(x, x[q_rows], radius)
+        i = np.repeat(q_rows, np.diff(lims).astype(np.int64)).astype(np.int64)
+        keep = i != j
+        qi.append(i[keep])
+        nbr.append(j[keep].astype(np.int64))
     return np.concatenate(qi), np.concatenate(nbr)
 
 
-def pair_recall(found: tuple[np.ndarray, np.ndarray], exact: tuple[np.ndarray, np.ndarray], n: int) -> float:
-    """Share of the exact (row, neighbour) pairs that were found (1.0 when there are none)."""
-    if exact[0].size == 0:
-        return 1.0
-    return float(np.isin(exact[0] * n + exact[1], found[0] * n + found[1]).mean())
+def _lims(pairs: tuple[np.ndarray, np.ndarray], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row, neighbour) pairs as range-search results of the sorted query ``rows``: (lims, ids)."""
+    at = np.searchsorted(rows, pairs[0])
+    order = np.argsort(at, kind="stable")
+    lims = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(at, minlength=len(rows)), out=lims[1:])
+    return lims, pairs[1][order]
+
+
+def pair_recall(
+    found: tuple[np.ndarray, np.ndarray], exact: tuple[np.ndarray, np.ndarray], rows: np.ndarray
+) -> float:
+    """Share of the exact (row, neighbour) pairs of the sorted query ``rows`` that were found (faiss.contrib's
+    ``range_PR``, overall mode: 1.0 when neither has a pair)."""
+    return float(range_PR(*_lims(exact, rows), *_lims(found, rows), mode="overall")[1])
 
 
 @dataclass
@@ -275,7 +321,7 @@ def tune_and_estimate(search: PairSearch, *, target: float, sample: int, seed: i
             report.margin = search.threshold - search.radius if built.lossy else None
             for value in built.values:
                 built.set_param(value)
-                report.tuning[value] = recall = pair_recall(search.pairs(tune_rows), exact, n)
+                report.tuning[value] = recall = pair_recall(search.pairs(tune_rows), exact, tune_rows)
                 report.value = value
                 if recall >= target:
                     break
@@ -290,5 +336,5 @@ def tune_and_estimate(search: PairSearch, *, target: float, sample: int, seed: i
     exact = exact_pairs(x, est_rows, search.threshold)
     report.sample_pairs = int(exact[0].size)
     if report.sample_pairs:
-        report.recall = pair_recall(search.pairs(est_rows), exact, n)
+        report.recall = pair_recall(search.pairs(est_rows), exact, est_rows)
     return report

@@ -51,13 +51,34 @@ def test_flat_search_finds_exactly_the_numpy_pairs(knn):
     assert search.saturated == 0
 
 
-def test_knn_search_counts_saturated_queries():
-    x = np.repeat(np.eye(8, dtype=np.float32)[:1], 10, axis=0)  # ten identical vectors
+def test_saturated_knn_queries_are_searched_again_exactly():
+    """Ten identical vectors and k=5: every query's 5th neighbour is in range; k-NN alone would keep 4 of 9."""
+    base = np.random.default_rng(0).standard_normal((30, 8)).astype(np.float32)
+    x = np.concatenate([np.repeat(base[:1], 10, axis=0), base[1:]])
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
     index = faiss.IndexFlatIP(8)
     index.add(x)
-    search = PairSearch(BuiltIndex(index, True, False, True), x, 0.9, margin=0.0, block_size=4, knn_k=5)
-    search.pairs(np.arange(10))
-    assert search.saturated == 10
+    search = PairSearch(BuiltIndex(index, True, False, True), x, 0.99, margin=0.0, block_size=4, knn_k=5)
+    rows = np.arange(len(x))
+    found = _pairs_set(*search.pairs(rows))
+    assert found == _pairs_set(*exact_pairs(x, rows, 0.99))
+    assert {(i, j) for i in range(10) for j in range(10) if i != j} <= found
+    assert search.saturated == 10  # only the ten saturated queries went to the exact fallback
+
+
+def test_pair_recall_is_the_share_of_exact_pairs_found():
+    """faiss.contrib's range_PR against the plain definition (the set of exact pairs found)."""
+    rng = np.random.default_rng(4)
+    rows = np.sort(rng.choice(500, 60, replace=False))
+    exact = (rng.choice(rows, 400), rng.integers(0, 500, 400))
+    exact = tuple(np.array(v) for v in zip(*sorted(set(zip(*exact, strict=True))), strict=True))
+    for keep in (1.0, 0.73, 0.2, 0.0):
+        mask = rng.random(exact[0].size) < keep
+        found = (exact[0][mask], exact[1][mask])
+        want = np.isin(exact[0] * 500 + exact[1], found[0] * 500 + found[1]).mean()
+        assert pair_recall(found, exact, rows) == pytest.approx(want, abs=1e-12)
+    empty = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
+    assert pair_recall(empty, empty, rows) == 1.0
 
 
 def test_ivf_nprobe_is_tuned_to_the_target_recall():
@@ -69,7 +90,7 @@ def test_ivf_nprobe_is_tuned_to_the_target_recall():
     smaller = [v for v in report.tuning if v < report.value]
     assert all(report.tuning[v] < 0.99 for v in smaller)  # the smallest value that reaches the target
     rows = np.arange(len(x))
-    full = pair_recall(search.pairs(rows), exact_pairs(x, rows, 0.85), len(x))
+    full = pair_recall(search.pairs(rows), exact_pairs(x, rows, 0.85), rows)
     assert report.recall is not None and report.sample_pairs > 100
     assert abs(report.recall - full) < 0.02  # the sampled estimate agrees with the full-run recall
     assert full >= 0.98
@@ -85,7 +106,7 @@ def test_lossy_pq_codes_are_rescored_with_a_measured_margin():
     rows = np.arange(len(x))
     qi, nbr = search.pairs(rows)
     assert _pairs_set(qi, nbr) <= _pairs_set(*exact_pairs(x, rows, 0.9))  # exact rescoring: no false pair
-    assert pair_recall((qi, nbr), exact_pairs(x, rows, 0.9), len(x)) >= 0.98
+    assert pair_recall((qi, nbr), exact_pairs(x, rows, 0.9), rows) >= 0.98
 
 
 def test_blocked_exact_pairs_match_one_matrix_product(monkeypatch):

@@ -1,5 +1,5 @@
 """python benchmarks/bench_dedup_stream.py [--n 200000] [--d 512]: the dedup stage from Parquet shards, embeddings
-in RAM (baseline) vs spilled to a disk-backed memmap (``embeddings_in_memory_max_gb=0``).
+in RAM (baseline) vs spilled to a disk-backed memmap (``method.embeddings_in_memory_max_gb=0``).
 
 The data are bench_dedup.py's synthetic CLIP-like embeddings with planted near-duplicates, written as verbalizer
 shards of ``--shard-rows`` rows. Each mode runs ``python -m ava.dedup``'s code (``ava.dedup.run.dedup``) in a fresh
@@ -27,7 +27,7 @@ from bench_dedup import THRESHOLD, make_data
 from machine import append_csv, describe
 
 RESULTS = Path(__file__).parent / "results" / "dedup_stream.csv"
-MODES = {"in-memory": [], "spilled": ["embeddings_in_memory_max_gb=0"]}
+MODES = {"in-memory": [], "spilled": ["method.embeddings_in_memory_max_gb=0"]}
 
 
 def write_shards(x: np.ndarray, folder: Path, shard_rows: int) -> None:

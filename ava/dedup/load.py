@@ -2,7 +2,7 @@
 
 Of ``VERBALIZE_DIR/verbalized/*.parquet`` only the rows with ``status == "ok"`` count. Their keys (ad_id,
 media_path) are read whole; the embedding or pHash column streams a batch at a time, so the float32 matrix is
-the only full copy of the embeddings, in RAM or, above ``embeddings_in_memory_max_gb``, in a disk-backed
+the only full copy of the embeddings, in RAM or, above ``method.embeddings_in_memory_max_gb``, in a disk-backed
 memmap. Every problem the stage cannot work around is a :class:`DedupInputError` naming it and the fix.
 """
 
@@ -161,7 +161,8 @@ def _reserve(path: Path) -> None:
         raise OSError(
             exc.errno,
             f"cannot reserve {size / 2**30:.2f} GiB for the embeddings at {path} ({exc.strerror}): free space "
-            "there, point spill_dir= at a larger disk, or raise embeddings_in_memory_max_gb to keep them in RAM",
+            "there, point method.spill_dir= at a larger disk, or raise method.embeddings_in_memory_max_gb to keep "
+            "them in RAM",
         ) from exc
 
 

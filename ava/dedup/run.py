@@ -105,14 +105,14 @@ def cluster_embeddings(x: np.ndarray, cfg: DictConfig, summary: Summary) -> tupl
     chooser: IndexChooser = instantiate(cfg.dedup_index)
     plan = chooser.plan(n, d)
     gpu = _use_gpu(cfg.device)
-    built = build_index(x, plan, gpu=gpu, seed=cfg.seed, gpu_shard=cfg.gpu_shard)
+    built = build_index(x, plan, gpu=gpu, seed=cfg.seed, gpu_shard=cfg.method.gpu_shard)
     search = PairSearch(
         built,
         x,
         float(cfg.threshold),
         margin=chooser.rescore_margin,
         block_size=cfg.block_size,
-        knn_k=cfg.knn_k,
+        knn_k=cfg.method.knn_k,
     )
     report = tune_and_estimate(search, target=chooser.target_recall, sample=cfg.recall_sample, seed=cfg.seed)
     union = UnionFind(n)
@@ -126,14 +126,14 @@ def cluster_embeddings(x: np.ndarray, cfg: DictConfig, summary: Summary) -> tupl
         plan.reason,
         plan.bytes_per_item,
     )
-    mode = "sharded" if cfg.gpu_shard else "replicated"
+    mode = "sharded" if cfg.method.gpu_shard else "replicated"
     summary.device = f"gpu x{faiss.get_num_gpus()} (faiss-gpu, index {mode})" if gpu else "cpu"
-    summary.search = (f"knn k={cfg.knn_k} + exact CPU range search of saturated queries (faiss GPU has no "
+    summary.search = (f"knn k={cfg.method.knn_k} + exact CPU range search of saturated queries (faiss GPU has no "
                       "range search)") if gpu else "range_search"
     summary.knn_saturated_queries = search.saturated
     if search.saturated:
         log.info("dedup: %d queries had all knn_k=%d neighbours in range and were searched again exactly on the "
-                 "CPU (raise knn_k if that is slow)", search.saturated, cfg.knn_k)
+                 "CPU (raise method.knn_k if that is slow)", search.saturated, cfg.method.knn_k)
     summary.recall = _recall_dict(report, built.exact)
     return labels, reps, similarity
 
@@ -142,7 +142,7 @@ def cluster_phash(codes: np.ndarray, cfg: DictConfig, summary: Summary) -> tuple
     """(labels, representatives, similarity) for (n, 8) uint8 pHash codes."""
     n = len(codes)
     threshold = int(cfg.threshold)
-    index, name = build_binary(codes, threshold, cfg.binary_flat_max_items)
+    index, name = build_binary(codes, threshold, cfg.method.binary_flat_max_items)
     report = estimate_binary_recall(
         index, codes, threshold, sample=cfg.recall_sample, seed=cfg.seed, block_size=cfg.block_size
     )
@@ -179,37 +179,35 @@ def _check_threshold(method: str, threshold: float) -> None:
 def dedup(cfg: DictConfig) -> Summary:
     """Run the stage; returns (and writes) the summary."""
     start = time.perf_counter()
-    if cfg.method not in ("embedding", "phash"):
-        raise ValueError(
-            f"method={cfg.method!r}: use method=embedding (CLIP cosine) or method=phash (Hamming)"
-        )
-    _check_threshold(cfg.method, float(cfg.threshold))
+    method = str(cfg.method.name)
+    if method not in ("embedding", "phash"):
+        raise ValueError(f"method={method!r}: use method=embedding (CLIP cosine) or method=phash (Hamming)")
+    _check_threshold(method, float(cfg.threshold))
     out = Path(cfg.output_dir)
-    summary = Summary(str(cfg.input), str(out), cfg.method, float(cfg.threshold))
-    data = read_verbalized(cfg.input, cfg.method)
+    summary = Summary(str(cfg.input), str(out), method, float(cfg.threshold))
+    data = read_verbalized(cfg.input, method)
     keys = data.keys
-    spill = Path(cfg.spill_dir or out) / SPILL_NAME
+    spill = Path(cfg.method.get("spill_dir") or out) / SPILL_NAME
     try:
-        if cfg.method == "embedding":
-            values, present = embedding_matrix(
-                data, spill=spill, in_memory_max_gb=cfg.embeddings_in_memory_max_gb, batch_rows=cfg.read_batch_rows
-            )
+        if method == "embedding":
+            values, present = embedding_matrix(data, spill=spill, batch_rows=cfg.read_batch_rows,
+                                               in_memory_max_gb=cfg.method.embeddings_in_memory_max_gb)
         else:
             values, present = phash_codes(data, batch_rows=cfg.read_batch_rows)
         skipped = int((~present).sum())
         if skipped:
             loud_warning(
-                f"{skipped} of {keys.num_rows} ok rows have no {cfg.method}: each is kept as its own "
+                f"{skipped} of {keys.num_rows} ok rows have no {method}: each is kept as its own "
                 "cluster without comparison (summary: skipped)"
             )
         log.info(
             "dedup: %d items (%d skipped), method=%s threshold=%s",
             keys.num_rows,
             skipped,
-            cfg.method,
+            method,
             cfg.threshold,
         )
-        cluster = cluster_embeddings if cfg.method == "embedding" else cluster_phash
+        cluster = cluster_embeddings if method == "embedding" else cluster_phash
         labels, reps, similarity = cluster(values, cfg, summary)
     finally:
         spill.unlink(missing_ok=True)  # an open memmap keeps its pages until it is dropped (POSIX unlink)

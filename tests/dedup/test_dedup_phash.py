@@ -121,7 +121,7 @@ def test_large_phash_run_uses_multihash_and_matches_reference(tmp_path):
     hashes = [c.tobytes().hex() for c in codes]
     assert hex_to_bytes(hashes[0]) == codes[0].tobytes()
     src = write_verbalized(tmp_path / "in", rows_for(phashes=hashes))
-    summary = dedup(cfg_for(src, tmp_path / "out", "method=phash", "binary_flat_max_items=1000"))
+    summary = dedup(cfg_for(src, tmp_path / "out", "method=phash", "method.binary_flat_max_items=1000"))
     assert summary.index.startswith("IndexBinaryMultiHash") and summary.recall["estimate"] == 1.0
     labels = pq.read_table(tmp_path / "out" / "dedup.parquet")["cluster_id"].to_numpy()
     assert np.array_equal(canonical(labels), canonical(hamming_reference(codes, 8)))

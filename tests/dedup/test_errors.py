@@ -120,7 +120,6 @@ def test_all_phash_null(tmp_path):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["method=clip"], "method='clip': use method=embedding"),
         (["threshold=1.5"], r"cosine similarity in \(0, 1\]"),
         (["method=phash", "threshold=0.9"], r"whole number of Hamming bits in \[0, 63\]"),
         (["device=tpu"], "device='tpu': use auto, cpu or cuda"),
@@ -132,6 +131,14 @@ def test_bad_settings(tmp_path, overrides, message):
     )
     with pytest.raises(ValueError, match=message):
         _run(src, tmp_path, *overrides)
+
+
+def test_unknown_method_lists_the_known_ones(tmp_path):
+    from hydra.errors import MissingConfigException
+
+    known = r"(?s)method/clip.*Available options in 'method':\s+embedding\s+phash"
+    with pytest.raises(MissingConfigException, match=known):
+        cfg_for(tmp_path / "in", tmp_path / "out", "method=clip")
 
 
 def test_non_unit_embeddings_are_normalised_loudly(tmp_path, capsys):

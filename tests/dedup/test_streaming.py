@@ -26,7 +26,7 @@ def test_spilled_run_in_small_batches_equals_in_memory_run(tmp_path, caplog):
     src = write_verbalized(tmp_path / "in", rows_for(x, status=status), shards=3, schema=EMBEDDING_SCHEMA)
     whole = dedup(cfg_for(src, tmp_path / "ram", "threshold=0.9"))
     with caplog.at_level(logging.INFO, logger="ava.dedup.load"):
-        spilled = dedup(cfg_for(src, tmp_path / "disk", "threshold=0.9", "embeddings_in_memory_max_gb=0",
+        spilled = dedup(cfg_for(src, tmp_path / "disk", "threshold=0.9", "method.embeddings_in_memory_max_gb=0",
                                 "read_batch_rows=7"))
     assert "on disk at" in caplog.text  # the memmap path was taken
     assert not (tmp_path / "disk" / SPILL_NAME).exists()  # and cleaned up
@@ -45,9 +45,9 @@ def test_full_spill_disk_is_a_clear_error_before_any_write(tmp_path, monkeypatch
 
     monkeypatch.setattr(os, "posix_fallocate", no_space)
     with caplog.at_level(logging.INFO, logger="ava.dedup.load"), pytest.raises(
-        OSError, match=r"cannot reserve .* \(No space left on device\): free space there, point spill_dir="
+        OSError, match=r"cannot reserve .* \(No space left on device\): free space there, point method.spill_dir="
     ):
-        dedup(cfg_for(src, tmp_path / "out", "embeddings_in_memory_max_gb=0", f"spill_dir={spill_dir}"))
+        dedup(cfg_for(src, tmp_path / "out", "method.embeddings_in_memory_max_gb=0", f"method.spill_dir={spill_dir}"))
     assert str(spill_dir / SPILL_NAME) in caplog.text  # spill_dir= was where it went
     assert not (spill_dir / SPILL_NAME).exists()
 

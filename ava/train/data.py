@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import codecs
 import json
-import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -141,7 +140,7 @@ def encode(sample: dict[str, Any], tokenizer, max_length: int) -> tuple[list[int
 
 
 class TokenizedSamples(torch.utils.data.Dataset):
-    """Encoded samples (``input_ids``, ``labels``) ready for :class:`PadCollator`."""
+    """Encoded samples (``input_ids``, ``labels``) ready for :func:`pad_collator`."""
 
     def __init__(self, rows: list[dict[str, list[int]]]):
         self.rows = rows
@@ -179,22 +178,15 @@ def encode_all(
     return {task: TokenizedSamples(rows) for task, rows in sorted(by_task.items())}, stats
 
 
-@dataclass(frozen=True)
-class PadCollator:
-    """Right-pad a batch to its longest sample (rounded up to ``pad_to_multiple_of``); mask the padding."""
+def pad_collator(tokenizer, pad_to_multiple_of: int | None = None):
+    """Right-pad a batch to its longest sample (rounded up to ``pad_to_multiple_of``), padding labels with
+    ``-100`` and masking the padding: transformers' ``DataCollatorForSeq2Seq``.
 
-    pad_token_id: int
-    pad_to_multiple_of: int = 1
+    Right padding keeps each sample's position ids those of the sample alone; ``tokenizer.padding_side`` is set
+    to ``right`` for that (the collator follows it), and the adapter's saved tokenizer keeps it.
+    """
+    from transformers import DataCollatorForSeq2Seq
 
-    def __call__(self, rows: Sequence[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
-        longest = max(len(r["input_ids"]) for r in rows)
-        width = math.ceil(longest / self.pad_to_multiple_of) * self.pad_to_multiple_of
-        input_ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
-        labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
-        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            n = len(r["input_ids"])
-            input_ids[i, :n] = torch.tensor(r["input_ids"])
-            labels[i, :n] = torch.tensor(r["labels"])
-            attention_mask[i, :n] = 1
-        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+    tokenizer.padding_side = "right"
+    return DataCollatorForSeq2Seq(tokenizer, padding="longest", label_pad_token_id=IGNORE_INDEX,
+                                  pad_to_multiple_of=pad_to_multiple_of, return_tensors="pt")

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ava.runtime import loud_warning, pick_device, write_json
 from ava.train.callbacks import GuardedTrainer, MetricsLog, peak_memory_mb, plot_losses, read_metrics
-from ava.train.data import PadCollator, TokenizedSamples, encode_all, read_samples
+from ava.train.data import TokenizedSamples, encode_all, pad_collator, read_samples
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ def train(cfg: DictConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
         args=_training_args(cfg, out, device, has_val=bool(val_sets)),
         train_dataset=train_ds,
         eval_dataset=val_sets,
-        data_collator=PadCollator(tokenizer.pad_token_id, CUDA_PAD_MULTIPLE if device != "cpu" else 1),
+        data_collator=pad_collator(tokenizer, CUDA_PAD_MULTIPLE if device != "cpu" else None),
         processing_class=tokenizer,
         callbacks=[metrics_log := MetricsLog(metrics_path, resumed_step), *callbacks],
     )

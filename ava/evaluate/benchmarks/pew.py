@@ -70,7 +70,7 @@ def group_name(attribute: str, value: str) -> str:
 
 def read_text_csv(path: Path, **kwargs: Any) -> pd.DataFrame:
     """Every cell as text; only empty cells are missing (pandas >= 2 would read the answer "None" as NaN)."""
-    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], **kwargs)
+    return pd.read_csv(path, dtype=object, keep_default_na=False, na_values=[""], **kwargs)
 
 
 def read_info(survey_dir: Path) -> list[InfoRow]:
@@ -129,7 +129,7 @@ def read_human(survey_dir: Path, keys: list[str], attributes: list[str]) -> Huma
     meta = read_text_csv(meta_path)
     require_columns(meta.columns, ["key", "options"], meta_path)
     groups = {
-        str(k): [str(o) for o in parse_list(v, f"metadata options of {k}")]
+        str(k): list(dict.fromkeys(str(o) for o in parse_list(v, f"metadata options of {k}")))
         for k, v in zip(meta["key"], meta["options"], strict=True)
     }
     resp = read_text_csv(resp_path, low_memory=False)
@@ -143,18 +143,29 @@ def read_human(survey_dir: Path, keys: list[str], attributes: list[str]) -> Huma
     weighted = weight.notna()
     resp, weight = resp[weighted], weight[weighted]
     attrs = [a for a in attributes if a in groups and a in resp.columns]
+    # each respondent's group index per attribute (-1: not one of metadata.csv's groups), computed once
+    member = {a: pd.Index(groups[a]).get_indexer(resp[a].to_numpy(dtype=object)) for a in attrs}
+    w = weight.to_numpy(dtype=np.float64)
     out: dict[str, dict[str, dict[str, float]]] = {}
-    for key in keys:
+    for key in dict.fromkeys(keys):
         if key not in resp.columns:
             continue
-        answered = resp[key].notna()
-        frame = pd.DataFrame({"answer": resp[key], "w": weight})[answered]
-        per_group: dict[str, dict[str, float]] = {OVERALL: frame.groupby("answer")["w"].sum().to_dict()}
+        col = resp[key].to_numpy(dtype=object)
+        answered = pd.notna(col)
+        codes, answers = pd.factorize(col[answered])
+        wa, k = w[answered], len(answers)
+        per_group = {OVERALL: dict(zip(map(str, answers), np.bincount(codes, wa, k).tolist(), strict=True))}
         for attr in attrs:
-            values = resp.loc[answered, attr]
-            sub = frame[values.isin(groups[attr])].assign(g=values)
-            for (g, answer), w in sub.groupby(["g", "answer"])["w"].sum().items():
-                per_group.setdefault(group_name(attr, str(g)), {})[str(answer)] = float(w)
+            g = member[attr][answered]
+            inside = g >= 0
+            cell = g[inside] * k + codes[inside]  # (group, answer) cell
+            n = len(groups[attr]) * k
+            sums = np.bincount(cell, wa[inside], n).reshape(-1, k)
+            seen = np.bincount(cell, minlength=n).reshape(-1, k) > 0
+            for gi in np.flatnonzero(seen.any(axis=1)):
+                per_group[group_name(attr, groups[attr][gi])] = {
+                    str(answers[j]): float(sums[gi, j]) for j in np.flatnonzero(seen[gi])
+                }
         out[key] = per_group
     return Human(out, int((~weighted).sum()))
 

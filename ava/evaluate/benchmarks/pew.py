@@ -252,14 +252,16 @@ def score_survey(
     for q in loaded.questions:
         hq = human.get(q.meta["key"])
         d = dists.get((q.id, None, None))
-        if d is not None and hq is not None and _has_ordinal_answers(q, hq.get(OVERALL)):
+        answered = hq is not None and _has_ordinal_answers(q, hq.get(OVERALL))
+        if d is not None and answered:
             refusals.append(refusal_share(d, q.meta["refusal"]))
-        if q.meta.get("unscorable"):
-            skipped[q.meta["unscorable"]] += 1
-            unscorable_predictions += d is not None
-            continue
-        if hq is None:
-            skipped["no human responses for the question"] += 1
+        reason = (
+            q.meta.get("unscorable")
+            or (hq is None and "no human responses for the question")
+            or (not answered and "no human answers on the ordinal options")
+        )
+        if reason:
+            skipped[reason] += 1
             unscorable_predictions += d is not None
             continue
         if d is None:

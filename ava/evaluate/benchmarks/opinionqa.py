@@ -4,8 +4,14 @@
 copies are named ``Pew_American_Trends_Panel_W<wave>.csv``) list the questions and their options in prompt
 order; ``steer-qa.csv`` / ``steer-bio.csv`` / ``steer-portray.csv`` hold the steering contexts (``md`` the
 attribute, ``subgroup`` the group) and ``Pew_American_Trends_Panel_disagreement_500.csv`` the steerability
-subset. ``DIR/human_resp/<survey>/`` holds the human responses (see :mod:`ava.evaluate.benchmarks.pew`).
-Question id = the ``key`` (``CAREREL_W27``). Without ``model_input`` every info.csv question is used.
+subset. ``DIR/human_resp/<survey>/`` holds the human responses (see :mod:`ava.evaluate.benchmarks.pew`);
+the released ``human_resp/Pew_American_Trends_Panel_disagreement_500/`` (info.csv + metadata.csv, no
+responses) is read as the steerability subset when model_input has none, never as a survey.
+Question id = the ``key`` (``CAREREL_W27``); a key that info.csv gives to several texts (W43's IDIMPORT_W43,
+RACESURV36_W43, RACESURV37_W43: five each, piped by the respondent's race, one answer column) is five
+questions ``KEY:1`` ... ``KEY:5`` in info.csv order, all compared with the key's answers. A model_input row
+is matched by its key (and text, for such keys), else as helpers.py does by question text and set of
+options. Without ``model_input`` every info.csv question is used.
 """
 
 from __future__ import annotations

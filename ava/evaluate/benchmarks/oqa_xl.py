@@ -3,13 +3,25 @@
 ``DIR/opinionqa-xl.json`` is ``{wave: {qcode: {question, options}}}`` (options in prompt order, refusal
 included); the human distributions come in the same per-group form as OpinionQA, one folder per wave:
 ``DIR/human_resp/<wave>/info.csv, responses.csv, metadata.csv`` with question keys ``<qcode>_<wave>``
-(``SPORTPOL_W54``), which is also the question id. Metrics are OpinionQA's.
+(``SPORTPOL_W54``), which is also the question id (``KEY:n`` for a key info.csv gives to several texts, the
+entry's text picking the row). Metrics and real-file handling are OpinionQA's (:mod:`.pew`).
 
 Differences from the authors' ``eval_oqaxl_representativeness.py``, on purpose: that script passes the two
 probability vectors to ``scipy.stats.wasserstein_distance`` as *sample values* (so it measures how similar
 the sets of probabilities are, not where the mass sits), divides by ``n_options - 1`` instead of the ordinal
 span, counts raw rather than survey-weighted answers, and divides the sum by a fixed 6188. Here W1 is taken
 over the ``option_ordinal`` positions with the distributions as weights, as OpinionQA defines it.
+
+What the release lacks: it ships ``opinionqa-xl.json`` (94 waves, 5753 questions) and the raw ATP ``.sav``
+files, but no ``info.csv``, ``metadata.csv`` or ``option_ordinal``. Only its 12 waves that OpinionQA also
+covers (808 questions) can be scored, with OpinionQA's ``human_resp/<wave>/`` folder renamed to the wave.
+Each of the other 82 waves needs an ``info.csv`` (which options are ordinal, their positions, which are
+refusals), a ``metadata.csv`` of the attribute groups and a ``responses.csv`` recoded from its ``.sav`` with
+the answer texts of the JSON; the ordinals are not published anywhere. The JSON's option texts differ from
+OpinionQA's references by case and curly quotes in 23 questions of the 5 waves tested here (21 of 298 in
+W26/W41/W42/W92): they are matched after :func:`~ava.evaluate.benchmarks.pew.normalise_option` and counted
+(``metrics.options_matched_after_normalisation``); options the JSON cut at 120 characters (ALLIES_W92,
+RACESURV50_W43) still skip their question.
 """
 
 from __future__ import annotations

@@ -185,17 +185,18 @@ def _match_options(options: tuple[str, ...], refs: tuple[str, ...]) -> tuple[lis
     if len(set(norm_refs)) < len(norm_refs):
         return exact, False
     matched = [norm_refs.index(normalise_option(o)) if normalise_option(o) in norm_refs else None for o in options]
+    if len(set(matched)) < len(matched):  # two options folding onto one reference: no safe match
+        return exact, False
     return matched, matched != exact
 
 
-def ordinal_question(
-    qid: str, text: str, options: tuple[str, ...], info: InfoRow, **meta: Any
-) -> Question | str:
+def ordinal_question(qid: str, text: str, options: tuple[str, ...], info: InfoRow) -> Question | str:
     """Attach ordinal positions / refusal flags to ``options`` (benchmark order); a reason if it cannot.
 
     Options are matched to info.csv's references exactly, else after :func:`normalise_option` (flagged in
-    ``meta["normalised"]``). A question whose ordinal positions are all equal is returned with
-    ``meta["unscorable"]`` set: the official code gives it no representativeness but keeps its refusal rate.
+    ``meta["normalised"]``); ``meta["answers"]`` holds the matched reference texts, which responses.csv
+    answers with. A question whose ordinal positions are all equal gets ``meta["unscorable"]``: the official
+    code gives it no representativeness but keeps it in the refusal rate.
     """
     n = len(info.ordinal)
     index, normalised = _match_options(options, info.references)
@@ -205,11 +206,16 @@ def ordinal_question(
         return "an info.csv option is missing from the question's options"
     positions = [info.ordinal[i] if i < n else None for i in index]
     kept = [p for p in positions if p is not None]
-    extra: dict[str, Any] = {"key": info.key, **meta, "normalised": normalised}
-    extra["answers"] = [info.references[i] for i in index]  # the texts responses.csv answers with
+    meta: dict[str, Any] = {
+        "key": info.key,
+        "positions": positions,
+        "refusal": [p is None for p in positions],
+        "answers": [info.references[i] for i in index],
+        "normalised": normalised,
+    }
     if len(kept) < 2 or max(kept) == min(kept):
-        extra["unscorable"] = NOT_ORDINAL
-    return Question(qid, text, options, {"positions": positions, "refusal": [p is None for p in positions], **extra})
+        meta["unscorable"] = NOT_ORDINAL
+    return Question(qid, text, options, meta)
 
 
 def _alignment(q: Question, dist: np.ndarray, human: dict[str, float]) -> float | None:

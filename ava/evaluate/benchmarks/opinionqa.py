@@ -130,16 +130,15 @@ def load(path: Path, cfg: Any) -> Loaded:
         h = read_human(survey, keys, list(cfg.attributes))
         human.update(h.weights)
         no_weight += h.no_weight
+    # the steerability subset: model_input's disagreement file, else the released human_resp folder
     subset_file = model_input / DISAGREEMENT
+    if not subset_file.is_file() and subset_dir is not None:
+        subset_file = subset_dir / "info.csv"
     extra = {
         "human": human,
         "no_weight": no_weight,
         "steer": _read_steering(model_input, list(cfg.steering)),
-        "steer_subset": _read_subset(subset_file, questions)
-        if subset_file.is_file()
-        else _read_subset(subset_dir / "info.csv", questions)
-        if subset_dir is not None
-        else None,
+        "steer_subset": _read_subset(subset_file, questions) if subset_file.is_file() else None,
     }
     return Loaded(questions, len(source), skipped, extra)
 

@@ -53,12 +53,23 @@ def ordinal_alignment(
     return 1.0 - wasserstein_1d(positions, p_model, p_human) / span
 
 
-def drop_refusal(probs: Sequence[float], is_refusal: Sequence[bool]) -> tuple[np.ndarray, float]:
-    """Split a distribution over all options into (renormalised non-refusal part, refusal mass)."""
-    a = _as_dist(probs, "distribution")
+def _refusal_mask(a: np.ndarray, is_refusal: Sequence[bool]) -> np.ndarray:
     mask = np.asarray(is_refusal, dtype=bool)
     if mask.shape != a.shape:
         raise ValueError(f"refusal mask length {mask.size} != {a.size} options")
+    return mask
+
+
+def refusal_share(probs: Sequence[float], is_refusal: Sequence[bool]) -> float:
+    """The share of a distribution on the refusal option(s) (``R_M`` of helpers.py); 1 when all is there."""
+    a = _as_dist(probs, "distribution")
+    return float(a[_refusal_mask(a, is_refusal)].sum())
+
+
+def drop_refusal(probs: Sequence[float], is_refusal: Sequence[bool]) -> tuple[np.ndarray, float]:
+    """Split a distribution over all options into (renormalised non-refusal part, refusal mass)."""
+    a = _as_dist(probs, "distribution")
+    mask = _refusal_mask(a, is_refusal)
     kept = a[~mask]
     if kept.sum() <= 0:
         raise ValueError("all probability mass is on the refusal option(s)")

@@ -44,12 +44,13 @@ def human_reference(responses, qkey):
 def test_opinionqa_reader(tmp_path, with_key):
     loaded = opinionqa.load(fixtures.write_opinionqa(tmp_path, with_key=with_key), CFG)
     ids = [q.id for q in loaded.questions]
-    assert ids == ["CARS1_W99", "WORK3_W99"]
-    assert loaded.skipped == {"option_ordinal positions all equal (not an ordinal question)": 1}
+    assert ids == ["CARS1_W99", "WORK3_W99", "INDUSTRY_W99"]  # the equal-ordinal one: refusal rate only
+    assert loaded.skipped == {}
+    assert loaded.by_id()["INDUSTRY_W99"].meta["unscorable"].startswith("option_ordinal positions all equal")
     work = loaded.by_id()["WORK3_W99"]
     assert work.options == ("Negative impact", "Positive impact", "No impact either way", "Refused")
     assert work.meta["positions"] == [2.0, 1.0, 1.5, None]
-    for key in ids:
+    for key in ids[:2]:
         assert loaded.extra["human"][key] == human_reference(fixtures.OQA_RESPONSES, key)  # exact sums
     steer = loaded.extra["steer"]
     assert steer["qa"][0][:2] == ("POLPARTY=Democrat", "qa") and steer["qa"][0][2]["answer"] == "B"
@@ -68,7 +69,7 @@ def test_opinionqa_requests_follow_helm_prompt(tmp_path):
     qa = next(r for r in reqs if r.context == "qa" and r.qid == "CARS1_W99")
     assert qa.prompt.startswith("Question: In politics today, do you consider yourself a\nA. Republican\n")
     assert "Answer: B\n\nQuestion: How much" in qa.prompt
-    assert len(reqs) == 2 * 4  # unsteered + three steering contexts, for both questions
+    assert len(reqs) == 3 + 2 * 3  # every question unsteered; three steering contexts for the two ordinal ones
 
 
 def test_opinionqa_missing_files_are_clear(tmp_path):
@@ -170,6 +171,6 @@ def test_opinionqa_disagreement_subset_limits_steering(tmp_path):
         root / "model_input" / opinionqa.DISAGREEMENT, sep="\t", index=False
     )
     loaded = opinionqa.load(root, CFG)
-    assert loaded.extra["steer_subset"] == {"CARS1_W99"} and len(loaded.questions) == 2
+    assert loaded.extra["steer_subset"] == {"CARS1_W99"} and len(loaded.questions) == 3
     steered = [r for r in opinionqa.requests(loaded, CFG) if r.group is not None]
     assert {r.qid for r in steered} == {"CARS1_W99"} and len(steered) == 3

@@ -3,6 +3,10 @@
 A reader turns a benchmark's official files into :class:`Question` s (options in the benchmark's own order,
 refusal option included where it has one), the model prompts to ask (:class:`Request`), and, given answer
 distributions keyed by ``(question id, group, context)``, a :class:`BenchmarkResult`.
+
+A question the files hold but the metric cannot score (OpinionQA's equal-ordinal questions, a
+GlobalOpinionQA row without a usable country distribution) stays in ``Loaded.questions`` with
+``meta["unscorable"]`` = the reason: predictions for it are accepted, and scoring counts it as skipped.
 """
 
 from __future__ import annotations

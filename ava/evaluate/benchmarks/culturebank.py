@@ -3,7 +3,10 @@
 One CSV of the release (``culturebank_tiktok.csv`` / ``culturebank_reddit.csv``, or a folder holding exactly
 one CSV) with ``cultural group, context, goal, relation, actor, actor_behavior, recipient,
 recipient_behavior, other_descriptions, topic, agreement, ...``. Each row becomes a yes/no question "does
-the majority of this group agree with this description?"; the target is ``agreement > 0.5``, the prediction
+the majority of this group agree with this description?"; the target is ``norm > 0.5`` as in the official
+evaluation script. The release's ``agreement`` column is ``norm`` rounded to one decimal, so clusters with
+0.5 < norm < 0.55 read 0.5 there and flip to "disagree": the unrounded ``norm`` column is used when the file
+has it, else ``agreement`` (``metrics.target_column`` says which). The prediction
 ``P(Yes) > threshold`` with P(Yes) the softmax over the A/B letters. Reported: accuracy and macro-F1 overall
 (headline: macro-F1), accuracy per cultural group. The files carry no question id: the id is the 0-based data
 row unless ``id_column`` names one.
@@ -58,17 +61,18 @@ def load(path: Path, cfg: Any) -> Loaded:
     df = pd.read_csv(file, dtype=str, keep_default_na=False)
     fields = [f for _, f, _, _ in string.Formatter().parse(cfg.template) if f]
     columns = {_field(c): c for c in df.columns}
-    require_columns(columns, ["cultural_group", "agreement", *[f for f in fields if f != "options"]], file)
+    target = "norm" if "norm" in columns else "agreement"  # norm: unrounded (see the module docstring)
+    require_columns(columns, ["cultural_group", target, *[f for f in fields if f != "options"]], file)
     if cfg.id_column is not None:
         require_columns(df.columns, [cfg.id_column], file)
     questions, skipped, seen = [], Counter(), set()
     for i, row in enumerate(df.to_dict("records")):
         try:
-            agreement = float(row[columns["agreement"]])
+            agreement = float(row[columns[target]])
         except ValueError:
             agreement = math.nan
         if not math.isfinite(agreement):
-            skipped["agreement missing or not a number"] += 1
+            skipped[f"{target} missing or not a number"] += 1
             continue
         qid = str(i) if cfg.id_column is None else str(row[cfg.id_column])
         if qid in seen:
@@ -80,7 +84,7 @@ def load(path: Path, cfg: Any) -> Loaded:
                 qid, values["cultural_group"], OPTIONS, {"values": values, "target": int(agreement > 0.5)}
             )
         )
-    return Loaded(questions, len(df), skipped)
+    return Loaded(questions, len(df), skipped, {"target_column": target})
 
 
 def requests(loaded: Loaded, cfg: Any) -> list[Request]:
@@ -107,7 +111,7 @@ def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> Benchma
     per_group = {g: accuracy(*zip(*v, strict=True)) for g, v in sorted(by_group.items())}
     return BenchmarkResult(
         benchmark=NAME,
-        headline_metric="macro-F1 of 'the majority agrees' (agreement > 0.5)",
+        headline_metric=f"macro-F1 of 'the majority agrees' ({loaded.extra['target_column']} > 0.5)",
         headline=macro_f1(labels, preds) if labels else None,
         per_group=per_group,
         group_questions={g: len(v) for g, v in sorted(by_group.items())},
@@ -115,6 +119,7 @@ def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> Benchma
             "accuracy": accuracy(labels, preds) if labels else None,
             "positives": int(sum(labels)),
             "threshold": float(cfg.threshold),
+            "target_column": loaded.extra["target_column"],
             "per_group_metric": "accuracy",
         },
         questions_total=loaded.total,

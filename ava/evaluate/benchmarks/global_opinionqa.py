@@ -5,8 +5,13 @@ such as ``defaultdict(<class 'list'>, {'Belgium': [0.2, 0.8], ...})``: each coun
 ``options`` (a Python list literal), ``source``. Both literals are read with ``ast.literal_eval``, never
 ``eval``. The question id is the 0-based data row. Similarity per country = mean over its questions of
 ``1 - JS distance`` (base 2) between the model's and the country's distributions; headline = mean over
-countries. By default each country is asked with the paper's cross-national prompt ("How would someone from
-{country} answer ..."); ``steer_country=false`` asks once and compares that answer with every country.
+countries. The paper does not state the base; base 2 keeps the distance in [0, 1]. In nats the distance is
+sqrt(ln 2) times the base-2 one, so a mean similarity of 0.480 in base 2 reads 0.567 with natural logs.
+Shares are renormalised (many released ones do not sum to 1). A row without a usable country distribution
+(9 released rows have all shares 0) stays a known id: its predictions are accepted, counted, and the row is
+counted as skipped. By default each country is asked with the paper's cross-national prompt ("How would
+someone from {country} answer ..."); ``steer_country=false`` asks once and compares that answer with every
+country.
 """
 
 from __future__ import annotations
@@ -81,14 +86,10 @@ def load(path: Path, cfg: Any) -> Loaded:
                 dropped["shares not a distribution"] += 1
             else:
                 countries[country] = arr / arr.sum()
-        if not countries or len(options) < 2:
-            skipped["no usable country distribution"] += 1
-            continue
-        questions.append(
-            Question(
-                str(i), str(row["question"]), options, {"countries": countries, "source": row.get("source")}
-            )
-        )
+        meta: dict[str, Any] = {"countries": countries, "source": row.get("source")}
+        if not countries or len(options) < 2:  # e.g. all shares 0: a known id, scored as skipped
+            meta["unscorable"] = "no usable country distribution"
+        questions.append(Question(str(i), str(row["question"]), options, meta))
     if not questions and not skipped:
         raise BenchmarkDataError(f"{file}: no rows")
     return Loaded(questions, len(df), skipped, {"dropped_country_distributions": dict(dropped)})
@@ -97,6 +98,8 @@ def load(path: Path, cfg: Any) -> Loaded:
 def requests(loaded: Loaded, cfg: Any) -> list[Request]:
     out = []
     for q in loaded.questions:
+        if q.meta.get("unscorable"):
+            continue
         letters = tuple(LETTERS[: len(q.options)])
         opts = format_options(q.options, cfg.option_format)
         if cfg.steer_country:
@@ -117,8 +120,13 @@ def requests(loaded: Loaded, cfg: Any) -> list[Request]:
 
 def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> BenchmarkResult:
     per_country: dict[str, list[float]] = defaultdict(list)
-    skipped, used = Counter(loaded.skipped), 0
+    skipped, used, unscorable_predictions = Counter(loaded.skipped), 0, 0
+    predicted = {qid for qid, _, _ in dists}
     for q in loaded.questions:
+        if q.meta.get("unscorable"):
+            skipped[q.meta["unscorable"]] += 1
+            unscorable_predictions += q.id in predicted
+            continue
         hit = False
         for country, human in q.meta["countries"].items():
             d = dists.get((q.id, country, None))
@@ -138,8 +146,12 @@ def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> Benchma
         headline=mean_or_none(list(groups.values())),
         per_group=groups,
         group_questions={c: len(v) for c, v in sorted(per_country.items())},
-        metrics={"steer_country": bool(cfg.steer_country),
-                 "dropped_country_distributions": loaded.extra["dropped_country_distributions"]},
+        metrics={
+            "steer_country": bool(cfg.steer_country),
+            "dropped_country_distributions": loaded.extra["dropped_country_distributions"],
+            "jsd_log_base": 2,
+            "predictions_for_skipped_questions": unscorable_predictions,
+        },
         questions_total=loaded.total,
         questions_used=used,
         skipped=dict(skipped),

@@ -4,8 +4,14 @@
 copies are named ``Pew_American_Trends_Panel_W<wave>.csv``) list the questions and their options in prompt
 order; ``steer-qa.csv`` / ``steer-bio.csv`` / ``steer-portray.csv`` hold the steering contexts (``md`` the
 attribute, ``subgroup`` the group) and ``Pew_American_Trends_Panel_disagreement_500.csv`` the steerability
-subset. ``DIR/human_resp/<survey>/`` holds the human responses (see :mod:`ava.evaluate.benchmarks.pew`).
-Question id = the ``key`` (``CAREREL_W27``). Without ``model_input`` every info.csv question is used.
+subset. ``DIR/human_resp/<survey>/`` holds the human responses (see :mod:`ava.evaluate.benchmarks.pew`);
+the released ``human_resp/Pew_American_Trends_Panel_disagreement_500/`` (info.csv + metadata.csv, no
+responses) is read as the steerability subset when model_input has none, never as a survey.
+Question id = the ``key`` (``CAREREL_W27``); a key that info.csv gives to several texts (W43's IDIMPORT_W43,
+RACESURV36_W43, RACESURV37_W43: five each, piped by the respondent's race, one answer column) is five
+questions ``KEY:1`` ... ``KEY:5`` in info.csv order, all compared with the key's answers. A model_input row
+is matched by its key (and text, for such keys), else as helpers.py does by question text and set of
+options. Without ``model_input`` every info.csv question is used.
 """
 
 from __future__ import annotations
@@ -33,8 +39,10 @@ from ava.evaluate.benchmarks.pew import (
     InfoRow,
     group_name,
     ordinal_question,
+    question_ids,
     read_human,
     read_info,
+    read_text_csv,
     score_survey,
 )
 
@@ -47,7 +55,7 @@ def read_table(path: Path) -> pd.DataFrame:
     """The CodaLab model_input files are tab-separated (HELM reads them with sep='\\t'); accept commas too."""
     with path.open(encoding="utf-8") as fh:
         header = fh.readline()
-    return pd.read_csv(path, sep="\t" if "\t" in header else ",")
+    return read_text_csv(path, sep="\t" if "\t" in header else ",")
 
 
 def _model_input_rows(dir_: Path) -> list[tuple[Path, int, dict[str, Any]]]:
@@ -61,10 +69,12 @@ def _model_input_rows(dir_: Path) -> list[tuple[Path, int, dict[str, Any]]]:
     return rows
 
 
-def _match_key(row: dict[str, Any], options: tuple[str, ...], index: dict[Any, str]) -> str | None:
-    if isinstance(row.get("key"), str):
-        return row["key"]
-    return index.get((str(row["question"]), frozenset(options)))
+def _surveys(human_root: Path) -> tuple[list[Path], Path | None]:
+    """Survey folders, and the released ``Pew_American_Trends_Panel_disagreement_500/`` folder (info.csv +
+    metadata.csv only, keys repeating the waves' keys): the steering subset, not a survey."""
+    folders = sorted(p for p in human_root.iterdir() if p.is_dir() and (p / "info.csv").is_file())
+    subset = [p for p in folders if p.name == Path(DISAGREEMENT).stem]
+    return [p for p in folders if p not in subset], (subset[0] if subset else None)
 
 
 def load(path: Path, cfg: Any) -> Loaded:
@@ -72,46 +82,86 @@ def load(path: Path, cfg: Any) -> Loaded:
     human_root = path / "human_resp"
     if not human_root.is_dir():
         raise BenchmarkDataError(f"OpinionQA needs {human_root}/<survey>/info.csv,responses.csv,metadata.csv")
-    infos: dict[str, InfoRow] = {}
+    surveys, subset_dir = _surveys(human_root)
+    rows: list[InfoRow] = []
     survey_of: dict[str, Path] = {}
-    for survey in sorted(p for p in human_root.iterdir() if p.is_dir()):
-        for key, row in read_info(survey).items():
-            infos[key], survey_of[key] = row, survey
-    if not infos:
+    for survey in surveys:
+        for row in read_info(survey):
+            if survey_of.setdefault(row.key, survey) != survey:
+                raise BenchmarkDataError(f"key {row.key} is in both {survey_of[row.key]} and {survey}")
+            rows.append(row)
+    if not rows:
         raise BenchmarkDataError(f"no survey folders with info.csv under {human_root}")
+    ids = question_ids(rows)
+    by_key: dict[str, list[InfoRow]] = {}
+    for r in rows:
+        by_key.setdefault(r.key, []).append(r)
+    # helpers.extract_model_opinions finds a prompt's info.csv row by question text and set of references
+    index: dict[tuple[str, frozenset], list[InfoRow]] = {}
+    for r in rows:
+        index.setdefault((r.question, frozenset(r.references)), []).append(r)
     skipped: Counter = Counter()
     questions: list[Question] = []
     model_input = path / "model_input"
     if model_input.is_dir():
-        index = {(r.question, frozenset(r.references)): k for k, r in infos.items()}
         source = []
         for file, i, row in _model_input_rows(model_input):
             try:
                 options = tuple(str(o) for o in parse_list(row["options"], "options"))
             except ValueError as exc:
                 raise BenchmarkDataError(f"{file} row {i}: {exc}") from None
-            source.append((_match_key(row, options, index), str(row["question"]), options))
+            source.append((row.get("key"), str(row["question"]), options))
     else:
-        source = [(k, r.question, r.references) for k, r in infos.items()]
+        source = [(r.key, r.question, r.references) for r in rows]
     for key, text, options in source:
-        if key is None or key not in infos:
-            skipped["no matching info.csv row"] += 1
+        info = _info_row(key, text, options, by_key, index)
+        if isinstance(info, str):
+            skipped[info] += 1
             continue
-        q = ordinal_question(key, text, options, infos[key])
+        q = ordinal_question(ids[(info.key, info.question)], text, options, info)
         if isinstance(q, str):
             skipped[q] += 1
         else:
             questions.append(q)
     human: dict[str, dict] = {}
-    for survey in sorted({survey_of[q.id] for q in questions}):
-        keys = [q.id for q in questions if survey_of[q.id] == survey]
-        human.update(read_human(survey, keys, list(cfg.attributes)))
+    no_weight = 0
+    for survey in sorted({survey_of[q.meta["key"]] for q in questions}):
+        keys = sorted({q.meta["key"] for q in questions if survey_of[q.meta["key"]] == survey})
+        h = read_human(survey, keys, list(cfg.attributes))
+        human.update(h.weights)
+        no_weight += h.no_weight
+    # the steerability subset: model_input's disagreement file, else the released human_resp folder
+    subset_file = model_input / DISAGREEMENT
+    if not subset_file.is_file() and subset_dir is not None:
+        subset_file = subset_dir / "info.csv"
     extra = {
         "human": human,
+        "no_weight": no_weight,
         "steer": _read_steering(model_input, list(cfg.steering)),
-        "steer_subset": _read_subset(model_input / DISAGREEMENT, index if model_input.is_dir() else {}),
+        "steer_subset": _read_subset(subset_file, questions) if subset_file.is_file() else None,
     }
     return Loaded(questions, len(source), skipped, extra)
+
+
+def _info_row(
+    key: Any,
+    text: str,
+    options: tuple[str, ...],
+    by_key: dict[str, list[InfoRow]],
+    index: dict[tuple[str, frozenset], list[InfoRow]],
+) -> InfoRow | str:
+    """The info.csv row a model_input row asks: by its key (and its text where the key has several), else
+    by question text and the set of options; a skip reason when there is none."""
+    if isinstance(key, str):
+        candidates = by_key.get(key)
+        if not candidates:
+            return "no matching info.csv row"
+        if len(candidates) == 1:
+            return candidates[0]
+        same = [r for r in candidates if r.question == text]
+        return same[0] if same else "question text not among the key's info.csv texts"
+    found = index.get((text, frozenset(options)), [])
+    return found[0] if len(found) == 1 else "no matching info.csv row"
 
 
 def _read_steering(
@@ -152,18 +202,27 @@ def _read_steering(
     return out
 
 
-def _read_subset(path: Path, index: dict[Any, str]) -> set[str] | None:
-    if not path.is_file():
-        return None
+def _read_subset(path: Path, questions: list[Question]) -> set[str]:
+    """The question ids of the steerability subset: rows matched by ``key`` (and by ``question`` where the
+    key has several texts), or by question text and set of options when the file has no key column."""
     df = read_table(path)
-    if "key" in df.columns:
-        return {str(k) for k in df["key"]}
-    require_columns(df.columns, ["question", "options"], path)
-    keys = {
-        index.get((str(q), frozenset(str(o) for o in parse_list(op, "options"))))
-        for q, op in zip(df["question"], df["options"], strict=True)
+    has_key = "key" in df.columns
+    require_columns(df.columns, ["question"] + ([] if has_key else ["options"]), path)
+    records = df.to_dict("records")
+    if not has_key:
+        wanted = {
+            (str(r["question"]), frozenset(str(o) for o in parse_list(r["options"], f"{path} options")))
+            for r in records
+        }
+        return {q.id for q in questions if (q.text, frozenset(q.options)) in wanted}
+    pairs = {(str(r["key"]), str(r["question"])) for r in records}
+    keys = {k for k, _ in pairs}
+    texts = Counter(q.meta["key"] for q in questions)
+    return {
+        q.id
+        for q in questions
+        if (q.meta["key"], q.text) in pairs or (q.meta["key"] in keys and texts[q.meta["key"]] == 1)
     }
-    return {k for k in keys if k is not None}
 
 
 def prompt(q: Question, cfg: Any, context: str = "") -> str:
@@ -173,9 +232,12 @@ def prompt(q: Question, cfg: Any, context: str = "") -> str:
 
 
 def requests(loaded: Loaded, cfg: Any) -> list[Request]:
+    """Every question unsteered (equal-ordinal ones too: they count in the refusal rate); the steering
+    contexts only for the scorable questions (of the disagreement subset when there is one)."""
     letters = {q.id: tuple(LETTERS[: len(q.options)]) for q in loaded.questions}
     out = [Request(q.id, None, None, prompt(q, cfg), letters[q.id]) for q in loaded.questions]
     subset = loaded.extra["steer_subset"]
+    steered = [q for q in loaded.questions if not q.meta.get("unscorable") and (subset is None or q.id in subset)]
     for ctx, items in loaded.extra["steer"].items():
         for group, name, item in items:
             if ctx == "qa":
@@ -186,9 +248,7 @@ def requests(loaded: Loaded, cfg: Any) -> list[Request]:
             else:
                 text = cfg.steer_formats[ctx].format(text=item["text"])
             out.extend(
-                Request(q.id, group, name, prompt(q, cfg, text), letters[q.id])
-                for q in loaded.questions
-                if subset is None or q.id in subset
+                Request(q.id, group, name, prompt(q, cfg, text), letters[q.id]) for q in steered
             )
     return out
 

@@ -96,13 +96,40 @@ def test_oqa_xl_reader(tmp_path):
 def test_goqa_selections_parsed_safely(tmp_path):
     assert parse_selections("defaultdict(<class 'list'>, {'A': [0.5, 0.5]})") == {"A": [0.5, 0.5]}
     assert parse_selections("{'A': [1, 0]}") == {"A": [1.0, 0.0]}
-    with pytest.raises(ValueError, match="not a dict literal"):
+    with pytest.raises(ValueError, match="selections is not a literal"):
         parse_selections("defaultdict(<class 'list'>, {'X': __import__('os').getcwd()})")
     loaded = global_opinionqa.load(fixtures.write_goqa(tmp_path), None)
     assert [q.id for q in loaded.questions] == ["0", "1"]  # 0-based rows
     assert set(loaded.questions[1].meta["countries"]) == {"Belgium", "Nigeria"}
     assert loaded.skipped == {"unreadable row (ValueError)": 1}
     assert loaded.extra["dropped_country_distributions"] == {"shares/options length mismatch": 1}
+
+
+HOSTILE_CELLS = {
+    "over-the-cap": "-" * 100_000 + "1",
+    "deeply-nested": "-" * 90_000 + "1",
+    "long-sum": "1" + "+1j" * 30_000,
+    "nested-lists": "[" * 30_000 + "]" * 30_000,
+}
+
+
+@pytest.mark.parametrize("cell", HOSTILE_CELLS.values(), ids=HOSTILE_CELLS.keys())
+def test_hostile_literal_cells_skip_their_row_only(tmp_path, cell):
+    """A selections/options or rating cell that would exhaust the parser: that row is skipped and counted."""
+    import pandas as pd
+
+    good = {"question": "Q?", "selections": "{'Belgium': [0.25, 0.75]}", "options": "['Yes', 'No']", "source": "s"}
+    rows = [good, {**good, "selections": cell}, {**good, "options": cell}, good]
+    pd.DataFrame(rows).to_csv(tmp_path / "global_opinions.csv", index=False)
+    loaded = global_opinionqa.load(tmp_path, None)
+    assert [q.id for q in loaded.questions] == ["0", "3"]
+    assert loaded.skipped == {"unreadable row (ValueError)": 2}
+
+    lines = ["premise\thypothesis\tus_ratings\tin_ratings", "p\th\t['E', 'E']\t['C', 'N', 'C']",
+             f"p2\th2\t{cell}\t['E']"]
+    (tmp_path / "data.tsv").write_text("\n".join(lines) + "\n")
+    loaded = culturenli.load(tmp_path, None)
+    assert len(loaded.questions) == 1 and loaded.skipped == {"unreadable ratings": 1}
 
 
 def test_culturenli_reader_majority_labels(tmp_path):

@@ -107,14 +107,32 @@ def require_columns(columns: Any, needed: list[str], path: Path) -> None:
         raise BenchmarkDataError(f"{path}: missing column(s) {missing}; found {list(columns)}")
 
 
+# Longest cell read as a Python literal. The released GlobalOpinionQA cells are at most 2,128 characters
+# (selections; 1,301 rows of ../shared/data/eval/goqa_awesel_eval.json.gz); ast.literal_eval spent 3.4 GB on a
+# hostile 12 MB cell, so cells are capped well above the real ones.
+MAX_LITERAL_CHARS = 100_000
+
+
+def parse_literal(text: Any, what: str) -> Any:
+    """A Python literal (``ast.literal_eval``, never ``eval``) of at most ``MAX_LITERAL_CHARS``.
+
+    Anything else, including input nested deeper than the parser's stack or too large to parse, is a
+    ``ValueError`` naming ``what``, so the reader skips that row and counts it.
+    """
+    text = str(text)
+    if len(text) > MAX_LITERAL_CHARS:
+        raise ValueError(f"{what} is {len(text):,} characters, more than the {MAX_LITERAL_CHARS:,} read")
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
+        raise ValueError(f"{what} is not a literal: {text[:80]!r} ({type(exc).__name__}: {exc})") from None
+
+
 def parse_list(text: Any, what: str) -> list[Any]:
-    """A Python-literal list such as ``"['Yes', 'No']"`` (read with ``ast.literal_eval``, never ``eval``)."""
+    """A Python-literal list such as ``"['Yes', 'No']"`` (:func:`parse_literal`)."""
     if isinstance(text, list):
         return text
-    try:
-        value = ast.literal_eval(str(text))
-    except (ValueError, SyntaxError) as exc:
-        raise ValueError(f"{what} is not a list literal: {str(text)[:80]!r} ({exc})") from None
+    value = parse_literal(text, what)
     if not isinstance(value, (list, tuple)):
         raise ValueError(f"{what} is not a list: {str(text)[:80]!r}")
     return list(value)

@@ -16,7 +16,6 @@ country.
 
 from __future__ import annotations
 
-import ast
 import re
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -27,6 +26,7 @@ import pandas as pd
 
 from ava.evaluate.benchmarks.base import (
     LETTERS,
+    MAX_LITERAL_CHARS,
     BenchmarkDataError,
     BenchmarkResult,
     DistKey,
@@ -36,6 +36,7 @@ from ava.evaluate.benchmarks.base import (
     format_options,
     mean_or_none,
     parse_list,
+    parse_literal,
     require_columns,
     require_file,
 )
@@ -48,12 +49,9 @@ _DEFAULTDICT = re.compile(r"^\s*defaultdict\(\s*<class '\w+'>\s*,\s*(\{.*\})\s*\
 
 def parse_selections(text: str) -> dict[str, list[float]]:
     """``defaultdict(<class 'list'>, {...})`` or a plain dict literal -> ``{country: [shares]}``."""
-    m = _DEFAULTDICT.match(str(text))
-    body = m.group(1) if m else str(text)
-    try:
-        value = ast.literal_eval(body)
-    except (ValueError, SyntaxError) as exc:
-        raise ValueError(f"selections is not a dict literal: {str(text)[:80]!r} ({exc})") from None
+    text = str(text)
+    m = _DEFAULTDICT.match(text) if len(text) <= MAX_LITERAL_CHARS else None
+    value = parse_literal(m.group(1) if m else text, "selections")
     if not isinstance(value, dict):
         raise ValueError(f"selections is not a dict: {str(text)[:80]!r}")
     out = {}

@@ -30,10 +30,11 @@ class MediaError(RuntimeError):
 class Probe:
     has_video: bool
     has_audio: bool
-    width: int | None
+    width: int | None   # as displayed: a stream stored 1280x720 with a ±90° display matrix is 720x1280
     height: int | None
-    duration_s: float | None
+    duration_s: float | None  # of the video stream when there is one (its first frame is t=0), else the file's
     format_name: str
+    rotation: int = 0   # the display matrix's rotation in degrees (ffprobe's sign), 0 when there is none
 
 
 def _binary(name: str) -> str:
@@ -69,15 +70,43 @@ def probe(path: Path, timeout: float = 60) -> Probe:
     audio = [s for s in streams if s.get("codec_type") == "audio"]
     if not video and not audio:
         raise MediaError("not_media", "no audio or video stream found")
-    duration = info.get("format", {}).get("duration")
-    return Probe(
-        has_video=bool(video),
-        has_audio=bool(audio),
-        width=int(video[0]["width"]) if video and "width" in video[0] else None,
-        height=int(video[0]["height"]) if video and "height" in video[0] else None,
-        duration_s=float(duration) if duration not in (None, "N/A") else None,
-        format_name=fmt,
-    )
+    width = int(video[0]["width"]) if video and "width" in video[0] else None
+    height = int(video[0]["height"]) if video and "height" in video[0] else None
+    rotation = _rotation(video[0]) if video else 0
+    if rotation % 180:  # phones store landscape frames and a display matrix that turns them upright
+        width, height = height, width
+    return Probe(has_video=bool(video), has_audio=bool(audio), width=width, height=height,
+                 duration_s=_duration(info.get("format", {}), video[0] if video else None), format_name=fmt,
+                 rotation=rotation)
+
+
+def _number(value) -> float | None:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):  # absent or "N/A"
+        return None
+    return out if out == out else None
+
+
+def _rotation(stream: dict) -> int:
+    """Rotation of the stream's display matrix (side data), or of the older ``rotate`` tag."""
+    for side in stream.get("side_data_list") or []:
+        if side.get("side_data_type") == "Display Matrix" and _number(side.get("rotation")) is not None:
+            return int(round(float(side["rotation"])))
+    rotate = _number((stream.get("tags") or {}).get("rotate"))
+    return int(rotate) if rotate is not None else 0
+
+
+def _duration(fmt: dict, video: dict | None) -> float | None:
+    """Seconds from the first video frame to the end. ffprobe's format duration counts from t=0, so a stream
+    that starts late (start_time 1.02 s) is that much shorter than it, while ffmpeg's ``-ss`` and PySceneDetect
+    count from the first frame: use the video stream's own duration, else the format's minus its start."""
+    if video is not None and (d := _number(video.get("duration"))) is not None and d > 0:
+        return d
+    total = _number(fmt.get("duration"))
+    if total is None:
+        return None
+    return max(total - max(_number(fmt.get("start_time")) or 0.0, 0.0), 0.0)
 
 
 def frame_at(path: Path, seconds: float, max_side: int, timeout: float = 60) -> Image.Image:
@@ -95,3 +124,14 @@ def audio_pcm(path: Path, timeout: float = 300) -> np.ndarray:
     out = _run([_binary("ffmpeg"), "-v", "error", "-nostdin", "-i", str(path), "-vn", "-ac", "1",
                 "-ar", str(SAMPLE_RATE), "-f", "s16le", "-acodec", "pcm_s16le", "-"], timeout)
     return np.frombuffer(out, np.int16).astype(np.float32) / 32768.0
+
+
+def grey_frames(path: Path, start: float, end: float, fps: float, side: int,
+                timeout: float = 60) -> list[tuple[float, np.ndarray]]:
+    """Frames of [start, end) seconds at ``fps``: (time, grey uint8 array of side x side, aspect not kept)."""
+    out = _run([_binary("ffmpeg"), "-v", "error", "-nostdin", "-ss", f"{start:.3f}", "-t",
+                f"{max(end - start, 0.05):.3f}", "-i", str(path), "-an", "-vf", f"fps={fps},scale={side}:{side}",
+                "-f", "rawvideo", "-pix_fmt", "gray", "-"], timeout)
+    n = len(out) // (side * side)
+    frames = np.frombuffer(out[: n * side * side], np.uint8).reshape(n, side, side)
+    return [(start + k / fps, f) for k, f in enumerate(frames)]

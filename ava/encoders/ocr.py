@@ -2,7 +2,8 @@
 
 Lines are read top-to-bottom, left-to-right; a line is dropped when (1) its confidence is below ``min_score``,
 (2) it is a single glyph with confidence below ``min_glyph_score``, or (3) the ad gives ``languages`` we can
-place (ava/encoders/scripts.py) and the line's letters are mostly in another script. Rules 2 and 3 remove what
+place (ava/encoders/scripts.py) and the line's letters are mostly in a script none of them uses (Latin is
+always allowed: brand names and URLs are Latin in ads of every language). Rules 2 and 3 remove what
 PP-OCRv4 (trained on Chinese and English) reads in photos: on real English ads it read single CJK glyphs at
 0.56-0.74 confidence from a tie's pattern and from glasses. Lines without letters ("50%") always pass rule 3.
 """

@@ -40,10 +40,11 @@ def languages(record: dict[str, Any]) -> list[str]:
 
 
 def allowed_scripts(codes: list[str]) -> frozenset[str] | None:
-    """Scripts the ad's languages are written in; None (= any) when a language is unknown or none is given."""
+    """Scripts the ad's languages are written in, plus Latin (brand names, URLs and prices are written in Latin
+    in ads of every language); None (= any) when a language is unknown or none is given."""
     if not codes or any(c not in SCRIPTS for c in codes):
         return None
-    return frozenset().union(*(SCRIPTS[c] for c in codes))
+    return frozenset({"LATIN"}).union(*(SCRIPTS[c] for c in codes))
 
 
 def char_script(ch: str) -> str | None:

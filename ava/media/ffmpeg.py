@@ -6,6 +6,7 @@ Errors carry ffmpeg's own message (as whisper's ``load_audio`` does), so a corru
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -16,6 +17,14 @@ import numpy as np
 from PIL import Image
 
 SAMPLE_RATE = 16_000  # Whisper's input rate
+# Demuxers ffprobe/ffmpeg may open: video and audio containers that hold their media themselves. Playlists and
+# manifests (hls, dash, concat, ...) are refused: they name other files, and an HLS playlist saved as ad.mp4
+# inside the data root whose entry is ../secret/secret.m4a made ffmpeg read a file outside the root. Only the
+# ``file`` protocol is allowed, so nothing is fetched over a network either. (Images go through Pillow.)
+DEMUXERS = ("mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "avi", "gif", "mpegts", "mpeg", "flv", "asf", "mp3", "aac",
+            "wav", "ogg", "flac", "w64", "aiff", "amr")
+_WHITELIST = ",".join(DEMUXERS)
+GUESSES = ("image2", "tty")  # what ffprobe falls back to for a file of no known container: not media
 
 
 class MediaError(RuntimeError):
@@ -44,6 +53,11 @@ def _binary(name: str) -> str:
     return path
 
 
+def _input(path: Path) -> list[str]:
+    """``-i path`` with the protocol and demuxer whitelists (see DEMUXERS)."""
+    return ["-protocol_whitelist", "file", "-format_whitelist", _WHITELIST, "-i", str(path)]
+
+
 def _run(cmd: list[str], timeout: float) -> bytes:
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
@@ -51,6 +65,14 @@ def _run(cmd: list[str], timeout: float) -> bytes:
         raise MediaError("timeout", f"{Path(cmd[0]).name} timed out after {timeout:.0f} s") from exc
     if proc.returncode != 0:
         message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        refused = next((m for m in message if "not on whitelist" in m), None)
+        if refused is not None:
+            match = re.match(r"\[(\w+) @", refused)
+            fmt = match.group(1) if match else "?"
+            if fmt in GUESSES or fmt.endswith("_pipe"):  # ffprobe guessed from the name or from text
+                raise MediaError("not_media", "not a recognised image, video or audio file")
+            raise MediaError("format_refused", f"container format {fmt!r} refused: playlists and manifests can "
+                                               f"name files outside the data root (allowed: {_WHITELIST})")
         raise MediaError("decode_failed", f"{Path(cmd[0]).name}: {message[-1] if message else 'failed'}")
     return proc.stdout
 
@@ -58,10 +80,10 @@ def _run(cmd: list[str], timeout: float) -> bytes:
 def probe(path: Path, timeout: float = 60) -> Probe:
     """Streams and duration of ``path``; raises :class:`MediaError` when ffprobe cannot read it."""
     out = _run([_binary("ffprobe"), "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
-                "--", str(path)], timeout)
+                *_input(path)], timeout)
     info = json.loads(out or b"{}")
     fmt = str(info.get("format", {}).get("format_name", ""))
-    if fmt == "image2" or fmt.endswith("_pipe"):  # ffprobe guessed a still image from the name alone
+    if fmt in GUESSES or fmt.endswith("_pipe"):  # ffprobe guessed a still image from the name alone
         raise MediaError("not_media", "not a recognised image, video or audio file")
     streams = info.get("streams", [])
     # Cover art inside audio files is a video stream flagged as an attached picture: not a video.
@@ -112,7 +134,7 @@ def _duration(fmt: dict, video: dict | None) -> float | None:
 def frame_at(path: Path, seconds: float, max_side: int, timeout: float = 60) -> Image.Image:
     """One RGB frame of a video at ``seconds``, scaled so its longer side is at most ``max_side``."""
     scale = f"scale='if(gt(iw,ih),min({max_side},iw),-2)':'if(gt(iw,ih),-2,min({max_side},ih))'"
-    out = _run([_binary("ffmpeg"), "-v", "error", "-ss", f"{seconds:.3f}", "-i", str(path), "-frames:v", "1",
+    out = _run([_binary("ffmpeg"), "-v", "error", "-ss", f"{seconds:.3f}", *_input(path), "-frames:v", "1",
                 "-vf", scale, "-f", "image2pipe", "-vcodec", "png", "-"], timeout)
     if not out:
         raise MediaError("decode_failed", f"ffmpeg: no frame at {seconds:.2f} s")
@@ -121,7 +143,7 @@ def frame_at(path: Path, seconds: float, max_side: int, timeout: float = 60) -> 
 
 def audio_pcm(path: Path, timeout: float = 300) -> np.ndarray:
     """The first audio track as mono float32 PCM at 16 kHz in [-1, 1]."""
-    out = _run([_binary("ffmpeg"), "-v", "error", "-nostdin", "-i", str(path), "-vn", "-ac", "1",
+    out = _run([_binary("ffmpeg"), "-v", "error", "-nostdin", *_input(path), "-vn", "-ac", "1",
                 "-ar", str(SAMPLE_RATE), "-f", "s16le", "-acodec", "pcm_s16le", "-"], timeout)
     return np.frombuffer(out, np.int16).astype(np.float32) / 32768.0
 
@@ -130,7 +152,7 @@ def grey_frames(path: Path, start: float, end: float, fps: float, side: int,
                 timeout: float = 60) -> list[tuple[float, np.ndarray]]:
     """Frames of [start, end) seconds at ``fps``: (time, grey uint8 array of side x side, aspect not kept)."""
     out = _run([_binary("ffmpeg"), "-v", "error", "-nostdin", "-ss", f"{start:.3f}", "-t",
-                f"{max(end - start, 0.05):.3f}", "-i", str(path), "-an", "-vf", f"fps={fps},scale={side}:{side}",
+                f"{max(end - start, 0.05):.3f}", *_input(path), "-an", "-vf", f"fps={fps},scale={side}:{side}",
                 "-f", "rawvideo", "-pix_fmt", "gray", "-"], timeout)
     n = len(out) // (side * side)
     frames = np.frombuffer(out[: n * side * side], np.uint8).reshape(n, side, side)

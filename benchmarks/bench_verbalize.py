@@ -36,10 +36,10 @@ sys.path.insert(0, str(HERE))
 
 from machine import append_csv, describe  # noqa: E402
 
-from ava.media import ffmpeg  # noqa: E402
-from ava.media.decode import decode  # noqa: E402
-from ava.media.scenes import detect_scenes  # noqa: E402
-from ava.verbalize.pipeline import bundled_samples  # noqa: E402
+# The start-up and memory children run before this process imports anything heavy: Linux keeps a process's
+# peak RSS (ru_maxrss, what the summary reports) across fork and exec, so a child of a parent holding torch
+# (machine.describe imports it) reported the parent's 611 MB as its own.
+SAMPLES = HERE.parent / "ava" / "samples" / "ads.jsonl"
 
 
 class MediaCfg:  # the defaults of conf/verbalize.yaml's media section
@@ -60,8 +60,11 @@ def timed(fn, *args):
 def stages(repeat: int, device: str) -> list[dict]:
     from ava.encoders.asr import WhisperASR
     from ava.encoders.ocr import RapidOCREngine
+    from ava.media import ffmpeg
+    from ava.media.decode import decode
+    from ava.media.scenes import detect_scenes
 
-    media = sorted((bundled_samples().parent / "media").iterdir()) * repeat
+    media = sorted((SAMPLES.parent / "media").iterdir()) * repeat
     videos = [p for p in media if p.suffix == ".mp4"]
     results = []
 
@@ -155,7 +158,7 @@ def startup(repeat: int) -> list[dict]:
 
 
 def memory(sizes: list[int]) -> list[dict]:
-    record = json.loads(bundled_samples().read_text().splitlines()[0])  # a real-shaped Ad Library record
+    record = json.loads(SAMPLES.read_text().splitlines()[0])  # a real-shaped Ad Library record
     out = []
     for n in sizes:
         root = Path(tempfile.mkdtemp())
@@ -187,10 +190,21 @@ def main() -> None:
     ap.add_argument("--results", default=str(HERE / "results"))
     args = ap.parse_args()
     only = set(args.only.split(","))
-    machine = describe()
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    head = {"date": stamp, **machine}
     code = code_version()
+    memory_rows = memory([int(n) for n in args.lines.split(",")]) if "memory" in only else []
+    startup_rows = startup(args.repeat) if "startup" in only else []
+    machine = describe()  # imports torch: only after the children above have run
+    head = {"date": stamp, **machine}
+    if memory_rows:
+        append_csv(Path(args.results) / "verbalize_memory.csv", [{**head, "code": code, **r} for r in memory_rows])
+        for r in memory_rows:
+            print(f"memory {r['lines']:>8} lines  {r['wall_s']:7.1f} s  peak RSS {r['peak_rss_mb']:8.1f} MB")
+    if startup_rows:
+        append_csv(Path(args.results) / "verbalize_startup.csv", [{**head, "code": code, **r} for r in startup_rows])
+        for r in startup_rows:
+            print(f"startup {r['case']:52} wall {r['wall_s']:6.2f} s  cpu {r['cpu_s']:6.2f} s  "
+                  f"torch {r['torch_imported']}  open_clip {r['open_clip_imported']}")
     if "stages" in only:
         from ava.runtime import pick_device
 
@@ -200,17 +214,6 @@ def main() -> None:
         for r in rows:
             print(f"{r['stage']:8} {r['provider']:32} {r['n']:>7} {r['unit']:8} {r['rate_per_s']:>9} "
                   f"{r['ratio_vs_baseline']!s:>11}")
-    if "startup" in only:
-        rows = startup(args.repeat)
-        append_csv(Path(args.results) / "verbalize_startup.csv", [{**head, "code": code, **r} for r in rows])
-        for r in rows:
-            print(f"startup {r['case']:52} wall {r['wall_s']:6.2f} s  cpu {r['cpu_s']:6.2f} s  "
-                  f"torch {r['torch_imported']}  open_clip {r['open_clip_imported']}")
-    if "memory" in only:
-        rows = memory([int(n) for n in args.lines.split(",")])
-        append_csv(Path(args.results) / "verbalize_memory.csv", [{**head, "code": code, **r} for r in rows])
-        for r in rows:
-            print(f"memory {r['lines']:>8} lines  {r['wall_s']:7.1f} s  peak RSS {r['peak_rss_mb']:8.1f} MB")
     print(f"machine: {machine}  code: {code}")
 
 

@@ -14,7 +14,9 @@ Three measurements, each appended to its CSV under benchmarks/results/ with the 
   off, one worker, shard_size=256, every ad a copy of a real-shaped sample record with one missing file, so
   every line makes an error row and no media is decoded) against the number of manifest lines.
 
-``code`` names the commit measured. The rows of the code before the rebuild (main@7b5a577) were measured
+``code`` names the commit measured; ``load1`` is the 1-minute load average when a measurement started (the
+2-core development VM is shared: at load ~10 wall times and rates mean little, CPU seconds and RSS still do;
+blank in rows measured before the column existed). The rows of the code before the rebuild (main@7b5a577) were measured
 with the same probes before this file changed.
 """
 
@@ -148,12 +150,13 @@ def startup(repeat: int) -> list[dict]:
     out = []
     for case, overrides in STARTUP_CASES.items():
         for k in range(repeat):
+            load = round(os.getloadavg()[0], 1)
             proc, wall, cpu = _child([sys.executable, "-c", PROBE, f"input={root / 'ads.jsonl'}",
                                       f"output_dir={root / f'{len(out)}'}", "progress=false", *overrides],
                                      {"HF_HUB_OFFLINE": "1"})
             flags = [ln.split()[1:] for ln in proc.stderr.splitlines() if ln.startswith("AVA-IMPORTED")][-1]
             out.append({"case": case, "run": k, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
-                        "torch_imported": flags[0], "open_clip_imported": flags[1]})
+                        "torch_imported": flags[0], "open_clip_imported": flags[1], "load1": load})
     return out
 
 
@@ -161,6 +164,7 @@ def memory(sizes: list[int]) -> list[dict]:
     record = json.loads(SAMPLES.read_text().splitlines()[0])  # a real-shaped Ad Library record
     out = []
     for n in sizes:
+        load = round(os.getloadavg()[0], 1)
         root = Path(tempfile.mkdtemp())
         with (root / "ads.jsonl").open("w") as fh:
             for i in range(n):
@@ -170,7 +174,7 @@ def memory(sizes: list[int]) -> list[dict]:
                              "progress=false", "shard_size=256"])
         summary = json.loads((root / "out" / "verbalize_summary.json").read_text())
         out.append({"lines": n, "items": summary["items"]["total"], "wall_s": round(wall, 1),
-                    "peak_rss_mb": summary["peak_rss_mb"]})
+                    "peak_rss_mb": summary["peak_rss_mb"], "load1": load})
     return out
 
 
@@ -209,8 +213,9 @@ def main() -> None:
         from ava.runtime import pick_device
 
         device = pick_device(args.device)
+        load = round(os.getloadavg()[0], 1)
         rows = stages(args.repeat, device)
-        append_csv(Path(args.results) / "verbalize.csv", [{**head, "device": device, **r} for r in rows])
+        append_csv(Path(args.results) / "verbalize.csv", [{**head, "device": device, **r, "load1": load} for r in rows])
         for r in rows:
             print(f"{r['stage']:8} {r['provider']:32} {r['n']:>7} {r['unit']:8} {r['rate_per_s']:>9} "
                   f"{r['ratio_vs_baseline']!s:>11}")

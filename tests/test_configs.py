@@ -38,5 +38,5 @@ def test_verbalize_encoders_instantiate():
 
     with initialize_config_module("ava_conf", version_base="1.3"):
         cfg = compose("verbalize")
-    assert instantiate(cfg.ocr).name.startswith("rapidocr")
-    assert instantiate(cfg.asr, device="cpu").name == "faster-whisper:tiny.en"
+    assert instantiate(cfg.encoders.ocr).name.startswith("rapidocr")
+    assert instantiate(cfg.encoders.asr, device="cpu").name == "faster-whisper:tiny.en"

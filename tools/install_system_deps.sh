@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# make demo / make test: installs the system programs AVA runs (ffmpeg, ffprobe) when they are missing.
+# make demo / make test: installs the system programs AVA runs (ffmpeg, ffprobe) and its tests use (espeak-ng,
+# speech the verbalizer tests make) when they are missing.
 # Uses apt-get as root, or sudo when it is there; otherwise stops and names what to install.
 set -euo pipefail
 missing=()
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 [ ${#missing[@]} -eq 0 ] && exit 0
-echo "install_system_deps: installing ffmpeg (needed to decode ad media)"
+echo "install_system_deps: installing ${missing[*]} (ffmpeg decodes ad media; espeak-ng speaks the tests' speech)"
 if [ "$(id -u)" -eq 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 elif command -v sudo >/dev/null 2>&1; then
-  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg
+  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
-  echo "install_system_deps: ffmpeg is missing and this user cannot install it; install the 'ffmpeg' package" >&2
+  echo "install_system_deps: ${missing[*]} missing and this user cannot install them; install those packages" >&2
   exit 1
 fi

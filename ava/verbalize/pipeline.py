@@ -2,161 +2,104 @@
 
 Writes ``DIR/verbalized/shard-NNNNN.parquet`` (schema in schema.py) and ``DIR/verbalize_summary.json``.
 
-Resumable by construction: the manifest is cut into shards of ``shard_size`` consecutive non-blank lines;
-each shard is written atomically (temp file + rename) with a fingerprint of its lines and of the encoder
-settings in the Parquet metadata. A rerun skips every shard whose fingerprint matches, so a run killed at
-any moment and rerun gives exactly the rows of an uninterrupted run. ``retry_failed=true`` re-processes only
-the error rows of finished shards. Bad input never stops the run: each bad media item becomes a row with
-``status=error``, each malformed manifest line an entry (with its line number) in the summary.
-Shards run on an executor (``executor=local``: this machine's cores; ``executor=ray``: a Ray cluster).
+    resolve encoders (base.py) ─▶ stream the manifest into shards, skip finished ones (shards.py)
+        ─▶ executor (executors.py / ray_executor.py): decode_item, describe_items (rows.py) ─▶ atomic shards
+
+Resumable by construction (shards.py): a run killed at any moment and rerun gives exactly the rows of an
+uninterrupted run, and a rerun after encoder weights appear redoes the shards written without them.
+``retry_failed=true`` re-processes only the error rows of finished shards. Bad input never stops the run:
+each bad media item becomes a row with ``status=error``, each malformed manifest line an entry (with its line
+number) in the summary.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
+import ctypes
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from ava.manifest import Ad, ManifestError, iter_manifest
-from ava.runtime import atomic_write_bytes, peak_rss_mb, pick_device, write_json
-from ava.verbalize.rows import check_vision
-from ava.verbalize.schema import SCHEMA
+from ava.encoders.base import resolve_encoders
+from ava.manifest import iter_manifest
+from ava.runtime import peak_rss_mb, pick_device, write_json
+from ava.verbalize.executors import Work
+from ava.verbalize.shards import Plan, settings_key
 
 log = logging.getLogger(__name__)
-FINGERPRINT_KEY = b"ava.fingerprint"
-FINGERPRINTED = ("vision", "ocr", "asr", "tags", "media")  # the settings rows depend on
-Entry = Ad | ManifestError
+TORCH_ENCODERS = ("ava.encoders.clip.",)  # encoders that run on torch: only then is torch imported for the device
 
 
 def bundled_samples() -> Path:
     return Path(__file__).resolve().parent.parent / "samples" / "ads.jsonl"
 
 
-@dataclass
-class ShardJob:
-    """One shard to (re)write: the (ad, media indices) to process and the rows kept from before."""
-
-    index: int
-    path: Path
-    fingerprint: str
-    items: list[tuple[Ad, list[int]]]
-    kept: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def size(self) -> int:
-        return sum(len(idx) for _, idx in self.items)
-
-    def finish(self, new_rows: list[dict[str, Any]]) -> None:
-        """Merge ``new_rows`` over the kept rows, in manifest order, and write the shard atomically."""
-        by_key = {(r["manifest_line"], r["media_index"]): r for r in new_rows}
-        rows = [by_key.pop((r["manifest_line"], r["media_index"]), r) for r in self.kept] + list(by_key.values())
-        rows.sort(key=lambda r: (r["manifest_line"], r["media_index"]))
-        table = pa.Table.from_pylist(rows, schema=SCHEMA)
-        buf = io.BytesIO()
-        pq.write_table(table.replace_schema_metadata({FINGERPRINT_KEY: self.fingerprint.encode()}), buf)
-        atomic_write_bytes(self.path, buf.getvalue())
-
-
-def fingerprint(entries: list[Entry], settings: str) -> str:
-    h = hashlib.sha256(settings.encode())
-    for e in entries:
-        h.update(json.dumps(e.record if isinstance(e, Ad) else e.as_dict(), sort_keys=True).encode())
-        h.update(str(e.line).encode())
-    return h.hexdigest()
-
-
-def read_fingerprint(path: Path) -> str | None:
+def _cuda_driver_devices() -> int:
+    """CUDA devices the driver reports (libcuda through ctypes), so that ``device=auto`` needs no torch."""
     try:
-        meta = pq.read_schema(path).metadata or {}
-    except (OSError, pa.ArrowInvalid):
-        return None
-    value = meta.get(FINGERPRINT_KEY)
-    return value.decode() if value else None
+        lib = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return 0
+    count = ctypes.c_int(0)
+    if lib.cuInit(0) != 0 or lib.cuDeviceGetCount(ctypes.byref(count)) != 0:
+        return 0
+    return count.value
 
 
-def plan(entries: list[Entry], shard_dir: Path, cfg: DictConfig) -> tuple[list[ShardJob], int]:
-    """The shards still to write, and how many items earlier runs already finished."""
-    settings = json.dumps(OmegaConf.to_container(OmegaConf.masked_copy(cfg, list(FINGERPRINTED)), resolve=True),
-                          sort_keys=True)
-    size = int(cfg.shard_size)
-    shards = [entries[i: i + size] for i in range(0, len(entries), size)]
-    for tmp in shard_dir.glob(".shard-*.tmp"):  # left by a run killed mid-write; never read
-        tmp.unlink()
-    for stale in sorted(shard_dir.glob("shard-*.parquet"))[len(shards):]:
-        log.warning("removing %s: the manifest now has only %d shards", stale.name, len(shards))
-        stale.unlink()
-    jobs, skipped = [], 0
-    for k, shard in enumerate(shards):
-        path, fp = shard_dir / f"shard-{k:05d}.parquet", fingerprint(shard, settings)
-        old = read_fingerprint(path) if path.exists() else None
-        ads = [e for e in shard if isinstance(e, Ad)]
-        if old != fp:
-            if old is not None:
-                log.warning("shard %s was written from other input or settings; redoing it", path.name)
-            jobs.append(ShardJob(k, path, fp, [(a, list(range(len(a.media)))) for a in ads]))
-            continue
-        if not cfg.retry_failed:
-            skipped += sum(len(a.media) for a in ads)
-            continue
-        kept = pq.read_table(path).to_pylist()
-        failed = {(r["manifest_line"], r["media_index"]) for r in kept if r["status"] == "error"}
-        skipped += len(kept) - len(failed)
-        if failed:
-            todo = [(a, [i for i in range(len(a.media)) if (a.line, i) in failed]) for a in ads]
-            jobs.append(ShardJob(k, path, fp, [t for t in todo if t[1]], kept))
-    return jobs, skipped
+def choose_device(device: str, targets: list[str]) -> str:
+    """``runtime.pick_device`` when a torch encoder runs; else ``auto`` asks the CUDA driver directly."""
+    if device != "auto" or any(t.startswith(TORCH_ENCODERS) for t in targets):
+        return pick_device(device)
+    return "cuda" if _cuda_driver_devices() > 0 else "cpu"
 
 
 def verbalize(cfg: DictConfig) -> dict[str, Any]:
     """Run the verbalizer per ``cfg`` (conf/verbalize.yaml); returns the summary it writes."""
-    from ava.verbalize.executors import run_jobs
-
     t0 = time.time()
     manifest = Path(cfg.input) if cfg.input else bundled_samples()
     out_dir = Path(cfg.output_dir)
     shard_dir = out_dir / "verbalized"
-    entries = list(iter_manifest(manifest))
-    jobs, skipped = plan(entries, shard_dir, cfg)
-    device = pick_device(cfg.device)
-    encoders: dict[str, str] | str = "none loaded (nothing to do)"
-    if jobs:
-        cfg = check_vision(cfg)
-        encoders = run_jobs(jobs, manifest.resolve().parent, cfg, device)
-    summary = summarise(shard_dir, entries, manifest, out_dir, encoders, device,
-                        sum(j.size for j in jobs), skipped, t0)
+    encoders = resolve_encoders(cfg.encoders)
+    media = OmegaConf.to_container(cfg.media, resolve=True)
+    plan = Plan(iter_manifest(manifest), shard_dir, settings_key(media, encoders), int(cfg.shard_size),
+                bool(cfg.retry_failed))
+    device = choose_device(cfg.device, [r.config["_target_"] for r in encoders])
+    work = Work(manifest.resolve().parent, cfg.media, encoders, device, bool(cfg.progress))
+    processed = instantiate(cfg.executor).run(plan.jobs(), work)
+    summary = summarise(shard_dir, plan, manifest, out_dir, {r.key: r.weights.name for r in encoders}, device,
+                        processed, t0)
     write_json(out_dir / "verbalize_summary.json", summary)
     log.info("verbalized %d items (%d ok, %d errors) into %s", summary["items"]["total"],
              summary["items"]["ok"], summary["items"]["error"], shard_dir)
     return summary
 
 
-def summarise(shard_dir: Path, entries: list[Entry], manifest: Path, out_dir: Path,
-              encoders: dict[str, str] | str, device: str, processed: int, skipped: int,
-              t0: float) -> dict[str, Any]:
+def summarise(shard_dir: Path, plan: Plan, manifest: Path, out_dir: Path, encoders: dict[str, str], device: str,
+              processed: int, t0: float) -> dict[str, Any]:
+    """Counts over every shard on disk, read a shard at a time (memory does not grow with the manifest)."""
     files = sorted(shard_dir.glob("shard-*.parquet"))
-    cols = ["status", "error_kind", "vision_backend", "media_type"]
-    table = pq.read_table(files, columns=cols) if files else pa.table({c: pa.array([], pa.string()) for c in cols})
-    status = Counter(table.column("status").to_pylist())
+    counts: dict[str, Counter] = {c: Counter() for c in ("status", "error_kind", "vision_backend", "media_type")}
+    rows = 0
+    for f in files:
+        table = pq.read_table(f, columns=list(counts))
+        rows += table.num_rows
+        for col, counter in counts.items():
+            counter.update(v for v in table.column(col).to_pylist() if v)
     return {
         "input": str(manifest),
         "output_dir": str(out_dir),
-        "ads": sum(isinstance(e, Ad) for e in entries),
-        "manifest_errors": [e.as_dict() for e in entries if isinstance(e, ManifestError)],
-        "items": {"total": table.num_rows, "ok": status.get("ok", 0), "error": status.get("error", 0),
-                  "processed_this_run": processed, "skipped_already_done": skipped},
-        "error_kinds": dict(Counter(k for k in table.column("error_kind").to_pylist() if k)),
-        "media_types": dict(Counter(k for k in table.column("media_type").to_pylist() if k)),
-        "vision_backends": dict(Counter(k for k in table.column("vision_backend").to_pylist() if k)),
+        "ads": plan.ads,
+        "manifest_errors": [e.as_dict() for e in plan.manifest_errors],
+        "items": {"total": rows, "ok": counts["status"].get("ok", 0), "error": counts["status"].get("error", 0),
+                  "processed_this_run": processed, "skipped_already_done": plan.skipped},
+        "error_kinds": dict(counts["error_kind"]),
+        "media_types": dict(counts["media_type"]),
+        "vision_backends": dict(counts["vision_backend"]),
         "encoders": encoders,
         "device": device,
         "shards": len(files),

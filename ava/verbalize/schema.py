@@ -6,6 +6,7 @@ SCENE = pa.struct([
     ("index", pa.int32()),
     ("start", pa.float64()),
     ("end", pa.float64()),
+    ("blank", pa.bool_()),              # the keyframe is near-uniform (no non-blank frame in the scene)
     ("tags", pa.list_(pa.string())),
     ("ocr_text", pa.string()),
     ("transcript", pa.string()),
@@ -25,14 +26,17 @@ SCHEMA = pa.schema([
     ("verbalization", pa.string()),
     ("ocr_text", pa.string()),
     ("transcript", pa.string()),
-    ("embedding", pa.list_(pa.float32())),  # L2-normalised; null when no visual embedding was made
-    ("phash", pa.string()),
+    ("embedding", pa.list_(pa.float32())),  # L2-normalised; null without CLIP or when every frame is blank
+    ("phash", pa.string()),             # null when every frame is blank (they would all hash alike)
     ("vision_backend", pa.string()),
-    ("width", pa.int32()),
+    ("width", pa.int32()),              # as displayed (a rotated phone video is portrait)
     ("height", pa.int32()),
     ("duration_s", pa.float64()),
+    ("blank", pa.bool_()),              # every keyframe is blank; null for audio
     ("colours", pa.list_(pa.string())),
     ("faces", pa.int32()),
     ("audio", pa.string()),             # speech | music or other sound | silence | no audio track | null
+    ("speech_language", pa.string()),   # the language Whisper was asked for (from the ad's `languages`)
+    ("speech_untranscribed_s", pa.float64()),  # seconds of detected speech that gave no words
     ("scenes", pa.list_(SCENE)),
 ])

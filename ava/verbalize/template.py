@@ -3,13 +3,16 @@
     Advertiser: <page_name>
     Ad text: <ad_creative_bodies, joined by " | ">
     Headline: <ad_creative_link_titles, joined by " | ">
-    Creative: <image|video|audio>[, WxH (aspect)][, N.N s][, K scenes][, F faces]
+    Creative: <image|video|audio>[, WxH (aspect)][, N.N s][, K scenes][, F faces][, all frames blank]
     Colours: <name #hex NN%, ...>
     Scene i [start-end s]: <tags; ...>          (videos: one block per scene; images: "Image: ...")
       On-screen text: <OCR lines joined by " / ">
       Speech: "<words spoken during the scene>"
-    Audio: <speech | music or other sound | silence | no audio track>
+    Audio: <speech | music or other sound | silence | no audio track>[; N.N s of speech not transcribed (language xx)]
     Transcript: "<all speech>"
+
+Width and height are as displayed (a phone video with a 90° display matrix is portrait). A scene whose
+keyframe is blank reads "blank frame" instead of its tags.
 
 Lines whose value is empty are left out; nothing else varies, so the same inputs give the same text.
 """
@@ -51,17 +54,23 @@ def render(ad: dict[str, Any], row: dict[str, Any]) -> str:
         parts.append(f"{len(scenes)} scene{'s' if len(scenes) != 1 else ''}")
     if row.get("faces") is not None:
         parts.append(f"{row['faces']} face{'s' if row['faces'] != 1 else ''}")
+    if row.get("blank"):
+        parts.append("all frames blank")
     add("Creative", ", ".join(parts))
     add("Colours", ", ".join(row.get("colours") or []))
     for scene in scenes:
         head = ("Image" if row["media_type"] == "image"
                 else f"Scene {scene['index'] + 1} [{scene['start']:.1f}-{scene['end']:.1f} s]")
-        lines.append(f"{head}: {'; '.join(scene['tags']) or 'no tags'}")
+        lines.append(f"{head}: {'blank frame' if scene.get('blank') else '; '.join(scene['tags']) or 'no tags'}")
         if scene["ocr_text"]:
             lines.append(f"  On-screen text: {' / '.join(scene['ocr_text'].splitlines())}")
         if scene["transcript"]:
             lines.append(f'  Speech: "{scene["transcript"]}"')
-    add("Audio", row.get("audio") or "")
+    audio = row.get("audio") or ""
+    if audio and (row.get("speech_untranscribed_s") or 0) >= 0.1:
+        audio += (f"; {row['speech_untranscribed_s']:.1f} s of speech not transcribed"
+                  f" (language {row.get('speech_language') or 'unknown'})")
+    add("Audio", audio)
     if row.get("transcript"):
         lines.append(f'Transcript: "{row["transcript"]}"')
     return "\n".join(lines)

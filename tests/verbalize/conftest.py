@@ -47,8 +47,8 @@ def tiny_clip_weights(tiny_clip_config) -> Path:
 @pytest.fixture
 def tiny_overrides(tiny_clip_config, tiny_clip_weights) -> list[str]:
     """Overrides that swap the hub CLIP for the tiny one, loaded from a local file (no download)."""
-    return ["vision.model=ava-tiny-clip", f"vision.pretrained={tiny_clip_weights}",
-            f"vision.config_path={tiny_clip_config}", "progress=false"]
+    return ["encoders.vision.model=ava-tiny-clip", f"encoders.vision.pretrained={tiny_clip_weights}",
+            f"encoders.vision.config_path={tiny_clip_config}", "progress=false"]
 
 
 def ffmpeg(*args: str) -> None:

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import subprocess
 
 import pyarrow.parquet as pq
 import pytest
@@ -98,3 +99,24 @@ def test_image_pixel_limit_is_configurable(tmp_path, samples_dir):
     verbalize(cfg)
     row = pq.read_table(tmp_path / "out" / "verbalized").to_pylist()[0]
     assert row["error_kind"] == "too_large" and "max_image_pixels" in row["error"]
+
+
+@pytest.mark.parametrize("name", ["ad.m3u8", "ad.mp4"])
+def test_playlist_naming_a_file_outside_the_root_is_refused(tmp_path, name):
+    """An HLS playlist inside the data root whose entry is ../secret/secret.m4a: ffmpeg would read the file
+    outside the root. It is refused by its probed format, whatever its name."""
+    (tmp_path / "secret").mkdir()
+    ffmpeg("-f", "lavfi", "-i", "sine=f=440:d=1", "-c:a", "aac", str(tmp_path / "secret" / "secret.m4a"))
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / name).write_text("#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:1.0,\n../secret/secret.m4a\n#EXT-X-ENDLIST\n")
+    plain = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=format_name,duration", "-of", "json",
+                            str(root / name)], capture_output=True, text=True, check=True)
+    assert json.loads(plain.stdout)["format"]["format_name"] == "hls"  # unguarded ffprobe follows the playlist
+    (root / "ads.jsonl").write_text(json.dumps({"id": "1", "media": [name]}) + "\n")
+    cfg = compose_verbalize([f"input={root / 'ads.jsonl'}", f"output_dir={tmp_path / 'out'}", "vision=none",
+                             "ocr=none", "progress=false", "executor.workers=1"])
+    verbalize(cfg)
+    row = pq.read_table(tmp_path / "out" / "verbalized").to_pylist()[0]
+    assert row["status"] == "error" and row["error_kind"] == "format_refused", row["error"]
+    assert "'hls'" in row["error"] and row["transcript"] == "" and row["duration_s"] is None

@@ -33,8 +33,9 @@ def assert_same_rows(a, b):
 def local_rows(tmp_path_factory, tiny_clip_config, tiny_clip_weights, samples_dir):
     out = tmp_path_factory.mktemp("local")
     verbalize(compose_verbalize([f"output_dir={out}", "shard_size=2", "executor.workers=1", "progress=false",
-                                 "vision.model=ava-tiny-clip", f"vision.pretrained={tiny_clip_weights}",
-                                 f"vision.config_path={tiny_clip_config}"]))
+                                 "encoders.vision.model=ava-tiny-clip",
+                                 f"encoders.vision.pretrained={tiny_clip_weights}",
+                                 f"encoders.vision.config_path={tiny_clip_config}"]))
     return table(out)
 
 

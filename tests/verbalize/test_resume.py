@@ -95,3 +95,50 @@ def test_weights_from_a_local_file_load_with_the_real_loader(tiny_clip_config, t
         want = torch.nn.functional.normalize(ref.encode_image(enc.preprocess(img)[None]), dim=-1).numpy()
     np.testing.assert_allclose(enc.embed([img]), want, rtol=1e-5, atol=1e-6)
     assert enc.name == "open_clip:ava-tiny-clip/tiny.safetensors"
+
+
+def test_rerun_after_weights_appear_redoes_the_shards_without_them(tmp_path, sample_copy, tiny_clip_config,
+                                                                   tiny_clip_weights, monkeypatch):
+    """A run without CLIP weights writes rows without embeddings; once the weights file is there, a rerun
+    redoes exactly those shards (not the config's fingerprint: the resolved weights'), and then nothing."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # "no weights" must not depend on this machine's network
+    weights = tmp_path / "weights" / "clip.safetensors"
+    cfg = compose_verbalize([f"input={sample_copy}", f"output_dir={tmp_path / 'out'}", "asr=none", "ocr=none",
+                             "shard_size=2", "progress=false", "executor.workers=1",
+                             "encoders.vision.model=ava-tiny-clip", f"encoders.vision.pretrained={weights}",
+                             f"encoders.vision.config_path={tiny_clip_config}"])
+    first = verbalize(cfg)
+    assert first["items"]["processed_this_run"] == 6 and "vision" not in first["encoders"]
+    assert all(r["embedding"] is None and r["vision_backend"] == "none" for r in rows(tmp_path / "out"))
+    assert verbalize(cfg)["items"]["processed_this_run"] == 0  # still no weights: nothing new
+
+    weights.parent.mkdir()
+    weights.write_bytes(tiny_clip_weights.read_bytes())  # the user supplies them
+    after = verbalize(cfg)
+    assert after["items"]["processed_this_run"] == 6 and after["items"]["skipped_already_done"] == 0
+    assert after["encoders"]["vision"] == "open_clip:ava-tiny-clip/clip.safetensors"
+    for r in rows(tmp_path / "out"):
+        assert r["vision_backend"] == "open_clip:ava-tiny-clip/clip.safetensors"
+        assert (r["embedding"] is None) == (r["media_type"] == "audio")
+    again = verbalize(cfg)
+    assert again["items"]["processed_this_run"] == 0 and again["items"]["skipped_already_done"] == 6
+
+
+def test_other_weights_under_the_same_name_redo_the_shards(tmp_path, sample_copy, tiny_clip_config, tiny_clip_weights):
+    import open_clip
+    import torch
+    from safetensors.torch import save_file
+
+    weights = tmp_path / "clip.safetensors"
+    weights.write_bytes(tiny_clip_weights.read_bytes())
+    cfg = compose_verbalize([f"input={sample_copy}", f"output_dir={tmp_path / 'out'}", "asr=none", "ocr=none",
+                             "progress=false", "executor.workers=1", "encoders.vision.model=ava-tiny-clip",
+                             f"encoders.vision.pretrained={weights}",
+                             f"encoders.vision.config_path={tiny_clip_config}"])
+    verbalize(cfg)
+    open_clip.add_model_config(tiny_clip_config)
+    torch.manual_seed(1)  # retrained weights, same file name
+    save_file({k: v.contiguous() for k, v in open_clip.create_model("ava-tiny-clip").state_dict().items()}, weights)
+    assert verbalize(cfg)["items"]["processed_this_run"] == 6

@@ -22,8 +22,9 @@ def squash(text: str) -> str:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, tiny_clip_config):
     out = tmp_path_factory.mktemp("verbalize")
-    cfg = compose_verbalize([f"output_dir={out}", "vision.model=ava-tiny-clip", "vision.pretrained=null",
-                             f"vision.config_path={tiny_clip_config}", "progress=false", "shard_size=2"])
+    cfg = compose_verbalize([f"output_dir={out}", "encoders.vision.model=ava-tiny-clip",
+                             "encoders.vision.pretrained=null", f"encoders.vision.config_path={tiny_clip_config}",
+                             "progress=false", "shard_size=2"])
     summary = verbalize(cfg)
     table = pq.read_table(out / "verbalized")
     return out, summary, {(r["ad_id"], r["media_index"]): r for r in table.to_pylist()}, table
@@ -38,8 +39,10 @@ def test_files_and_summary(run):
     assert on_disk["items"] == summary["items"] == {"total": 6, "ok": 6, "error": 0, "processed_this_run": 6,
                                                     "skipped_already_done": 0}
     assert summary["media_types"] == {"image": 4, "video": 1, "audio": 1}
-    assert summary["encoders"] == {"vision": "open_clip:ava-tiny-clip/random-init",
-                                   "ocr": "rapidocr-onnxruntime:PP-OCRv4", "asr": "faster-whisper:tiny.en"}
+    assert summary["encoders"] == {"ocr": "rapidocr-onnxruntime:PP-OCRv4", "asr": "faster-whisper:tiny.en",
+                                   "faces": "opencv-haar:frontalface_default",
+                                   "colours": "median-cut palette (Pillow)", "phash": "phash:dct-8x8",
+                                   "vision": "open_clip:ava-tiny-clip/random-init"}
 
 
 def test_ocr_reads_the_rendered_text(run):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from ava.build_dataset.run import build_dataset
+from ava.build_dataset.text import word_levenshtein
 from tests.build_dataset.synth import ad, write_manifest
 from tests.build_dataset.test_run import cfg_for
 
@@ -50,7 +51,7 @@ def test_transsuasion_with_minilm(tmp_path):
     strong = ("Our latest running sneakers have arrived. Lightweight and comfy, they are made to carry you "
               "through long distance runs on any street. Enjoy free delivery on all orders during this week.")
     unrelated = "Vote for Jane Smith for city council on November 5th to fix our roads and our schools."
-    joint_w = {("25-34", "female"): 0.5, ("45-54", "male"): 0.3, ("65+", "male"): 0.2}
+    joint_w = {("25-34", "female"): 0.55, ("45-54", "male"): 0.25, ("65+", "male"): 0.2}
     joint_s = {("25-34", "female"): 0.7, ("45-54", "male"): 0.3}
     ads = [ad("w", joint=joint_w, impressions=(1000, 1999), spend=(100, 199), body=weak, title="Shoes"),
            ad("s", joint=joint_s, impressions=(5000, 5999), spend=(100, 199), body=strong, title="Shoes"),
@@ -63,10 +64,12 @@ def test_transsuasion_with_minilm(tmp_path):
     got = {(s["task"], *s["meta"]["source"]["ad_ids"]) for s in ts}
     assert got == {("TS-B", "w", "s"), ("TS-A", "w", "s"), ("TS-G", "w", "s")}, got
     s = next(x for x in ts if x["task"] == "TS-A")
-    assert s["target"]["cosine"] > 0.7 and s["target"]["word_edits"] > 15
-    assert s["target"]["group"] == "25-34" and s["target"]["shares"] == pytest.approx([0.5, 0.7])
+    assert s["target"]["cosine"] > 0.7 and s["target"]["word_edits_above"] == 15
+    assert word_levenshtein(weak, strong) > 15
+    assert s["target"]["group"] == "25-34" and s["target"]["shares"] == pytest.approx([0.55, 0.7])
     assert weak in s["messages"][1]["content"] and s["messages"][2]["content"].endswith(strong)
-    assert summary["skipped_samples"]["TS: not similar enough"] == 2  # the unrelated ad with each shoe ad
+    assert not any("u" in p for p in got)  # the unrelated ad is no nearest neighbour above 0.7
+    assert not any(k.startswith("TS: too few") for k in summary["skipped_samples"])
 
     from hydra.utils import instantiate
 

@@ -41,13 +41,12 @@ class EmptyDatasetError(RuntimeError):
 
 
 def _why_empty(summary: dict[str, Any]) -> str:
-    """The reasons a build wrote nothing, largest first, for the error message."""
+    """The reasons a build wrote nothing, for the error message: input errors first, then the largest counts."""
+    first = [f"malformed manifest lines: {len(summary['manifest_errors'])}"] if summary["manifest_errors"] else []
+    first += [f"{k}: {v}" for k, v in summary["counts"].items() if k.startswith("skipped_items.")]
     reasons = Counter({f"behaviour issue {k}": v for k, v in summary["behaviour_issues"].items()})
     reasons.update({f"skipped {k}": v for k, v in summary["skipped_samples"].items()})
-    reasons.update({k: v for k, v in summary["counts"].items() if k.startswith("skipped_items.")})
-    if summary["manifest_errors"]:
-        reasons["malformed manifest lines"] = len(summary["manifest_errors"])
-    listed = "; ".join(f"{k}: {v}" for k, v in reasons.most_common(12)) or "the manifest has no ads"
+    listed = "; ".join(first + [f"{k}: {v}" for k, v in reasons.most_common(10)]) or "the manifest has no ads"
     return (f"no samples written ({summary['counts'].get('ads_read', 0)} ads read, {summary['items']} items). "
             f"Reasons: {listed}. Details in {summary['inputs']['output_dir']}/build_summary.json")
 
@@ -112,7 +111,9 @@ def _generate(cfg: DictConfig, items: _Items, pool: list[PoolEntry], out: Path, 
                   seed=int(cfg.seed), embedder_factory=lambda: instantiate(cfg.text_embedder))
     per_task: dict[str, Counter] = defaultdict(Counter)
     targets: dict[str, Counter] = defaultdict(Counter)
-    limits = cfg.limits
+    # plain ints: an OmegaConf lookup per sample cost 9 of 34 s on 1,000 ads of one advertiser (cProfile)
+    seed, max_item = int(cfg.seed), int(cfg.limits.max_samples_per_item)
+    max_task = int(cfg.limits.max_samples_per_task_per_item)
     tmp = {s: out / f".{s}.jsonl.tmp" for s in SPLITS}
     with open(tmp["train"], "w", encoding="utf-8") as ftrain, open(tmp["val"], "w", encoding="utf-8") as fval:
         files = {"train": ftrain, "val": fval}
@@ -133,11 +134,10 @@ def _generate(cfg: DictConfig, items: _Items, pool: list[PoolEntry], out: Path, 
                 for gen in gens:
                     for s in gen.generate(group, split_pool, ctx):
                         src = s["meta"]["source"]["items"][0]
-                        if unit_hash(cfg.seed, "keep", s["id"]) >= gen.weight:
+                        if gen.weight < 1.0 and unit_hash(seed, "keep", s["id"]) >= gen.weight:
                             counts["samples_dropped_by_weight"] += 1
                             continue
-                        if (per_item[src] >= limits.max_samples_per_item
-                                or per_item[(src, s["task"])] >= limits.max_samples_per_task_per_item):
+                        if per_item[src] >= max_item or per_item[(src, s["task"])] >= max_task:
                             counts["samples_dropped_by_limit"] += 1
                             continue
                         if s["id"] in seen_ids:

@@ -12,7 +12,8 @@ random word vectors, ~10^5 texts/s) in MiniLM's place, which times what this ben
 search, pair selection and edit distances as one advertiser grows. Appends rows to
 benchmarks/results/build_dataset_scale.csv; the ``note`` column says when the VM was loaded by other work.
 
-Peak RSS is the child's own, from GNU time (``%M``, the ``ru_maxrss`` that wait4 returns for a process that
+Peak RSS and CPU seconds (user + system, ``cpu_s``: on a VM shared with other work it tracks the work done
+better than wall time) are the child's own, from GNU time (``%M %U %S``, what wait4 returns for the process
 ``time`` forked): the summary's ``peak_rss_mb`` (getrusage of the command itself) also counts this script's
 memory, since Linux carries the parent's high-water mark across the vfork + exec that starts the command.
 """
@@ -58,13 +59,14 @@ class HashedWordEmbedder:
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
 
 
-def run(manifest: Path, out: Path, extra: list[str]) -> tuple[dict, float]:
-    """The command's summary and its peak RSS in MiB."""
-    proc = subprocess.run(["/usr/bin/time", "-f", "%M", sys.executable, "-m", "ava.build_dataset",
+def run(manifest: Path, out: Path, extra: list[str]) -> tuple[dict, float, float]:
+    """The command's summary, its peak RSS in MiB and its CPU seconds."""
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", sys.executable, "-m", "ava.build_dataset",
                            f"manifest={manifest}", "verbalized=null", f"output_dir={out}", *extra],
                           check=True, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT / "benchmarks")})
-    return json.loads((out / "build_summary.json").read_text()), int(proc.stderr.split()[-1]) / 1024
+    rss, user, system = proc.stderr.split()[-3:]
+    return json.loads((out / "build_summary.json").read_text()), int(rss) / 1024, float(user) + float(system)
 
 
 def main() -> None:
@@ -72,6 +74,7 @@ def main() -> None:
     ap.add_argument("--one", type=int, nargs="*", default=[1000, 4000, 16000, 64000])
     ap.add_argument("--many", type=int, nargs="*", default=[100000])
     ap.add_argument("--no-ts-max", type=int, default=10**9, help="largest size run without transsuasion")
+    ap.add_argument("--hashed-only", action="store_true", help="only the all-hashed runs")
     ap.add_argument("--minilm-max", type=int, default=1000, help="largest size run with the MiniLM embedder")
     ap.add_argument("--note", default=f"load {os.getloadavg()[0]:.1f} at start (2 cores shared with other work)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "build_dataset_scale.csv")
@@ -87,11 +90,13 @@ def main() -> None:
             hashed = "text_embedder._target_=bench_build_dataset_scale.HashedWordEmbedder"
             for tasks, extra in (("no-TS", ["dataset_tasks.generators.ts.enabled=false"]),
                                  ("all-hashed", [hashed]), ("all-minilm", [])):
-                if (tasks == "all-minilm" and n > args.minilm_max) or (tasks == "no-TS" and n > args.no_ts_max):
+                if ((tasks == "all-minilm" and n > args.minilm_max) or (tasks == "no-TS" and n > args.no_ts_max)
+                        or (args.hashed_only and tasks != "all-hashed")):
                     continue
-                s, rss = run(d / "ads.jsonl", d / tasks, extra)
+                s, rss, cpu = run(d / "ads.jsonl", d / tasks, extra)
                 per_task = s["samples_per_task"]
                 row = {**machine, "ads": n, "advertisers": pages, "tasks": tasks, "seconds": s["seconds"],
+                       "cpu_s": round(cpu, 1),
                        "ads_per_s": round(n / s["seconds"], 1), "peak_rss_mb": round(rss, 1),
                        "samples": sum(s["samples"].values()),
                        "pair_samples": sum(sum(v.values()) for t, v in per_task.items() if t[:2] in ("TS", "TC")),

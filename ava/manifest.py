@@ -2,7 +2,9 @@
 
 One ad per line, as the Ad Library API's ``ads_archive`` returns it (``id``, ``page_name``,
 ``ad_creative_bodies``, ``demographic_distribution``, ...; unknown fields are kept), plus ``media``: file
-paths relative to the manifest's folder. A malformed line never stops a run: it becomes a
+paths relative to the manifest's folder. Records in older API field names are renamed to the current ones by
+:func:`normalise_record` (one place, applied to every parsed record; what it changed is kept on the
+:class:`Ad`). A malformed line never stops a run: it becomes a
 :class:`ManifestError` with its 1-based line number. A media path that leaves the manifest's folder is
 refused with :class:`MediaPathError`.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +37,7 @@ class ManifestError:
 class Ad:
     line: int
     record: dict[str, Any]
+    normalised: tuple[str, ...] = ()  # what normalise_record changed, e.g. "region_distribution->delivery_by_region"
 
     @property
     def id(self) -> str:
@@ -48,17 +52,75 @@ def _reject_constant(name: str) -> float:
     raise ValueError(f"non-finite number {name} is not valid JSON")
 
 
+# Older Ad Library API names → current ones (Graph API v3–v11 era; the current name wins when both are present).
+# Singular creative fields held one string; the current ones hold a list of versions.
+RENAMED_FIELDS = {
+    "region_distribution": "delivery_by_region",
+    "funding_entity": "bylines",
+    "potential_reach": "estimated_audience_size",
+    "ad_creative_body": "ad_creative_bodies",
+    "ad_creative_link_title": "ad_creative_link_titles",
+    "ad_creative_link_caption": "ad_creative_link_captions",
+    "ad_creative_link_description": "ad_creative_link_descriptions",
+}
+LIST_FIELDS = frozenset({"ad_creative_bodies", "ad_creative_link_titles", "ad_creative_link_captions",
+                         "ad_creative_link_descriptions"})
+_SNAPSHOT_ID = re.compile(r"[?&]id=(\d+)")
+
+
+def normalise_record(record: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Rename older Ad Library field names to the current ones; return the record and what was changed.
+
+    - ``region_distribution`` → ``delivery_by_region``, ``funding_entity`` → ``bylines``, ``potential_reach``
+      → ``estimated_audience_size``, singular ``ad_creative_body`` / ``_link_title`` / ``_link_caption`` /
+      ``_link_description`` → the plural list fields (a string becomes a one-element list). When both names
+      are present the current one is kept and the old one dropped (``"<old> dropped (<new> present)"``).
+    - A MongoDB export's ``_id`` is removed; when the record has no ``id``, a plain string/integer ``_id`` is
+      the ad id (``"_id->id"``; a ``{"$oid": ...}`` is a database key, never an ad id).
+    - A record still without ``id`` takes the ``id=`` of its ``ad_snapshot_url`` (API v3–v5 returned no
+      ``id``; ``"ad_snapshot_url->id"``).
+
+    Each change is named in the returned list, so callers can count them; the input is not modified.
+    """
+    rec = dict(record)
+    changes: list[str] = []
+    for old, new in RENAMED_FIELDS.items():
+        if old not in rec:
+            continue
+        value = rec.pop(old)
+        if new in rec:
+            changes.append(f"{old} dropped ({new} present)")
+            continue
+        rec[new] = [value] if new in LIST_FIELDS and isinstance(value, str) else value
+        changes.append(f"{old}->{new}")
+    if "_id" in rec:
+        mongo = rec.pop("_id")
+        if rec.get("id") is None and isinstance(mongo, (str, int)) and not isinstance(mongo, bool):
+            rec["id"] = str(mongo)
+            changes.append("_id->id")
+        else:
+            changes.append("_id dropped")
+    if rec.get("id") is None and isinstance(rec.get("ad_snapshot_url"), str):
+        m = _SNAPSHOT_ID.search(rec["ad_snapshot_url"])
+        if m:
+            rec["id"] = m.group(1)
+            changes.append("ad_snapshot_url->id")
+    return rec, changes
+
+
 def parse_line(text: str, line: int) -> Ad | ManifestError:
-    """Parse one manifest line; never raises."""
+    """Parse one manifest line (old field names normalised by :func:`normalise_record`); never raises."""
     try:
         record = json.loads(text, parse_constant=_reject_constant)
     except (json.JSONDecodeError, ValueError) as exc:
         return ManifestError(line, f"malformed JSON: {exc}")
     if not isinstance(record, dict):
         return ManifestError(line, f"expected a JSON object, got {type(record).__name__}")
+    record, changes = normalise_record(record)
     ad_id = record.get("id")
     if not isinstance(ad_id, (str, int)) or isinstance(ad_id, bool) or str(ad_id).strip() == "":
-        return ManifestError(line, "missing or invalid 'id' (a non-empty string or integer)")
+        return ManifestError(line, "missing or invalid 'id' (a non-empty string or integer; none found in "
+                                   "'_id' or ad_snapshot_url's id= either)")
     media = record.get("media", [])
     if media is None:
         media = []
@@ -67,7 +129,7 @@ def parse_line(text: str, line: int) -> Ad | ManifestError:
     bad = _first_non_finite(record)
     if bad is not None:
         return ManifestError(line, f"non-finite number in field {bad!r}")
-    return Ad(line, record)
+    return Ad(line, record, tuple(changes))
 
 
 def _first_non_finite(value: Any, path: str = "") -> str | None:

@@ -10,22 +10,30 @@ take one bound. An open range (no upper bound, the Ad Library's top bucket such 
 its lower bound and is counted as ``open_range``. Impressions per spend = impressions number ÷ spend number
 (left out, and counted, when the spend number is 0).
 
-Regions are ranked per head of population (share ÷ population, the AVA paper's rule); regions the population
-table does not know keep their raw share in the metadata but are left out of the ranking and counted.
+EU records under the DSA carry no impressions: their ``age_country_gender_reach_breakdown`` (reach counts by
+country, age and gender) gives the age×gender distribution and a country distribution (``region_kind`` =
+``country``), weighted by reach; ``basis`` says, per attribute, whether a distribution counts impressions or
+reach. Targeting (``target_ages``, ``target_gender``, ``target_locations``) is what the advertiser asked
+for, not who saw the ad: it is kept in ``raw`` for the metadata and never used as behaviour.
+
+The best bucket is the one with the largest share; when the top two shares are equal (within
+``TIE_TOLERANCE``) there is no best bucket: the tie is counted (``age.tied_top``, ``gender.tied_top``) and the
+tasks asking for it are skipped. Region rankings are in :mod:`ava.build_dataset.regions`.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 Dist = dict[str, float]
+# Ad Library shares arrive rounded to 6 decimals, so two real shares that differ do so by >= 1e-6; summing at
+# most 21 cells in float64 moves a share by < 1e-15. Closer than this, two top shares are a tie.
+TIE_TOLERANCE = 1e-9
+TARGETING_FIELDS = ("target_ages", "target_gender", "target_locations")
 
 
 class Issues(Counter):
@@ -70,9 +78,12 @@ class Behaviour:
     age: Dist | None = None
     gender: Dist | None = None
     region: Dist | None = None  # normalised shares of all regions, known to the population table or not
+    region_kind: str = "region"  # region: delivery_by_region; country: the DSA reach breakdown's countries
     impressions: Range | None = None
     spend: Range | None = None
     currency: str | None = None
+    reach: float | None = None  # eu_total_reach (DSA records), the weight when impressions are absent
+    basis: dict[str, str] = field(default_factory=dict)  # attribute → "impressions" or "reach"
     raw: dict[str, Any] = field(default_factory=dict)  # shares as given (after parsing), for sample metadata
 
 
@@ -84,6 +95,7 @@ class BehaviourConfig:
     sum_tolerance: float
     range_point: str
     region_aliases: Mapping[str, str]
+    country_names: Mapping[str, str] = field(default_factory=dict)  # ISO code → the country table's name
 
     @classmethod
     def from_cfg(cls, cfg: Mapping[str, Any]) -> BehaviourConfig:
@@ -95,37 +107,6 @@ class BehaviourConfig:
             range_point=str(cfg["range_point"]),
             region_aliases=dict(cfg.get("region_aliases") or {}),
         )
-
-
-def load_population(path: str | Path | None) -> dict[str, float]:
-    """Region → population from a CSV with columns ``region,population`` (``#`` lines are comments).
-
-    ``None`` loads the bundled 2020 US census table (50 states + DC).
-    """
-    if path is None:
-        text = resources.files("ava").joinpath("data", "us_state_population_2020.csv").read_text("utf-8")
-        where = "ava/data/us_state_population_2020.csv"
-    else:
-        p = Path(path)
-        if not p.is_file():
-            raise FileNotFoundError(f"population table not found: {p}; set population.path to a CSV "
-                                    "with columns region,population (or null for the bundled US table)")
-        text, where = p.read_text("utf-8"), str(p)
-    rows = csv.DictReader(line for line in text.splitlines() if line.strip() and not line.startswith("#"))
-    if rows.fieldnames is None or not {"region", "population"} <= set(rows.fieldnames):
-        raise ValueError(f"{where}: the header must name the columns region,population")
-    table: dict[str, float] = {}
-    for i, row in enumerate(rows, start=2):
-        try:
-            pop = float(row["population"])
-        except (TypeError, ValueError):
-            raise ValueError(f"{where}: row {i}: population {row['population']!r} is not a number") from None
-        if not math.isfinite(pop) or pop <= 0:
-            raise ValueError(f"{where}: row {i}: population must be a positive number, got {pop}")
-        table[row["region"].strip()] = pop
-    if not table:
-        raise ValueError(f"{where}: no rows")
-    return table
 
 
 def _number(value: Any) -> float | None:
@@ -247,34 +228,101 @@ def marginals(joint: Dist, cfg: BehaviourConfig) -> tuple[Dist, Dist]:
     return age, gender
 
 
+def parse_reach_breakdown(value: Any, cfg: BehaviourConfig, issues: Issues
+                          ) -> tuple[Dist | None, Dist | None, dict]:
+    """``age_country_gender_reach_breakdown`` → (joint {"age|gender": share}, {country: share}, raw counts).
+
+    Reach counts are summed over countries (joint) and over age and gender (countries), then normalised.
+    Countries are named by ``cfg.country_names`` (ISO code → name; unknown codes stay codes).
+    """
+    raw: dict[str, Any] = {}
+    if not isinstance(value, list) or not value:
+        issues["reach_breakdown.malformed"] += 1
+        return None, None, raw
+    joint: Dist = {}
+    countries: Dist = {}
+    unknown = False
+    for c in value:
+        rows = c.get("age_gender_breakdowns") if isinstance(c, Mapping) else None
+        code = str(c.get("country", "")).strip() if isinstance(c, Mapping) else ""
+        if not code or not isinstance(rows, list):
+            issues["reach_breakdown.malformed"] += 1
+            return None, None, raw
+        country = cfg.country_names.get(code, code)
+        for row in rows:
+            age = str(row.get("age_range", "")).strip() if isinstance(row, Mapping) else ""
+            for gender, count in (row.items() if isinstance(row, Mapping) else ()):
+                if gender == "age_range":
+                    continue
+                n = _number(count)
+                if n is None or n < 0:
+                    issues["reach_breakdown.malformed"] += 1
+                    return None, None, raw
+                raw[f"{code}|{age}|{gender}"] = raw.get(f"{code}|{age}|{gender}", 0.0) + n
+                countries[country] = countries.get(country, 0.0) + n
+                if age not in cfg.age_buckets or gender not in cfg.genders:
+                    unknown = True
+                    continue
+                joint[f"{age}|{gender}"] = joint.get(f"{age}|{gender}", 0.0) + n
+    total_c = sum(countries.values())
+    if total_c <= 0:
+        issues["reach_breakdown.zero_reach"] += 1
+        return None, None, raw
+    country_dist = {k: v / total_c for k, v in countries.items()}
+    total_j = sum(joint.values())
+    if unknown:
+        issues["age_gender.unknown_bucket"] += 1
+        return None, country_dist, raw
+    return {k: v / total_j for k, v in joint.items()}, country_dist, raw
+
+
 def parse_behaviour(record: Mapping[str, Any], cfg: BehaviourConfig, issues: Issues) -> Behaviour:
-    joint, raw_ag = parse_demographics(record.get("demographic_distribution"), cfg, issues)
-    region, raw_region = parse_regions(record.get("delivery_by_region"), cfg, issues)
-    b = Behaviour(age_gender=joint, region=region,
+    """Delivery (impressions-based) fields first; a DSA reach breakdown fills what they leave out."""
+    breakdown = record.get("age_country_gender_reach_breakdown")
+    has_demo = record.get("demographic_distribution") not in (None, [])
+    has_region = record.get("delivery_by_region") not in (None, [])
+    quiet = Issues()  # a DSA record's missing distributions are not issues: its reach breakdown gives them
+    joint, raw_ag = parse_demographics(record.get("demographic_distribution"),
+                                       cfg, issues if has_demo or breakdown is None else quiet)
+    region, raw_region = parse_regions(record.get("delivery_by_region"),
+                                       cfg, issues if has_region or breakdown is None else quiet)
+    basis = {"age_gender": "impressions", "region": "impressions"}
+    kind = "region"
+    raw: dict[str, Any] = {"age_gender": raw_ag, "region": raw_region,
+                           "estimated_audience_size": record.get("estimated_audience_size")}
+    reach = None
+    if breakdown is not None:
+        b_joint, countries, raw["reach_breakdown"] = parse_reach_breakdown(breakdown, cfg, issues)
+        reach = _number(record.get("eu_total_reach"))
+        if reach is None and b_joint is not None:
+            reach = sum(raw["reach_breakdown"].values())
+        if joint is None and not has_demo:
+            joint, basis["age_gender"] = b_joint, "reach"
+        if region is None and not has_region:
+            region, kind, basis["region"] = countries, "country", "reach"
+    targeting = {k: record[k] for k in TARGETING_FIELDS if k in record}
+    if targeting:
+        raw["targeting"] = targeting
+    b = Behaviour(age_gender=joint, region=region, region_kind=kind,
                   impressions=parse_range(record.get("impressions"), "impressions", issues),
                   spend=parse_range(record.get("spend"), "spend", issues),
                   currency=str(record["currency"]) if record.get("currency") else None,
-                  raw={"age_gender": raw_ag, "region": raw_region,
-                       "estimated_audience_size": record.get("estimated_audience_size")})
+                  reach=reach, raw=raw,
+                  basis={k: v for k, v in basis.items() if (joint if k == "age_gender" else region) is not None})
     if joint is not None:
         b.age, b.gender = marginals(joint, cfg)
     return b
 
 
-def best(dist: Dist, among: Iterable[str] | None = None) -> str:
-    """The bucket with the largest share (ties broken by bucket name, so the answer is deterministic)."""
+def best(dist: Dist, among: Iterable[str] | None = None) -> str | None:
+    """The bucket with the largest share; None when the top two are tied (within ``TIE_TOLERANCE``)."""
     keys = [k for k in (among if among is not None else dist) if k in dist]
-    return max(sorted(keys), key=lambda k: dist[k])
-
-
-def rank_regions(shares: Dist, population: Mapping[str, float], per_head: bool = True
-                 ) -> tuple[list[str], list[str]]:
-    """Regions ranked by share ÷ population (or by raw share); also the regions without a population."""
-    known = {r: s for r, s in shares.items() if r in population}
-    missing = sorted(r for r in shares if r not in population)
-    score = {r: (s / population[r] if per_head else s) for r, s in known.items()}
-    ranked = sorted(known, key=lambda r: (-score[r], r))
-    return ranked, missing
+    if not keys:
+        return None
+    ranked = sorted(keys, key=lambda k: -dist[k])
+    if len(ranked) > 1 and dist[ranked[0]] - dist[ranked[1]] <= TIE_TOLERANCE:
+        return None
+    return ranked[0]
 
 
 def impressions_per_spend(b: Behaviour, rule: str, issues: Issues) -> float | None:
@@ -290,18 +338,22 @@ def impressions_per_spend(b: Behaviour, rule: str, issues: Issues) -> float | No
 def merge(behaviours: list[Behaviour], rule: str, cfg: BehaviourConfig, issues: Issues) -> Behaviour:
     """Impressions-weighted average of the members' distributions; ranges add bound by bound.
 
-    A member without an impressions range weighs 1 (counted as ``merge.unweighted_member``); a member
-    without a distribution does not take part in that distribution's average.
+    A member without an impressions range weighs its reach (DSA records), else 1 (counted as
+    ``merge.unweighted_member``); a member without a distribution does not take part in that distribution's
+    average. Members whose regions are of different kinds (states, countries) give no region distribution.
     """
     if len(behaviours) == 1:
         return behaviours[0]
     weights = []
     for b in behaviours:
-        if b.impressions is None:
+        if b.impressions is not None:
+            weights.append(max(b.impressions.point(rule), 1e-9))
+        elif b.reach is not None:
+            weights.append(max(b.reach, 1e-9))
+        else:
             issues["merge.unweighted_member"] += 1
             weights.append(1.0)
-        else:
-            weights.append(max(b.impressions.point(rule), 1e-9))
+    kinds = {b.region_kind for b in behaviours if b.region is not None}
 
     def avg(attr: str) -> Dist | None:
         parts = [(w, getattr(b, attr)) for w, b in zip(weights, behaviours, strict=True)
@@ -327,8 +379,19 @@ def merge(behaviours: list[Behaviour], rule: str, cfg: BehaviourConfig, issues: 
     if len(currencies) > 1:
         issues["merge.mixed_currency"] += 1
         spend = None
-    merged = Behaviour(age_gender=avg("age_gender"), region=avg("region"), impressions=add("impressions"),
-                       spend=spend, currency=next(iter(currencies)) if len(currencies) == 1 else None,
+    if len(kinds) > 1:
+        issues["merge.mixed_region_kind"] += 1
+    basis = {}
+    for attr in ("age_gender", "region"):
+        used = sorted({b.basis[attr] for b in behaviours if attr in b.basis})
+        if used:
+            basis[attr] = "+".join(used)
+    reaches = [b.reach for b in behaviours if b.reach is not None]
+    merged = Behaviour(age_gender=avg("age_gender"), region=avg("region") if len(kinds) == 1 else None,
+                       region_kind=next(iter(kinds)) if len(kinds) == 1 else "region",
+                       impressions=add("impressions"), spend=spend,
+                       currency=next(iter(currencies)) if len(currencies) == 1 else None,
+                       reach=sum(reaches) if reaches else None, basis=basis,
                        raw={"members": [b.raw for b in behaviours], "weights": weights})
     if merged.age_gender is not None:
         merged.age, merged.gender = marginals(merged.age_gender, cfg)

@@ -184,6 +184,8 @@ def index_manifest(manifest: Manifest, dedup: Mapping[str, tuple[set[int], bool]
             counts["duplicate_ad_ids"] += 1
             continue
         seen.add(entry.id)
+        for change in entry.normalised:  # old API field names (ava.manifest.normalise_record)
+            counts[f"normalised.{change}"] += 1
         clusters, rep = dedup.get(entry.id, (set(), False))
         refs.append(AdRef(entry.id, entry.line, tuple(sorted(clusters)), rep))
     return refs

@@ -1,5 +1,7 @@
 """Behaviour distributions, ranges, rankings and merging against hand-computed values; bad inputs."""
 
+from collections import Counter
+
 import pytest
 
 from ava.build_dataset.behaviour import (
@@ -8,11 +10,10 @@ from ava.build_dataset.behaviour import (
     Range,
     best,
     impressions_per_spend,
-    load_population,
     merge,
     parse_behaviour,
-    rank_regions,
 )
+from ava.build_dataset.regions import COUNTRY_TABLE, RegionRanker, load_codes, load_population, rank_regions
 from tests.build_dataset.synth import ad
 
 CFG = BehaviourConfig(
@@ -21,16 +22,32 @@ CFG = BehaviourConfig(
     range_point="midpoint", region_aliases={"Washington, District of Columbia": "District of Columbia"})
 
 
+TERRITORIES = {"Puerto Rico": 3_285_874, "Guam": 153_836, "US Virgin Islands": 87_146,
+               "American Samoa": 49_710, "Northern Mariana Islands": 47_329}  # 2020 census
+
+
 def test_population_table_is_the_2020_census():
     pop = load_population(None)
-    assert len(pop) == 51  # 50 states + DC
-    assert sum(pop.values()) == 331_449_281
+    assert len(pop) == 56  # 50 states + DC + Puerto Rico + 4 island areas
+    states = {r: p for r, p in pop.items() if r not in TERRITORIES}
+    assert len(states) == 51 and sum(states.values()) == 331_449_281  # the published 50 states + DC total
     assert pop["California"] == 39_538_223
     assert pop["Texas"] == 29_145_505
     assert pop["Wyoming"] == 576_851
     assert pop["Vermont"] == 643_077
     assert pop["District of Columbia"] == 689_545
-    assert "Puerto Rico" not in pop
+    assert {r: pop[r] for r in TERRITORIES} == TERRITORIES
+
+
+def test_country_table_is_eu_eea_2023():
+    pop = load_population(None, COUNTRY_TABLE)
+    codes = load_codes(None)
+    assert len(pop) == len(codes) == 30 and set(codes.values()) == set(pop)
+    eea = {"Iceland", "Liechtenstein", "Norway"}
+    eu27 = sum(p for c, p in pop.items() if c not in eea)
+    assert eu27 == pytest.approx(448_400_000, rel=0.005)  # Eurostat's published EU27 total, 1 January 2023
+    assert codes["GR"] == "Greece" and codes["NL"] == "Netherlands"
+    assert pop["Germany"] > pop["France"] > pop["Italy"] > pop["Spain"] > pop["Poland"]  # the known order
 
 
 def test_population_from_config_and_bad_tables(tmp_path):
@@ -74,10 +91,41 @@ def test_near_one_sum_is_renormalised():
     assert b.gender["female"] == pytest.approx(0.5)
 
 
-def test_best_gender_never_unknown_and_ties_are_deterministic():
-    b = parse_behaviour(ad("1", joint={("25-34", "unknown"): 0.6, ("25-34", "male"): 0.2,
-                                       ("25-34", "female"): 0.2}), CFG, Issues())
-    assert best(b.gender, CFG.best_gender_from) == "female"  # tie → first by name
+def test_best_gender_never_unknown_and_ties_have_no_best():
+    b = parse_behaviour(ad("1", joint={("25-34", "unknown"): 0.6, ("25-34", "male"): 0.3,
+                                       ("25-34", "female"): 0.1}), CFG, Issues())
+    assert best(b.gender, CFG.best_gender_from) == "male"  # unknown (0.6) is never the answer
+    tied = parse_behaviour(ad("1", joint={("25-34", "unknown"): 0.6, ("25-34", "male"): 0.2,
+                                          ("35-44", "female"): 0.2}), CFG, Issues())
+    assert best(tied.gender, CFG.best_gender_from) is None  # 0.2 = 0.2: no best gender
+    assert best(tied.age) == "25-34"  # 0.8 vs 0.2
+    assert best({"a": 0.1 + 0.2, "b": 0.3}) is None  # float noise is still a tie
+    assert best({"a": 0.300001, "b": 0.3}) == "a"  # one step of the Ad Library's 6-decimal rounding is not
+
+
+def test_reach_breakdown_gives_distributions_by_reach():
+    """A DSA record (no impressions): age×gender and countries from reach counts, by hand."""
+    rec = {"id": "eu", "eu_total_reach": 40, "target_gender": "All", "target_ages": ["18", "65"],
+           "age_country_gender_reach_breakdown": [
+               {"country": "NL", "age_gender_breakdowns": [{"age_range": "25-34", "female": 10, "male": 6},
+                                                           {"age_range": "65+", "unknown": 4}]},
+               {"country": "BE", "age_gender_breakdowns": [{"age_range": "25-34", "male": 20}]}]}
+    cfg = CFG.__class__(**{**CFG.__dict__, "country_names": load_codes(None)})
+    issues = Issues()
+    b = parse_behaviour(rec, cfg, issues)
+    assert b.age_gender == pytest.approx({"25-34|female": 0.25, "25-34|male": 0.65, "65+|unknown": 0.1})
+    assert b.gender == pytest.approx({"male": 0.65, "female": 0.25, "unknown": 0.1})
+    assert b.region == pytest.approx({"Netherlands": 0.5, "Belgium": 0.5}) and b.region_kind == "country"
+    assert b.basis == {"age_gender": "reach", "region": "reach"} and b.reach == 40
+    assert b.raw["targeting"] == {"target_gender": "All", "target_ages": ["18", "65"]}  # kept, never used
+    assert b.impressions is None and issues["impressions.missing"] == 1
+    assert "age_gender.missing" not in issues and "region.missing" not in issues
+    countries = load_population(None, COUNTRY_TABLE)
+    ranker = RegionRanker({"region": load_population(None), "country": countries}, True, 0.9,
+                          frozenset({"Unknown"}))
+    ranked, by_share, why = ranker.rank(b.region, b.region_kind, issues, Counter())
+    # equal shares: the smaller population wins per head (BE 11.7M < NL 17.8M); by share, ties go by name
+    assert ranked == ["Belgium", "Netherlands"] and by_share == ["Belgium", "Netherlands"] and why is None
 
 
 def test_per_head_ranking_differs_from_raw_share_ranking():
@@ -95,6 +143,23 @@ def test_per_head_ranking_differs_from_raw_share_ranking():
 def test_region_without_population_is_reported_not_ranked():
     ranked, missing = rank_regions({"California": 0.9, "Unknown": 0.1}, load_population(None))
     assert ranked == ["California"] and missing == ["Unknown"]
+
+
+def test_ranking_needs_the_table_to_cover_the_delivery():
+    """The real ad that went 99.3% to Puerto Rico's municipalities: no state ranking from its 0.2%."""
+    pop = load_population(None)
+    shares = {"San Juan": 0.6, "Ponce": 0.393, "Rhode Island": 0.001, "Florida": 0.001, "Unknown": 0.005}
+    ranker = RegionRanker({"region": pop}, per_head=True, min_coverage=0.9, unnamed=frozenset({"Unknown"}))
+    issues, unknown = Issues(), Counter()
+    ranked, by_share, why = ranker.rank(shares, "region", issues, unknown)
+    assert ranked is None and "covers less than 0.9" in why and issues["region.low_coverage"] == 1
+    assert unknown == Counter({"San Juan": 1, "Ponce": 1, "Unknown": 1})
+    # by share every named region is ranked, in or out of the table; "Unknown" never is
+    assert by_share == ["San Juan", "Ponce", "Florida", "Rhode Island"]
+    raw = RegionRanker({"region": pop}, per_head=False, min_coverage=0.9, unnamed=frozenset({"Unknown"}))
+    assert raw.rank(shares, "region", Issues(), Counter())[0] == by_share
+    covered = {"Texas": 0.95, "Guam": 0.01, "Unknown": 0.04}  # 0.96 covered: ranked, Guam included
+    assert ranker.rank(covered, "region", Issues(), Counter())[0] == ["Guam", "Texas"]
 
 
 def test_merge_is_impressions_weighted():

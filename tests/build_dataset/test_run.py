@@ -14,7 +14,7 @@ from hydra import compose, initialize_config_module
 from ava.build_dataset.run import build_dataset
 from tests.build_dataset.synth import ad, random_ads, write_dedup, write_manifest, write_verbalized
 
-POP_CSV = Path(__file__).resolve().parents[2] / "ava" / "data" / "us_state_population_2020.csv"
+POP_CSV = Path(__file__).resolve().parents[2] / "ava" / "data" / "us_population_2020.csv"
 
 
 def cfg_for(tmp_path, manifest, verbalized=None, dedup=None, out="out", extra=()):
@@ -221,14 +221,16 @@ def test_bad_input_is_reported(tmp_path):
     assert issues["region.negative_value"] == 1
     assert issues["age_gender.unknown_bucket"] == 1
     assert issues["region.without_population"] == 1
-    assert summary["regions_without_population"] == {"Puerto Rico": 1, "Unknown": 1}
+    assert summary["regions_without_population"] == {"Unknown": 1}  # Puerto Rico is in the 2020 table
+    assert issues["region.low_coverage"] == 1  # "pr": the table's regions hold 0.8 < min_coverage 0.9
     rows = read(tmp_path / "out" / "train.jsonl") + read(tmp_path / "out" / "val.jsonl")
     tasks_of = defaultdict(set)
     for s in rows:
         tasks_of[s["meta"]["source"]["ad_ids"][0]].add(s["task"])
     assert "TAP-A" not in tasks_of["sum"] and "TAP-I" in tasks_of["sum"]  # bad attribute left out, rest kept
     assert "TAP-R" not in tasks_of["neg"]
-    assert "TAP-R" not in tasks_of["pr"]  # only one region with a population: fewer than 3 to rank
+    assert "TAP-R" not in tasks_of["pr"]
+    assert summary["skipped_samples"]["TAP-R: population table covers less than 0.9 of delivery"] == 1
     assert summary["skipped_samples"]["TAP-A: behaviour missing"] == 2  # "sum" and "unk"
 
 

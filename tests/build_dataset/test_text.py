@@ -1,5 +1,7 @@
 """URL masking and the word-level edit distance used by transsuasion pairs."""
 
+import random
+
 import pytest
 
 from ava.build_dataset.text import mask_urls, word_levenshtein
@@ -26,3 +28,38 @@ def test_word_levenshtein_hand_cases():
     assert word_levenshtein("the cat sat", "the cat sat down") == 1  # insert
     assert word_levenshtein("A B C D", "b c d e") == 2  # case-insensitive: delete a, insert e
     assert word_levenshtein("one two three", "") == 3
+
+
+@pytest.mark.parametrize("text, masked", [
+    ("Lees meer op example.eu vandaag", "Lees meer op [URL] vandaag"),
+    ("Bestel via site.nl/actie.", "Bestel via [URL]."),
+    ("Kijk op De-Winkel.be of shop.de", "Kijk op [URL] of [URL]"),
+    ("Shop now.It is here, U.S. made", "Shop now.It is here, U.S. made"),  # capitalised: a sentence
+])
+def test_bare_domains_are_masked(text, masked):
+    assert mask_urls(text)[0] == masked
+
+
+def reference_levenshtein(x, y):
+    """The textbook dynamic programme over words (the implementation this module had before rapidfuzz)."""
+    prev = list(range(len(y) + 1))
+    for i, wx in enumerate(x, start=1):
+        cur = [i]
+        for j, wy in enumerate(y, start=1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (wx != wy)))
+        prev = cur
+    return prev[-1]
+
+
+def test_word_levenshtein_matches_the_reference_and_stops_at_the_cutoff():
+    rng = random.Random(0)
+    for _ in range(200):
+        a = [rng.choice("abcdef") for _ in range(rng.randrange(0, 40))]
+        b = [rng.choice("abcdef") for _ in range(rng.randrange(0, 40))]
+        d = reference_levenshtein(a, b)
+        assert word_levenshtein(" ".join(a), " ".join(b)) == d
+        assert word_levenshtein(" ".join(a), " ".join(b), cutoff=15) == min(d, 16)
+    # two long real-sized ads (8,348 and 5,497 words): the thresholded distance only says "more than 15"
+    long_a = " ".join(rng.choice(["vote", "now", "for", "change"]) for _ in range(8348))
+    long_b = " ".join(rng.choice(["vote", "now", "for", "change"]) for _ in range(5497))
+    assert word_levenshtein(long_a, long_b, cutoff=15) == 16

@@ -2,7 +2,8 @@
 
 The ad and K candidate audience profiles (best gender, best age group, top regions): one is the ad's own,
 the others are profiles of other ads of the same category in the same split (any ad when no category field
-is configured) that differ from it. The answer is the 1-based number of the real profile.
+is configured) whose regions are of the same kind (states, countries) and that differ from it. The answer
+is the 1-based number of the real profile.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class AudienceSelection(Generator):
         self.templates, self.answer, self.profile_template = templates, answer, profile
         self.k, self.num_choices = top_k_regions, num_choices
         self._pool_id: int | None = None
-        self._by_category: dict[str | None, list[tuple[str, str]]] = {}
+        self._by_category: dict[tuple[str | None, str], list[tuple[str, str]]] = {}
 
     def profile(self, e: PoolEntry, ctx: Context) -> str | None:
         if e.best_gender is None or e.best_age is None or len(e.top_regions) < self.k:
@@ -48,11 +49,11 @@ class AudienceSelection(Generator):
         """Profiles of the pool by category (rebuilt when the pool changes, i.e. once per split)."""
         if self._pool_id == id(pool):
             return
-        by_cat: dict[str | None, list[tuple[str, str]]] = defaultdict(list)
+        by_cat: dict[tuple[str | None, str], list[tuple[str, str]]] = defaultdict(list)
         for e in pool:
             p = self.profile(e, ctx)
             if p is not None:
-                by_cat[e.category].append((e.key, p))
+                by_cat[(e.category, e.region_kind)].append((e.key, p))
         self._by_category, self._pool_id = dict(by_cat), id(pool)
 
     def generate(self, group: Sequence[Entry], pool: Sequence[PoolEntry], ctx: Context) -> Iterator[dict]:
@@ -64,7 +65,7 @@ class AudienceSelection(Generator):
                 continue
             sid = sample_id("AS", e.key)
             rng = random.Random(unit_hash(ctx.seed, sid, "choices"))
-            candidates = self._by_category.get(e.item.category, [])
+            candidates = self._by_category.get((e.item.category, e.region_kind), [])
             distractors: list[str] = []
             # random draws with a bounded number of tries: O(K) per sample whatever the pool size
             for _ in range(20 * self.num_choices if candidates else 0):

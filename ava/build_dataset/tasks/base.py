@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ava.build_dataset.behaviour import Issues, best, impressions_per_spend, rank_regions
+from ava.build_dataset.behaviour import Issues, best, impressions_per_spend
 from ava.build_dataset.items import Item
+from ava.build_dataset.regions import RegionRanker
 
 
 @dataclass
@@ -28,7 +29,19 @@ class Entry:
     regions: list[str] | None  # ranked per head of population (or by raw share when configured)
     regions_by_share: list[str] | None
     ips: float | None  # impressions per unit of spend
+    region_skip: str | None = None  # why ``regions`` is None although the item has a region distribution
     split: str = "train"
+
+    @property
+    def region_kind(self) -> str:
+        return self.item.behaviour.region_kind
+
+    @property
+    def productive(self) -> bool:
+        """Whether any behaviour fact is known, i.e. whether the item can give a sample."""
+        b = self.item.behaviour
+        return any(x is not None for x in (self.best_age, self.best_gender, self.regions, b.spend,
+                                             b.impressions))
 
     @property
     def key(self) -> str:
@@ -39,23 +52,26 @@ class Entry:
         return self.item.page_ids[0] if self.item.page_ids else f"name:{self.item.advertiser}"
 
 
-def make_entry(item: Item, population: Mapping[str, float], per_head: bool, best_gender_from: Sequence[str],
-               range_point: str, issues: Issues, unknown_regions: Counter) -> Entry:
+def make_entry(item: Item, ranker: RegionRanker, best_gender_from: Sequence[str], range_point: str,
+               issues: Issues, unknown_regions: Counter) -> Entry:
     b = item.behaviour
-    regions = by_share = None
+    regions = by_share = skip = None
     if b.region is not None:
-        regions, missing = rank_regions(b.region, population, per_head=per_head)
-        by_share, _ = rank_regions(b.region, population, per_head=False)
-        if missing:
-            issues["region.without_population"] += 1
-            unknown_regions.update(missing)
+        regions, by_share, skip = ranker.rank(b.region, b.region_kind, issues, unknown_regions)
+    best_age = best(b.age) if b.age else None
+    best_gender = best(b.gender, best_gender_from) if b.gender else None
+    if b.age and best_age is None:
+        issues["age.tied_top"] += 1
+    if b.gender and best_gender is None:
+        issues["gender.tied_top"] += 1
     return Entry(
         item=item,
-        best_age=best(b.age) if b.age else None,
-        best_gender=best(b.gender, best_gender_from) if b.gender else None,
-        regions=regions or None,
+        best_age=best_age,
+        best_gender=best_gender,
+        regions=regions,
         regions_by_share=by_share or None,
         ips=impressions_per_spend(b, range_point, issues),
+        region_skip=skip,
     )
 
 
@@ -72,13 +88,16 @@ class PoolEntry:
     best_gender: str | None
     best_age: str | None
     top_regions: tuple[str, ...]
+    region_kind: str = "region"
+    productive: bool = True  # whether the item has any behaviour fact (see Entry.productive)
     split: str = "train"
 
     @classmethod
     def of(cls, e: Entry, group: int) -> PoolEntry:
         # region names are interned: a million items share one string per region
         return cls(e.key, group, e.advertiser_key, tuple(e.item.page_ids), e.item.start, e.item.category,
-                   e.best_gender, e.best_age, tuple(sys.intern(r) for r in e.regions or []))
+                   e.best_gender, e.best_age, tuple(sys.intern(r) for r in e.regions or []),
+                   sys.intern(e.region_kind), e.productive)
 
 
 @dataclass
@@ -88,6 +107,7 @@ class Context:
     system: str
     ad_fields: Mapping[str, str]  # item field → label, in prompt order
     gender_names: Mapping[str, str]
+    place_names: Mapping[str, str]  # region kind → plural noun, e.g. {region: states, country: countries}
     audience: Mapping[str, str]  # attribute → phrase naming an audience group, e.g. "the audience aged {age}"
     seed: int
     embedder_factory: Callable[[], Any] | None = None  # builds a SentenceEmbedder when a generator needs one
@@ -96,6 +116,9 @@ class Context:
 
     def gender(self, g: str) -> str:
         return self.gender_names.get(g, g)
+
+    def places(self, kind: str) -> str:
+        return self.place_names.get(kind, "regions")
 
     def get_embedder(self) -> Any:
         if self._embedder is None:
@@ -175,6 +198,9 @@ def make_sample(task: str, sid: str, ctx: Context, user: str, answer: str, targe
         "regions_per_head": [e.regions for e in entries],
         "regions_by_share": [e.regions_by_share for e in entries],
         "impressions_per_spend": [e.ips for e in entries],
+        "region_kind": [e.region_kind for e in entries],
+        # per attribute: "impressions" (delivery) or "reach" (a DSA record's reach breakdown)
+        "behaviour_basis": [e.item.behaviour.basis for e in entries],
         "split": main.split,
     }
     if extra:

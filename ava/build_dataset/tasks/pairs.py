@@ -10,12 +10,25 @@ TC-A/-G/-R: ad A rewritten into ad B for B's top group, which is not A's top gro
 ranks at least ``min_rank_gap`` places lower for A, or is absent there). Targets are the real ads: no
 generator model is needed. Pairs never join an ad with its own duplicate (merged clusters are one item, and
 identical copies are skipped).
+
+Work per ad is bounded, so time and memory grow with the number of ads, not with its square. TS partners
+are an ad's ``neighbours`` nearest ads by cosine (FAISS over the advertiser's embeddings, the index chosen
+as ``ava.dedup`` chooses it: exact below 20,000 ads, IVF above), kept when above ``min_cosine``. TC partners
+are drawn per ad from the other top groups (ads bucketed by top age group, gender, region), at most
+``max_partners`` per attribute, rotating through each bucket from a seeded offset. Candidates are then taken
+in a seeded hash order; each ad joins at most ``max_partners`` pairs that gave samples. The checks run
+cheapest first: identical copy, behaviour (is one ad stronger, are the top groups different), and only then
+the word-level edit distance, thresholded at ``min_word_edits`` (rapidfuzz stops as soon as it is exceeded).
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from ava.build_dataset.tasks.base import (
     Context,
@@ -26,7 +39,6 @@ from ava.build_dataset.tasks.base import (
     make_sample,
     pick,
     sample_id,
-    unit_hash,
 )
 from ava.build_dataset.text import normalised, word_levenshtein
 
@@ -34,17 +46,74 @@ TS_ATTRIBUTES = ("B", "A", "G", "R")
 TC_ATTRIBUTES = ("A", "G", "R")
 
 
-def _pairs(group: Sequence[Entry], seed: int, max_partners: int, ordered: bool) -> Iterator[tuple[int, int]]:
-    """Index pairs in a seeded order, each entry in at most ``max_partners`` pairs."""
-    n = len(group)
-    cand = [(i, j) for i in range(n) for j in range(n) if (i != j if ordered else i < j)]
-    cand.sort(key=lambda p: unit_hash(seed, "pair", group[p[0]].key, group[p[1]].key))
-    used = [0] * n
-    for i, j in cand:
-        if used[i] < max_partners and used[j] < max_partners:
-            used[i] += 1
-            used[j] += 1
-            yield i, j
+# IVF lists searched per query when an advertiser has more ads than dedup's flat limit (20,000): a fixed count,
+# so a query scans a bounded number of lists (at 64k ads, 32 of 1,024 lists: ~3% of the ads); not tuned for
+# recall (a missed neighbour only loses a candidate pair).
+NPROBE = 32
+
+
+def _key_hashes(group: Sequence[Entry], seed: int, salt: str) -> np.ndarray:
+    """A seeded 64-bit hash of each entry's key (stable across runs and machines)."""
+    return np.array([int.from_bytes(hashlib.sha256(f"{seed}|{salt}|{e.key}".encode()).digest()[:8], "big")
+                     for e in group], dtype=np.uint64)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: a well-spread 64-bit hash of each uint64."""
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def seeded_order(pairs: np.ndarray, group: Sequence[Entry], seed: int) -> np.ndarray:
+    """Rows of ``pairs`` (m × 2 entry indices) in a seeded order that depends only on the entries' keys."""
+    if len(pairs) == 0:
+        return pairs
+    h = _key_hashes(group, seed, "pair")
+    with np.errstate(over="ignore"):
+        ph = _mix(h[pairs[:, 0]] * np.uint64(0x9E3779B97F4A7C15) + _mix(h[pairs[:, 1]]))
+    return pairs[np.lexsort((pairs[:, 1], pairs[:, 0], ph))]
+
+
+class _Partners:
+    """How many sample-giving pairs each entry has joined, capped at ``cap``."""
+
+    def __init__(self, n: int, cap: int) -> None:
+        self.used, self.cap = np.zeros(n, dtype=np.int32), cap
+
+    def full(self, i: int, j: int) -> bool:
+        return self.used[i] >= self.cap or self.used[j] >= self.cap
+
+    def take(self, i: int, j: int) -> None:
+        self.used[i] += 1
+        self.used[j] += 1
+
+
+def similar_pairs(emb: np.ndarray, min_cosine: float, k: int, seed: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Unordered pairs (i < j) among each row's ``k`` nearest rows with cosine above ``min_cosine``.
+
+    Returns (pairs m × 2, their exact cosines, how many rows had all ``k`` neighbours above the threshold:
+    those may have more similar ads than were looked at).
+    """
+    from ava.dedup.index import IndexChooser, build_index, rescore
+
+    n = len(emb)
+    x = np.ascontiguousarray(emb, dtype=np.float32)
+    built = build_index(x, IndexChooser().plan(n, x.shape[1]), gpu=False, seed=seed)
+    if built.param == "nprobe":
+        built.set_param(min(NPROBE, built.values[-1]))
+    kk = min(k + 1, n)  # the row itself is its own nearest neighbour
+    scores, nbr = built.index.search(x, kk)
+    rows = np.broadcast_to(np.arange(n)[:, None], nbr.shape)
+    hit = (nbr >= 0) & (nbr != rows) & (scores > min_cosine)
+    saturated = int((hit.sum(1) >= k).sum())
+    a, b = rows[hit].astype(np.int64), nbr[hit].astype(np.int64)
+    pairs = np.unique(np.stack([np.minimum(a, b), np.maximum(a, b)], 1), axis=0) if a.size else \
+        np.zeros((0, 2), np.int64)
+    cos = rescore(x, pairs[:, 0], pairs[:, 1]) if len(pairs) else np.zeros(0, np.float32)
+    keep = cos > min_cosine
+    return pairs[keep], cos[keep], saturated
 
 
 def _group_value(attr: str, e: Entry) -> str | None:
@@ -90,12 +159,14 @@ class Transsuasion(_PairGenerator):
 
     def __init__(self, templates: Mapping[str, Sequence[str]], attributes: Sequence[str] = TS_ATTRIBUTES,
                  min_cosine: float = 0.7, min_word_edits: int = 15, min_ratio: float = 1.2,
-                 min_gap: float = 0.05, max_partners: int = 20,
+                 min_gap: float = 0.05, max_partners: int = 20, neighbours: int = 50,
                  text_fields: Sequence[str] = ("title", "body"), enabled: bool = True,
                  weight: float = 1.0) -> None:
         super().__init__(templates, attributes, TS_ATTRIBUTES, text_fields, max_partners, enabled, weight)
+        if neighbours < 1:
+            raise ValueError(f"Transsuasion: neighbours={neighbours} must be at least 1")
         self.min_cosine, self.min_word_edits = min_cosine, min_word_edits
-        self.min_ratio, self.min_gap = min_ratio, min_gap
+        self.min_ratio, self.min_gap, self.neighbours = min_ratio, min_gap, neighbours
 
     def _stronger(self, attr: str, a: Entry, b: Entry) -> tuple[Entry, Entry, dict[str, Any]] | None:
         if attr == "B":
@@ -118,27 +189,32 @@ class Transsuasion(_PairGenerator):
         if len(group) < 2:
             return
         texts = [ad_text(e, self.text_fields) for e in group]
-        emb = ctx.get_embedder().encode(texts)
-        for i, j in _pairs(group, ctx.seed, self.max_partners, ordered=False):
+        pairs, cosines, saturated = similar_pairs(ctx.get_embedder().encode(texts), self.min_cosine,
+                                                  self.neighbours, ctx.seed)
+        ctx.skipped["TS: ads whose neighbour list was full (more similar ads than neighbours)"] += saturated
+        cos_of = {(int(i), int(j)): float(c) for (i, j), c in zip(pairs, cosines, strict=True)}
+        partners = _Partners(len(group), self.max_partners)
+        for i, j in seeded_order(pairs, group, ctx.seed).tolist():
+            if partners.full(i, j):
+                ctx.skipped["TS: partner limit reached"] += 1
+                continue
             if normalised(texts[i]) == normalised(texts[j]):
                 ctx.skipped["TS: identical copies"] += 1
                 continue
-            cosine = float(emb[i] @ emb[j])
-            if cosine <= self.min_cosine:
-                ctx.skipped["TS: not similar enough"] += 1
+            found = [(attr, got) for attr in self.attributes
+                     if (got := self._stronger(attr, group[i], group[j])) is not None]
+            if not found:
+                ctx.skipped["TS: no attribute with a stronger ad"] += 1
                 continue
-            edits = word_levenshtein(texts[i], texts[j])
-            if edits <= self.min_word_edits:
+            if word_levenshtein(texts[i], texts[j], cutoff=self.min_word_edits) <= self.min_word_edits:
                 ctx.skipped["TS: too few word edits"] += 1
                 continue
-            for attr in self.attributes:
-                got = self._stronger(attr, group[i], group[j])
-                if got is None:
-                    continue
-                weak, strong, facts = got
+            partners.take(i, j)
+            for attr, (weak, strong, facts) in found:
                 fields = {"audience": _audience(attr, facts["group"], ctx)} if "group" in facts else {}
                 yield self._sample(f"TS-{attr}", ctx, weak, strong, fields,
-                                   {"attribute": attr, "cosine": cosine, "word_edits": edits, **facts})
+                                   {"attribute": attr, "cosine": cos_of[(i, j)],
+                                    "word_edits_above": self.min_word_edits, **facts})
 
 
 class Transcreation(_PairGenerator):
@@ -159,17 +235,58 @@ class Transcreation(_PairGenerator):
             return None
         return want
 
+    def candidates(self, group: Sequence[Entry], seed: int) -> np.ndarray:
+        """Ordered pairs (src, dst): per attribute, up to ``max_partners`` dsts from other top groups."""
+        h = _key_hashes(group, seed, "tc")
+        out = []
+        for attr in self.attributes:
+            buckets: dict[str, list[int]] = defaultdict(list)
+            for idx, e in enumerate(group):
+                value = _group_value(attr, e)
+                if value is not None:
+                    buckets[value].append(idx)
+            for members in buckets.values():
+                members.sort(key=lambda m: (int(h[m]), m))
+            values = sorted(buckets)
+            for i, e in enumerate(group):
+                have = _group_value(attr, e)
+                if have is None:
+                    continue
+                near = set(e.regions[: self.min_rank_gap]) if attr == "R" and e.regions else set()
+                others = [buckets[v] for v in values if v != have and v not in near]
+                if not others:
+                    continue
+                start = int(h[i] % np.uint64(len(others)))
+                others = others[start:] + others[:start]
+                offsets = [int((h[i] >> np.uint64(16)) % np.uint64(len(m))) for m in others]
+                picked = 0
+                for r in range(self.max_partners):  # round robin over the other groups
+                    for m, off in zip(others, offsets, strict=True):
+                        if r < len(m) and picked < self.max_partners:
+                            out.append((i, m[(off + r) % len(m)]))
+                            picked += 1
+                    if picked >= self.max_partners:
+                        break
+        if not out:
+            return np.zeros((0, 2), np.int64)
+        return np.unique(np.array(out, dtype=np.int64), axis=0)
+
     def generate(self, group: Sequence[Entry], pool: Sequence[PoolEntry], ctx: Context) -> Iterator[dict]:
         texts = [normalised(ad_text(e, self.text_fields)) for e in group]
-        for i, j in _pairs(group, ctx.seed, self.max_partners, ordered=True):
+        partners = _Partners(len(group), self.max_partners)
+        for i, j in seeded_order(self.candidates(group, ctx.seed), group, ctx.seed).tolist():
+            if partners.full(i, j):
+                ctx.skipped["TC: partner limit reached"] += 1
+                continue
             if texts[i] == texts[j]:
                 ctx.skipped["TC: identical copies"] += 1
                 continue
             src, dst = group[i], group[j]
-            for attr in self.attributes:
-                want = self._target_group(attr, src, dst)
-                if want is None:
-                    continue
+            wanted = [(attr, want) for attr in self.attributes
+                      if (want := self._target_group(attr, src, dst)) is not None]
+            if wanted:
+                partners.take(i, j)
+            for attr, want in wanted:
                 have = _group_value(attr, src)
                 fields = {"source_audience": _audience(attr, have, ctx),
                           "target_audience": _audience(attr, want, ctx)}

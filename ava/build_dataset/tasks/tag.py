@@ -20,7 +20,7 @@ from ava.build_dataset.tasks.base import (
     pick,
     sample_id,
 )
-from ava.build_dataset.tasks.tap import ATTRIBUTES, attribute_facts
+from ava.build_dataset.tasks.tap import ATTRIBUTES, attribute_facts, skip_reason
 
 
 class TAG(Generator):
@@ -46,7 +46,7 @@ class TAG(Generator):
                 task = f"TAG-{attr}"
                 got = attribute_facts(attr, e, ctx, self.k)
                 if got is None:
-                    ctx.skipped[f"{task}: behaviour missing"] += 1
+                    ctx.skipped[f"{task}: {skip_reason(attr, e, self.k)}"] += 1
                     continue
                 fields, wanted = got
                 sid = sample_id(task, e.key)

@@ -42,8 +42,8 @@ def attribute_facts(attr: str, e: Entry, ctx: Context, k: int = 3) -> tuple[dict
         if e.regions is None or len(e.regions) < k:
             return None
         top = e.regions[: k]
-        return ({"regions": join_names(top), "k": k},
-                {"regions": top, "distribution": b.region})
+        return ({"regions": join_names(top), "k": k, "places": ctx.places(e.region_kind)},
+                {"regions": top, "distribution": b.region, "region_kind": e.region_kind})
     if attr == "B":
         if b.spend is None:
             return None
@@ -53,6 +53,18 @@ def attribute_facts(attr: str, e: Entry, ctx: Context, k: int = 3) -> tuple[dict
         return None
     return ({"impressions": impressions_text(e)},
             {"impressions": b.impressions.as_dict(), "range": impressions_text(e)})
+
+
+def skip_reason(attr: str, e: Entry, k: int) -> str:
+    """Why ``attribute_facts`` gave nothing for this entry (the key of the summary's skipped_samples)."""
+    b = e.item.behaviour
+    if attr == "R" and e.regions is not None:
+        return f"fewer than {k} ranked regions"
+    if attr == "R" and e.region_skip is not None:
+        return e.region_skip
+    if attr in ("A", "G") and (b.age if attr == "A" else b.gender):
+        return "top two shares tied"
+    return "behaviour missing"
 
 
 class TAP(Generator):
@@ -72,14 +84,12 @@ class TAP(Generator):
                 task = f"TAP-{attr}"
                 got = attribute_facts(attr, e, ctx, self.k)
                 if got is None:
-                    few = attr == "R" and e.regions is not None
-                    ctx.skipped[f"{task}: " + (f"fewer than {self.k} ranked regions" if few
-                                               else "behaviour missing")] += 1
+                    ctx.skipped[f"{task}: {skip_reason(attr, e, self.k)}"] += 1
                     continue
                 fields, target = got
                 sid = sample_id(task, e.key)
                 t = self.templates[attr]
                 question, ti = pick(t["question"], ctx.seed, sid)
                 hide = frozenset({"B": {"spend"}, "I": {"impressions"}}.get(attr, set()))
-                user = f"{describe_ad(e, ctx, hide)}\n\n{question.format(k=self.k)}"
+                user = f"{describe_ad(e, ctx, hide)}\n\n{question.format(k=self.k, places=fields.get('places', ''))}"
                 yield make_sample(task, sid, ctx, user, t["answer"].format(**fields), target, [e], ti)

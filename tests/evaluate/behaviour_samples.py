@@ -35,8 +35,9 @@ def tap_a(i: int, age: str) -> dict:
 
 
 def tap_r(i: int, regions: list[str]) -> dict:
-    return _sample(f"r{i}", "TAP-R", f"Advertiser: Shop {i}\n\n{T.tap.templates.R.question[0].format(k=3)}",
-                   T.tap.templates.R.answer.format(k=3, regions=", ".join(regions)),
+    return _sample(f"r{i}", "TAP-R",
+                   f"Advertiser: Shop {i}\n\n{T.tap.templates.R.question[0].format(k=3, places='states')}",
+                   T.tap.templates.R.answer.format(k=3, places="states", regions=", ".join(regions)),
                    {"regions": regions, "distribution": {r: 1 / 3 for r in regions}})
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ava.build_dataset.behaviour import load_population
+from ava.build_dataset.regions import load_population
 from ava.evaluate.behaviour import parse
 from tests.evaluate import behaviour_samples as bs
 

@@ -75,7 +75,7 @@ def reply(sample: dict[str, Any]) -> str:
 
 def region_lookup(cfg_b: DictConfig, samples: list[dict[str, Any]]) -> tuple[list[str], tuple]:
     """Region names the parser knows: the population table's, plus any region in the samples' targets."""
-    from ava.build_dataset.behaviour import load_population
+    from ava.build_dataset.regions import load_population
 
     table = list(load_population(cfg_b.population))
     extra = {r for s in samples if s["task"] == "TAP-R" for r in [*s["target"]["regions"],

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ava import plots
 from ava.runtime import atomic_write_bytes, write_json
 
 
@@ -27,13 +28,8 @@ def target_label(sample: dict[str, Any]) -> str:
 
 
 def plot_counts(summary: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     tasks = list(summary["samples_per_task"])
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.5 * len(tasks)), 4))
+    fig, ax = plots.subplots(figsize=(max(6.0, 0.5 * len(tasks)), 4))
     bottom = [0] * len(tasks)
     for split in ("train", "val"):
         vals = [summary["samples_per_task"][t].get(split, 0) for t in tasks]
@@ -43,9 +39,7 @@ def plot_counts(summary: dict[str, Any], path: Path) -> None:
     ax.set_title("samples per task and split")
     ax.tick_params(axis="x", rotation=60)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    plots.save(fig, path, dpi=100)
 
 
 def write_parquet(jsonl: Path, path: Path) -> None:

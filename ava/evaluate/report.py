@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ava import plots
 from ava.runtime import atomic_write_bytes, write_json
 
 MAX_BARS = 40  # plots show the groups with the most questions; CultureBank has hundreds of groups
@@ -47,29 +48,20 @@ def markdown(doc: dict[str, Any]) -> str:
 
 
 def plot_groups(name: str, result: dict[str, Any], path: Path) -> Path | None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     groups = result["per_group"]
     if not groups:
         return None
     counts = result["group_questions"]
     shown = sorted(groups, key=lambda g: -counts.get(g, 0))[:MAX_BARS]
     shown.sort()
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.35 * len(shown) + 1.5), 4.0))
+    fig, ax = plots.subplots(figsize=(max(4.0, 0.35 * len(shown) + 1.5), 4.0))
     ax.bar(range(len(shown)), [groups[g] for g in shown], color="#4472c4")
     ax.set_xticks(range(len(shown)), shown, rotation=75, ha="right", fontsize=7)
     ax.set_ylim(0, 1)
     ax.set_ylabel(result["headline"]["metric"].split(" (")[0], fontsize=8)
     more = f" ({len(shown)} of {len(groups)} groups)" if len(shown) < len(groups) else ""
     ax.set_title(f"{name}{more}", fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return plots.save(fig, path)
 
 
 def write_report(out_dir: Path, doc: dict[str, Any]) -> dict[str, Path]:

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from transformers import Trainer, TrainerCallback
 
+from ava import plots
 from ava.runtime import atomic_write_bytes, peak_rss_mb
 
 
@@ -114,13 +115,8 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
 
 def plot_losses(metrics_path: Path, png_path: Path) -> None:
     """Training loss and per-task validation loss against the optimizer step, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rows = read_metrics(metrics_path) if Path(metrics_path).exists() else []
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plots.subplots(figsize=(7, 4))
     train = [(r["step"], r["loss"]) for r in rows if r["split"] == "train" and math.isfinite(r["loss"])]
     if train:
         ax.plot(*zip(*train, strict=True), label="train", lw=1.2)
@@ -131,7 +127,4 @@ def plot_losses(metrics_path: Path, png_path: Path) -> None:
     ax.set_ylabel("loss (assistant tokens)")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    png_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png_path, dpi=100)
-    plt.close(fig)
+    plots.save(fig, png_path, dpi=100)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ava import plots
 from ava.evaluate.behaviour.parse import GENERATIVE_FAMILIES
 from ava.runtime import atomic_write_bytes, write_json
 
@@ -64,11 +65,6 @@ def markdown(doc: dict[str, Any]) -> str:
 
 def plot_tasks(doc: dict[str, Any], path: Path) -> Path | None:
     """Grouped bars: headline metric per task for each baseline and system (classification, then generation)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     b = doc["benchmarks"]["behaviour"]
     tasks = b["tasks"]
     if not tasks:
@@ -77,7 +73,7 @@ def plot_tasks(doc: dict[str, Any], path: Path) -> Path | None:
               [t for t, d in tasks.items() if d["family"] in GENERATIVE_FAMILIES]]
     panels = [p for p in panels if p]
     series = [*BASELINES, *b["systems"]]
-    fig, axes = plt.subplots(1, len(panels), figsize=(max(5.0, 0.9 * len(tasks) + 3), 4.0), squeeze=False)
+    fig, axes = plots.subplots(1, len(panels), figsize=(max(5.0, 0.9 * len(tasks) + 3), 4.0), squeeze=False)
     width = 0.8 / len(series)
     for ax, names in zip(axes[0], panels, strict=True):
         for j, s in enumerate(series):
@@ -93,11 +89,7 @@ def plot_tasks(doc: dict[str, Any], path: Path) -> Path | None:
         ax.set_ylabel("ROUGE-Lsum (0-100)" if generative else "headline metric (accuracy / overlap)", fontsize=8)
         ax.legend(fontsize=7)
     fig.suptitle(f"behaviour tasks: {doc['model']}", fontsize=9)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return plots.save(fig, path)
 
 
 def write_behaviour_report(out_dir: Path, doc: dict[str, Any]) -> dict[str, Path]:

@@ -18,26 +18,16 @@ import importlib.util
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
+
+from ava.models.cache import cache_root, save_atomically
 
 log = logging.getLogger(__name__)
 
 MARKER = "ava_gguf.json"
 _ANNOUNCED: set[Path] = set()  # cache folders already named in the log (tokenizer and model both resolve it)
-
-
-def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    """``cache_dir``, else ``$AVA_CACHE/models`` (``$XDG_CACHE_HOME/ava/models``, ``~/.cache/ava/models``)."""
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    base = os.environ.get("AVA_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "ava"
-    )
-    return Path(base) / "models"
 
 
 def packaged_file(package: str, file: str) -> Path:
@@ -103,20 +93,7 @@ def convert_gguf(path: str | os.PathLike, cache_dir: str | os.PathLike | None = 
                            f"missing {sorted(set(missing) - tied)}, unexpected {sorted(unexpected)}")
     model.tie_weights()
     del loaded
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        (tmp / MARKER).write_text(json.dumps(key, sort_keys=True))
-        if out.exists() and not any(out.iterdir()):
-            out.rmdir()
-        os.rename(tmp, out)  # atomic; loses the race cleanly when another process finished first
-    except OSError:
-        if not marker.is_file():
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    save_atomically(out, model, tokenizer, MARKER, key)
     log.warning("model: converted %s in %.0f s", path.name, time.perf_counter() - t0)
     _ANNOUNCED.add(out)
     return out

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import string
-import tempfile
 from pathlib import Path
+
+from ava.models.cache import cache_root, save_atomically
 
 BOS, EOS, EOT = "<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>"
 START_HEADER, END_HEADER = "<|start_header_id|>", "<|end_header_id|>"
@@ -83,13 +82,6 @@ def _train_tokenizer(vocab_size: int):
     return fast
 
 
-def _cache_root() -> Path:
-    base = os.environ.get("AVA_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "ava"
-    )
-    return Path(base) / "models"
-
-
 def build_tiny(
     out_dir: Path | None = None,
     seed: int = 0,
@@ -109,7 +101,7 @@ def build_tiny(
                 num_heads=num_heads, num_kv_heads=num_kv_heads, intermediate_size=intermediate_size,
                 max_position_embeddings=max_position_embeddings, version=1)
     key = hashlib.sha256(json.dumps(args, sort_keys=True).encode()).hexdigest()[:12]
-    out = Path(out_dir) if out_dir is not None else _cache_root() / f"tiny-{key}"
+    out = Path(out_dir) if out_dir is not None else cache_root() / f"tiny-{key}"
     marker = out / "ava_tiny.json"
     if marker.exists():
         if json.loads(marker.read_text()) != args:
@@ -129,18 +121,5 @@ def build_tiny(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = LlamaForCausalLM(config).to(torch.float32)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "ava_tiny.json").write_text(json.dumps(args, sort_keys=True))
-        if out.exists() and not any(out.iterdir()):
-            out.rmdir()
-        os.rename(tmp, out)  # atomic; loses the race cleanly when another process finished first
-    except OSError:
-        if not marker.exists():
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    save_atomically(out, model, tokenizer, marker.name, args)
     return out

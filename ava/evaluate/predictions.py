@@ -23,6 +23,13 @@ from ava.evaluate.benchmarks.base import DistKey, Question
 MAX_LISTED = 20  # bad lines quoted in the error; the count of all of them is given too
 
 
+def bad_lines(path: Path, problems: list[str]) -> PredictionsError:
+    """One error for all of a file's bad lines: the first ``MAX_LISTED`` quoted, the rest counted."""
+    shown = "\n  ".join(problems[:MAX_LISTED])
+    more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
+    return PredictionsError(f"{path}: {len(problems)} bad line(s):\n  {shown}{more}")
+
+
 class PredictionsError(ValueError):
     """The predictions file cannot be scored as given; the message lists each bad line."""
 
@@ -59,9 +66,7 @@ def read_predictions(
             if err:
                 problems.append(f"line {line_no}: {err}")
     if problems:
-        shown = "\n  ".join(problems[:MAX_LISTED])
-        more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
-        raise PredictionsError(f"{path}: {len(problems)} bad line(s):\n  {shown}{more}")
+        raise bad_lines(path, problems)
     if not dists:
         raise PredictionsError(f"{path}: no predictions in the file")
     return dists, fixes

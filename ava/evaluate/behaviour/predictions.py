@@ -12,7 +12,7 @@ import json
 from collections.abc import Collection
 from pathlib import Path
 
-from ava.evaluate.predictions import MAX_LISTED, PredictionsError
+from ava.evaluate.predictions import PredictionsError, bad_lines
 
 
 def read_outputs(path: str | Path, ids: Collection[str]) -> dict[str, str]:
@@ -47,9 +47,7 @@ def read_outputs(path: str | Path, ids: Collection[str]) -> dict[str, str]:
             else:
                 out[sid] = text
     if problems:
-        shown = "\n  ".join(problems[:MAX_LISTED])
-        more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
-        raise PredictionsError(f"{path}: {len(problems)} bad line(s):\n  {shown}{more}")
+        raise bad_lines(path, problems)
     if not out:
         raise PredictionsError(f"{path}: no outputs in the file")
     return out

@@ -114,6 +114,8 @@ def parse_line(text: str, line: int) -> Ad | ManifestError:
         record = json.loads(text, parse_constant=_reject_constant)
     except (json.JSONDecodeError, ValueError) as exc:
         return ManifestError(line, f"malformed JSON: {exc}")
+    except RecursionError:
+        return ManifestError(line, "malformed JSON: nested deeper than the parser's stack")
     if not isinstance(record, dict):
         return ManifestError(line, f"expected a JSON object, got {type(record).__name__}")
     record, changes = normalise_record(record)
@@ -126,23 +128,38 @@ def parse_line(text: str, line: int) -> Ad | ManifestError:
         media = []
     if not isinstance(media, list) or not all(isinstance(m, str) for m in media):
         return ManifestError(line, "'media' must be a list of relative file paths")
-    bad = _first_non_finite(record)
+    bad = _first_bad_value(record)
     if bad is not None:
-        return ManifestError(line, f"non-finite number in field {bad!r}")
+        return ManifestError(line, f"{bad[1]} in field {bad[0]!r}")
     return Ad(line, record, tuple(changes))
 
 
-def _first_non_finite(value: Any, path: str = "") -> str | None:
+def _unencodable(text: str) -> bool:
+    """A lone surrogate (``"\\ud800"``, which ``json.loads`` accepts) cannot be written as UTF-8 (Parquet)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _first_bad_value(value: Any, path: str = "") -> tuple[str, str] | None:
+    """(field path, what is wrong) of the first non-finite number or unencodable string, else ``None``."""
     if isinstance(value, float) and not math.isfinite(value):
-        return path or "<root>"
+        return path or "<root>", "non-finite number"
+    if isinstance(value, str) and _unencodable(value):
+        return path or "<root>", "lone surrogate (not encodable as UTF-8)"
     if isinstance(value, dict):
         for k, v in value.items():
-            found = _first_non_finite(v, f"{path}.{k}" if path else str(k))
+            where = f"{path}.{k}" if path else str(k)
+            if _unencodable(str(k)):
+                return where.encode("utf-8", "backslashreplace").decode(), "lone surrogate (not encodable as UTF-8)"
+            found = _first_bad_value(v, where)
             if found:
                 return found
     if isinstance(value, list):
         for i, v in enumerate(value):
-            found = _first_non_finite(v, f"{path}[{i}]")
+            found = _first_bad_value(v, f"{path}[{i}]")
             if found:
                 return found
     return None

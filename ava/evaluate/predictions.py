@@ -87,6 +87,8 @@ def _parse_line(
         return f"non-finite number {exc} (NaN/Infinity are not probabilities)"
     except (UnicodeDecodeError, ValueError) as exc:
         return f"malformed JSON ({exc})"
+    except RecursionError:
+        return "malformed JSON (nested deeper than the parser's stack)"
     if not isinstance(rec, dict):
         return f"expected a JSON object, got {type(rec).__name__}"
     qid = rec.get("id")

@@ -27,6 +27,7 @@ QS = {"q1": Question("q1", "?", ("A", "B", "C")), "7": Question("7", "?", ("Yes"
         ('{"id": "q1", "probs": [1, 0, 0]', "malformed JSON"),
         ("[1, 2]", "expected a JSON object"),
         ('{"id": "q1", "probs": [1, 0, 0], "group": 3}', "'group' must be a string"),
+        ('{"id": "q1", "x": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested deeper than the parser's stack"),
     ],
 )
 def test_bad_line_reported_with_line_number(tmp_path, line, message):

@@ -58,3 +58,25 @@ def test_symlink_out_of_the_root_is_refused(tmp_path):
 
 def test_paths_inside_the_root_resolve(tmp_path):
     assert resolve_media(tmp_path, "media/./x.png") == Path(tmp_path).resolve() / "media" / "x.png"
+
+
+def test_deep_nesting_and_lone_surrogates_are_malformed_lines(tmp_path):
+    """A line nested 100,000 deep (RecursionError) and lone surrogates json.loads accepts but Parquet cannot
+    write, in a value or a key: each is that line's ManifestError; the good lines around them are kept."""
+    path = tmp_path / "ads.jsonl"
+    lines = [
+        json.dumps({"id": "1"}),
+        '{"id": "2", "x": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        '{"id": "3", "page_name": "Shop \\ud800"}',
+        '{"id": "4", "ad_creative_bodies": ["ok", "bad \\udfff"]}',
+        '{"id": "5", "\\ud800": 1}',
+        json.dumps({"id": "6", "page_name": "Caf\u00e9 \U0001f600"}),  # a proper surrogate pair is fine
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    out = list(iter_manifest(path))
+    assert [e.id for e in out if isinstance(e, Ad)] == ["1", "6"]
+    errors = {e.line: e.error for e in out if isinstance(e, ManifestError)}
+    assert "nested deeper" in errors[2]
+    assert errors[3] == "lone surrogate (not encodable as UTF-8) in field 'page_name'"
+    assert errors[4] == "lone surrogate (not encodable as UTF-8) in field 'ad_creative_bodies[1]'"
+    assert "lone surrogate" in errors[5]

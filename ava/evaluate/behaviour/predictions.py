@@ -29,8 +29,8 @@ def read_outputs(path: str | Path, ids: Collection[str]) -> dict[str, str]:
                 continue
             try:
                 rec = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError) as exc:
-                problems.append(f"line {line_no}: malformed JSON ({exc})")
+            except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+                problems.append(f"line {line_no}: malformed JSON ({type(exc).__name__}: {str(exc)[:200]})")
                 continue
             if not isinstance(rec, dict):
                 problems.append(f"line {line_no}: expected a JSON object, got {type(rec).__name__}")

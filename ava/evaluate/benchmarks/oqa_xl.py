@@ -61,8 +61,8 @@ def load(path: Path, cfg: Any) -> Loaded:
     qpath = require_file(path / QUESTIONS_FILE, "OpinionQA-XL questions")
     try:
         waves = json.loads(qpath.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise BenchmarkDataError(f"{qpath}: malformed JSON ({exc})") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise BenchmarkDataError(f"{qpath}: malformed JSON ({type(exc).__name__}: {str(exc)[:200]})") from None
     if not isinstance(waves, dict):
         raise BenchmarkDataError(f"{qpath}: expected {{wave: {{qcode: {{question, options}}}}}}")
     skipped: Counter = Counter()

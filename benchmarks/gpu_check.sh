@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# benchmarks/gpu_check.sh OUT_DIR: every check that needs a CUDA GPU, in one command (a few minutes on an H100/H200).
+# benchmarks/gpu_check.sh OUT_DIR: every check that needs a CUDA GPU, in one command (written to fit in 8 minutes on an
+# H100/H200; not yet run on a GPU, so that time is a target, not a measurement).
 #
 # Runs, on a machine with torch, triton, transformers and peft (no hydra, faiss, open_clip or whisper needed):
 #   1. the `gpu`-marked tests of tests/kernels (compiled Triton kernels vs the fp64 reference), junit XML;

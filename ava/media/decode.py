@@ -91,9 +91,10 @@ def keyframe(path: Path, index: int, start: float, end: float, cfg) -> Scene:
 def decode(path: Path, cfg) -> Decoded:
     """Decode ``path`` per the ``media`` section of the verbalize config."""
     check_file(path)
-    image = sniff_image(path, int(cfg.max_image_pixels))
-    if image is not None:
-        return Decoded("image", image.width, image.height, None, [Scene(0, None, None, image, is_blank(image))])
+    sniffed = sniff_image(path, int(cfg.max_image_pixels), int(cfg.image_max_side))
+    if sniffed is not None:
+        image, (width, height) = sniffed
+        return Decoded("image", width, height, None, [Scene(0, None, None, image, is_blank(image))])
     info = ffmpeg.probe(path, timeout=cfg.ffmpeg_timeout_s)
     pcm = ffmpeg.audio_pcm(path, timeout=cfg.ffmpeg_timeout_s) if info.has_audio else None
     if not info.has_video:
@@ -101,6 +102,7 @@ def decode(path: Path, cfg) -> Decoded:
     duration = info.duration_s or 0.0
     if duration <= 0:
         raise MediaError("decode_failed", "video has no duration")
-    cuts = detect_scenes(path, duration, cfg.scene_threshold, cfg.min_scene_len_s, cfg.max_scenes)
+    cuts = detect_scenes(path, duration, cfg.scene_threshold, cfg.min_scene_len_s, cfg.max_scenes,
+                         cfg.scene_max_frames)
     scenes = [keyframe(path, i, s, e, cfg) for i, (s, e) in enumerate(cuts)]
     return Decoded("video", info.width, info.height, duration, scenes, pcm)

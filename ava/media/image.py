@@ -25,8 +25,9 @@ PALETTE: dict[str, tuple[int, int, int]] = {
 }
 
 
-def sniff_image(path: Path, max_pixels: int) -> Image.Image | None:
-    """Decode ``path`` as an RGB image, or return None when it is not an image Pillow knows.
+def sniff_image(path: Path, max_pixels: int, max_side: int) -> tuple[Image.Image, tuple[int, int]] | None:
+    """Decode ``path`` as an RGB image scaled so its longer side is at most ``max_side`` (JPEGs are decoded at
+    a reduced scale from the start), with the stored size; None when it is not an image Pillow knows.
 
     Raises :class:`MediaError` for images that are too large or truncated/corrupt.
     """
@@ -47,10 +48,13 @@ def sniff_image(path: Path, max_pixels: int) -> Image.Image | None:
                                           f"{max_pixels:,} (possible decompression bomb); raise the limit if "
                                           "it is genuine")
         try:
+            img.draft("RGB", (max_side, max_side))  # JPEG only: DCT scaling, never below the requested size
             img.load()
         except (OSError, SyntaxError, ValueError) as exc:
             raise MediaError("corrupt_image", f"corrupt or truncated image: {exc}") from exc
-        return flatten(img)
+        flat = flatten(img)
+    flat.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return flat, (w, h)
 
 
 def flatten(img: Image.Image) -> Image.Image:

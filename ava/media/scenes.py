@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 
+def frame_step(n_frames: int, max_frames: int | None) -> int:
+    """Analyse every ``step``-th frame so that at most ``max_frames`` frames reach the detector."""
+    if max_frames is None or n_frames <= max_frames:
+        return 1
+    return math.ceil(n_frames / max_frames)
+
+
 def detect_scenes(path: Path, duration_s: float, threshold: float, min_scene_len_s: float,
-                  max_scenes: int) -> list[tuple[float, float]]:
+                  max_scenes: int, max_frames: int | None = None) -> list[tuple[float, float]]:
     """(start, end) seconds of each scene; one scene spanning the video when no cut is found.
 
     When there are more than ``max_scenes`` scenes the longest ones are kept, in time order, so that a
-    flickering video cannot blow up the verbalization.
+    flickering video cannot blow up the verbalization. A video of more than ``max_frames`` frames is sampled
+    evenly (PySceneDetect's ``frame_skip``): hard cuts are still found, to within the sampling step.
     """
-    from scenedetect import ContentDetector, detect
+    from scenedetect import ContentDetector, SceneManager, open_video
 
+    video = open_video(str(path))
+    n_frames = max(video.duration.frame_num, round(float(video.frame_rate) * duration_s))
+    manager = SceneManager()
+    manager.add_detector(ContentDetector(threshold=threshold, min_scene_len=1))
+    manager.detect_scenes(video, frame_skip=frame_step(n_frames, max_frames) - 1)
     scenes: list[tuple[float, float]] = []
-    found = detect(str(path), ContentDetector(threshold=threshold, min_scene_len=1))
-    for start, end in found:
+    for start, end in manager.get_scene_list():
         s, e = start.seconds, end.seconds
         if scenes and e - s < min_scene_len_s:  # too short to be a scene of its own: extend the previous
             scenes[-1] = (scenes[-1][0], e)

@@ -11,13 +11,14 @@ refused with :class:`MediaPathError`.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ava.jsonl import LineError, iter_jsonl, parse_json_line
 
 
 class MediaPathError(ValueError):
@@ -46,10 +47,6 @@ class Ad:
     @property
     def media(self) -> list[str]:
         return list(self.record.get("media") or [])
-
-
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"non-finite number {name} is not valid JSON")
 
 
 # Older Ad Library API names → current ones (Graph API v3–v11 era; the current name wins when both are present).
@@ -108,14 +105,24 @@ def normalise_record(record: dict[str, Any]) -> tuple[dict[str, Any], list[str]]
     return rec, changes
 
 
-def parse_line(text: str, line: int) -> Ad | ManifestError:
+def parse_line(raw: bytes | str, line: int) -> Ad | ManifestError:
     """Parse one manifest line (old field names normalised by :func:`normalise_record`); never raises."""
-    try:
-        record = json.loads(text, parse_constant=_reject_constant)
-    except (json.JSONDecodeError, ValueError) as exc:
-        return ManifestError(line, f"malformed JSON: {exc}")
-    except RecursionError:
-        return ManifestError(line, "malformed JSON: nested deeper than the parser's stack")
+    parsed = parse_json_line(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw, line)
+    return parse_record(parsed, line)
+
+
+def _line_error(err: LineError) -> ManifestError:
+    if err.kind == "not_utf8":
+        return ManifestError(err.line, f"not UTF-8: {err.detail}")
+    if err.kind == "too_deep":
+        return ManifestError(err.line, "malformed JSON: nested deeper than the parser's stack")
+    return ManifestError(err.line, f"malformed JSON: {err.detail}")
+
+
+def parse_record(record: Any, line: int) -> Ad | ManifestError:
+    """Check one parsed line (or its :class:`~ava.jsonl.LineError`) and make it an :class:`Ad`."""
+    if isinstance(record, LineError):
+        return _line_error(record)
     if not isinstance(record, dict):
         return ManifestError(line, f"expected a JSON object, got {type(record).__name__}")
     record, changes = normalise_record(record)
@@ -170,15 +177,8 @@ def iter_manifest(path: str | Path) -> Iterator[Ad | ManifestError]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"manifest not found: {path}")
-    with path.open("rb") as fh:
-        for line_no, raw in enumerate(fh, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                yield ManifestError(line_no, f"not UTF-8: {exc}")
-                continue
-            if text.strip():
-                yield parse_line(text, line_no)
+    for line_no, parsed in iter_jsonl(path):
+        yield parse_record(parsed, line_no)
 
 
 def resolve_media(root: str | Path, rel: str) -> Path:

@@ -161,7 +161,7 @@ class Manifest:
         with self.path.open("rb") as fh:
             for line in lines:
                 fh.seek(self.offsets[line - 1])
-                ad = parse_line(fh.readline().decode("utf-8"), line)
+                ad = parse_line(fh.readline(), line)
                 if isinstance(ad, ManifestError):
                     raise RuntimeError(f"{self.path} line {line} changed during the run: {ad.error}")
                 out.append(ad)

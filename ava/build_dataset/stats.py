@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ava import plots
+from ava.jsonl import LineError, iter_jsonl
 from ava.runtime import atomic_write_bytes, write_json
 
 
@@ -47,7 +48,11 @@ def write_parquet(jsonl: Path, path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    rows = [json.loads(line) for line in jsonl.read_text("utf-8").splitlines() if line]
+    rows = []
+    for line_no, row in iter_jsonl(jsonl):
+        if isinstance(row, LineError):  # this run wrote the file a moment ago: a bad line is a bug
+            raise RuntimeError(f"{jsonl}:{line_no}: {row.detail}")
+        rows.append(row)
     table = pa.table({
         "id": [r["id"] for r in rows],
         "task": [r["task"] for r in rows],

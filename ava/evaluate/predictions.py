@@ -10,7 +10,6 @@ Every problem is reported with its 1-based line number; the whole file is checke
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ava.evaluate.benchmarks.base import DistKey, Question
+from ava.jsonl import LineError, iter_jsonl
 
 MAX_LISTED = 20  # bad lines quoted in the error; the count of all of them is given too
 
@@ -32,14 +32,6 @@ def bad_lines(path: Path, problems: list[str]) -> PredictionsError:
 
 class PredictionsError(ValueError):
     """The predictions file cannot be scored as given; the message lists each bad line."""
-
-
-class _NonFinite(ValueError):
-    pass
-
-
-def _no_constants(name: str) -> float:
-    raise _NonFinite(name)
 
 
 def read_predictions(
@@ -58,13 +50,10 @@ def read_predictions(
     dists: dict[DistKey, np.ndarray] = {}
     fixes: Counter = Counter()
     problems: list[str] = []
-    with path.open("rb") as fh:
-        for line_no, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            err = _parse_line(raw, line_no, questions, sum_tolerance, on_bad_sum, dists, fixes)
-            if err:
-                problems.append(f"line {line_no}: {err}")
+    for line_no, rec in iter_jsonl(path):
+        err = _check_line(rec, questions, sum_tolerance, on_bad_sum, dists, fixes)
+        if err:
+            problems.append(f"line {line_no}: {err}")
     if problems:
         raise bad_lines(path, problems)
     if not dists:
@@ -72,23 +61,25 @@ def read_predictions(
     return dists, fixes
 
 
-def _parse_line(
-    raw: bytes,
-    line_no: int,
+def _line_error(err: LineError) -> str:
+    """How a line that is not JSON is reported."""
+    if err.kind == "non_finite":
+        return f"non-finite number {err.exc.name} (NaN/Infinity are not probabilities)"
+    if err.kind == "too_deep":
+        return "malformed JSON (nested deeper than the parser's stack)"
+    return f"malformed JSON ({err.exc})"
+
+
+def _check_line(
+    rec: Any,
     questions: dict[str, Question],
     tol: float,
     on_bad_sum: str,
     dists: dict[DistKey, np.ndarray],
     fixes: Counter,
 ) -> str | None:
-    try:
-        rec: Any = json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
-    except _NonFinite as exc:
-        return f"non-finite number {exc} (NaN/Infinity are not probabilities)"
-    except (UnicodeDecodeError, ValueError) as exc:
-        return f"malformed JSON ({exc})"
-    except RecursionError:
-        return "malformed JSON (nested deeper than the parser's stack)"
+    if isinstance(rec, LineError):
+        return _line_error(rec)
     if not isinstance(rec, dict):
         return f"expected a JSON object, got {type(rec).__name__}"
     qid = rec.get("id")

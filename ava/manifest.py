@@ -62,6 +62,8 @@ RENAMED_FIELDS = {
 }
 LIST_FIELDS = frozenset({"ad_creative_bodies", "ad_creative_link_titles", "ad_creative_link_captions",
                          "ad_creative_link_descriptions"})
+# Fields the API gives as lists; a plain string in one is its only element, any other scalar is dropped
+LIST_VALUED = LIST_FIELDS | {"publisher_platforms", "languages"}
 _SNAPSHOT_ID = re.compile(r"[?&]id=(\d+)")
 
 
@@ -72,6 +74,10 @@ def normalise_record(record: dict[str, Any]) -> tuple[dict[str, Any], list[str]]
       → ``estimated_audience_size``, singular ``ad_creative_body`` / ``_link_title`` / ``_link_caption`` /
       ``_link_description`` → the plural list fields (a string becomes a one-element list). When both names
       are present the current one is kept and the old one dropped (``"<old> dropped (<new> present)"``).
+    - A list-valued field (:data:`LIST_VALUED`) holding a plain string becomes a one-element list
+      (``"ad_creative_bodies: string->list"``, never spelled out letter by letter); one holding a number,
+      boolean or object is dropped (``"publisher_platforms: int dropped (not a list)"``), the rest of the
+      record is kept.
     - A MongoDB export's ``_id`` is removed; when the record has no ``id``, a plain string/integer ``_id`` is
       the ad id (``"_id->id"``; a ``{"$oid": ...}`` is a database key, never an ad id).
     - A record still without ``id`` takes the ``id=`` of its ``ad_snapshot_url`` (API v3–v5 returned no
@@ -90,6 +96,16 @@ def normalise_record(record: dict[str, Any]) -> tuple[dict[str, Any], list[str]]
             continue
         rec[new] = [value] if new in LIST_FIELDS and isinstance(value, str) else value
         changes.append(f"{old}->{new}")
+    for name in sorted(LIST_VALUED & rec.keys()):
+        value = rec[name]
+        if value is None or isinstance(value, list):
+            continue
+        if isinstance(value, str):
+            rec[name] = [value]
+            changes.append(f"{name}: string->list")
+        else:
+            del rec[name]
+            changes.append(f"{name}: {type(value).__name__} dropped (not a list)")
     if "_id" in rec:
         mongo = rec.pop("_id")
         if rec.get("id") is None and isinstance(mongo, (str, int)) and not isinstance(mongo, bool):

@@ -95,6 +95,7 @@ def summarise(shard_dir: Path, plan: Plan, manifest: Path, out_dir: Path, encode
         "output_dir": str(out_dir),
         "ads": plan.ads,
         "manifest_errors": [e.as_dict() for e in plan.manifest_errors],
+        "manifest_normalised": dict(sorted(plan.normalised.items())),
         "items": {"total": rows, "ok": counts["status"].get("ok", 0), "error": counts["status"].get("error", 0),
                   "processed_this_run": processed, "skipped_already_done": plan.skipped},
         "error_kinds": dict(counts["error_kind"]),

@@ -1,0 +1,83 @@
+"""verbalize on hostile input: scalars in list fields, gaps in the shard files, a corrupted data page."""
+
+import json
+
+import pyarrow.parquet as pq
+from PIL import Image
+
+from ava.manifest import iter_manifest
+from ava.verbalize.pipeline import verbalize
+from ava.verbalize.rows import new_row
+from ava.verbalize.shards import Plan
+
+from .conftest import compose_verbalize
+
+LIGHT = ["vision=none", "ocr=none", "asr=none", "faces=none", "progress=false", "executor.workers=1"]
+
+
+def test_scalars_in_list_fields_keep_the_shard(tmp_path):
+    Image.new("RGB", (32, 32), "red").save(tmp_path / "a.png")
+    ads = [{"id": "good", "page_name": "P", "ad_creative_bodies": ["Fine"], "media": ["a.png"]},
+           {"id": "num", "ad_creative_bodies": 5, "ad_creative_link_titles": True, "media": ["a.png"]},
+           {"id": "str", "ad_creative_bodies": "Hello world", "publisher_platforms": 5, "media": ["a.png"]},
+           {"id": "lang", "languages": 7, "media": ["a.png"]}]
+    (tmp_path / "ads.jsonl").write_text("".join(json.dumps(a) + "\n" for a in ads))
+    out = tmp_path / "out"
+    summary = verbalize(compose_verbalize([f"input={tmp_path / 'ads.jsonl'}", f"output_dir={out}", *LIGHT]))
+    rows = {r["ad_id"]: r for r in pq.read_table(out / "verbalized").to_pylist()}
+    assert summary["items"] == {**summary["items"], "total": 4, "ok": 4, "error": 0}
+    assert "Ad text: Hello world" in rows["str"]["verbalization"] and "H | e" not in rows["str"]["verbalization"]
+    assert "Ad text" not in rows["num"]["verbalization"] and "Headline" not in rows["num"]["verbalization"]
+    assert summary["manifest_normalised"] == {
+        "ad_creative_bodies: int dropped (not a list)": 1, "ad_creative_bodies: string->list": 1,
+        "ad_creative_link_titles: bool dropped (not a list)": 1, "languages: int dropped (not a list)": 1,
+        "publisher_platforms: int dropped (not a list)": 1}
+
+
+def _manifest(path, n):
+    path.write_text("".join(json.dumps({"id": str(i), "media": ["a.png"]}) + "\n" for i in range(n)))
+    return path
+
+
+def _finish(job):
+    rows = []
+    for ad, indices in job.items:
+        for i in indices:
+            row = new_row(ad, i)
+            row.update(status="ok", verbalization=f"ad {ad.id} " + "words " * 200)
+            rows.append(row)
+    job.finish(rows)
+
+
+def test_stale_shards_are_removed_by_number_not_position(tmp_path):
+    shards = tmp_path / "shards"
+    path = _manifest(tmp_path / "ads.jsonl", 8)
+    for job in Plan(iter_manifest(path), shards, "s", shard_size=2).jobs():
+        _finish(job)
+    (shards / "shard-00001.parquet").unlink()  # a killed run: shard 1 never written
+    _manifest(path, 4)  # the manifest shrinks to two shards
+    plan = Plan(iter_manifest(path), shards, "s", shard_size=2)
+    todo = list(plan.jobs())  # a pool finishes its jobs after the plan has run out
+    assert [j.index for j in todo] == [1]
+    for job in todo:
+        _finish(job)
+    assert sorted(p.name for p in shards.glob("shard-*.parquet")) == ["shard-00000.parquet", "shard-00001.parquet"]
+    assert pq.read_table(shards).num_rows == 4
+
+
+def test_a_corrupted_data_page_is_redone_not_trusted(tmp_path):
+    shards = tmp_path / "shards"
+    path = _manifest(tmp_path / "ads.jsonl", 4)
+    for job in Plan(iter_manifest(path), shards, "s", shard_size=2).jobs():
+        _finish(job)
+    victim = shards / "shard-00000.parquet"
+    data = bytearray(victim.read_bytes())
+    data[4:200] = b"\xff" * 196  # the first page header and data; the footer (and fingerprint) stay intact
+    victim.write_bytes(bytes(data))
+    assert pq.read_schema(victim).metadata[b"ava.fingerprint"]
+    plan = Plan(iter_manifest(path), shards, "s", shard_size=2)
+    todo = list(plan.jobs())
+    assert [j.index for j in todo] == [0] and plan.skipped == 2
+    for job in todo:
+        _finish(job)
+    assert pq.read_table(shards).num_rows == 4

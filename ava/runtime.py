@@ -1,4 +1,4 @@
-"""Shared by every ``python -m ava.*`` command: device choice, atomic writes, run summaries."""
+"""Shared by every ``python -m ava.*`` command: device choice, atomic writes (bytes, JSON, Parquet), run summaries."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import resource
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,21 @@ def _umask() -> int:
 
 def write_json(path: str | Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n").encode())
+
+
+def write_jsonl(path: str | Path, rows: Iterable[Any]) -> None:
+    """Write one JSON object a line, atomically (NaN stays NaN: for logs of our own, read with allow_nan)."""
+    atomic_write_bytes(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode())
+
+
+def write_table(path: str | Path, table: Any) -> None:
+    """Write a ``pyarrow.Table`` as Parquet, atomically (table → bytes in memory → temp file → rename)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    atomic_write_bytes(path, sink.getvalue().to_pybytes())
 
 
 def peak_rss_mb() -> float:

@@ -14,7 +14,7 @@ from transformers import Trainer, TrainerCallback
 
 from ava import plots
 from ava.jsonl import LineError, iter_jsonl
-from ava.runtime import atomic_write_bytes, peak_rss_mb
+from ava.runtime import peak_rss_mb, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class MetricsLog(TrainerCallback):
         if not self.path.exists():
             return
         rows = [r for r in read_metrics(self.path) if r["step"] <= step]
-        atomic_write_bytes(self.path, "".join(json.dumps(r) + "\n" for r in rows).encode())
+        write_jsonl(self.path, rows)
         if any(r["split"] == "val" and r["step"] == step for r in rows):
             self.last_eval_step = step
 

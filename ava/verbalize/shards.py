@@ -13,7 +13,6 @@ manifest's last shard are removed by their number (a killed run can leave gaps).
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import re
@@ -29,7 +28,7 @@ import pyarrow.parquet as pq
 
 from ava.encoders.base import Resolved
 from ava.manifest import Ad, ManifestError
-from ava.runtime import atomic_write_bytes
+from ava.runtime import write_table
 from ava.verbalize.schema import SCHEMA
 
 log = logging.getLogger(__name__)
@@ -58,9 +57,7 @@ class ShardJob:
         rows = [by_key.pop((r["manifest_line"], r["media_index"]), r) for r in self.kept] + list(by_key.values())
         rows.sort(key=lambda r: (r["manifest_line"], r["media_index"]))
         table = pa.Table.from_pylist(rows, schema=SCHEMA)
-        buf = io.BytesIO()
-        pq.write_table(table.replace_schema_metadata({FINGERPRINT_KEY: self.fingerprint.encode()}), buf)
-        atomic_write_bytes(self.path, buf.getvalue())
+        write_table(self.path, table.replace_schema_metadata({FINGERPRINT_KEY: self.fingerprint.encode()}))
 
 
 def settings_key(media: dict[str, Any], encoders: list[Resolved]) -> str:

@@ -11,7 +11,9 @@ refused with :class:`MediaPathError`.
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -198,13 +200,27 @@ def iter_manifest(path: str | Path) -> Iterator[Ad | ManifestError]:
 
 
 def resolve_media(root: str | Path, rel: str) -> Path:
-    """Resolve ``rel`` under ``root``; refuse absolute paths and any path that leaves ``root``."""
+    """Resolve ``rel`` under ``root``; refuse absolute paths, paths that leave ``root`` and unusable paths.
+
+    Unusable: a NUL byte, a symlink loop, a name or path longer than the file system allows. Each is a
+    :class:`MediaPathError` naming the problem (``path_refused`` rows), never an internal error.
+    """
     if not rel or not rel.strip():
         raise MediaPathError("empty media path")
+    if "\x00" in rel:
+        raise MediaPathError(f"media path holds a NUL byte: {rel!r:.200}")
     if Path(rel).is_absolute():
         raise MediaPathError(f"absolute media path refused (paths are relative to the manifest's folder): {rel}")
     root = Path(root).resolve()
-    full = (root / rel).resolve()
+    try:
+        full = (root / rel).resolve()
+    except (RuntimeError, OSError) as exc:  # Python < 3.13 raises RuntimeError("Symlink loop from ...")
+        raise MediaPathError(f"media path cannot be resolved ({exc}): {rel!r:.200}") from exc
     if not full.is_relative_to(root):
         raise MediaPathError(f"media path leaves the data root {root}: {rel}")
+    try:
+        os.stat(full)
+    except OSError as exc:  # a missing or unreadable file is the decoder's to report (missing_file, ...)
+        if exc.errno in (errno.ELOOP, errno.ENAMETOOLONG):
+            raise MediaPathError(f"media path cannot be used ({exc.strerror}): {rel!r:.200}") from exc
     return full

@@ -1,6 +1,7 @@
 """verbalize on hostile input: scalars in list fields, gaps in the shard files, a corrupted data page."""
 
 import json
+import re
 
 import pyarrow.parquet as pq
 from PIL import Image
@@ -81,3 +82,20 @@ def test_a_corrupted_data_page_is_redone_not_trusted(tmp_path):
     for job in todo:
         _finish(job)
     assert pq.read_table(shards).num_rows == 4
+
+
+def test_unusable_media_paths_are_path_errors_not_internal(tmp_path):
+    Image.new("RGB", (32, 32), "blue").save(tmp_path / "ok.png")
+    (tmp_path / "loop1").symlink_to("loop2")
+    (tmp_path / "loop2").symlink_to("loop1")
+    bad = ["loop1", "loop1/inside.png", "a" * 300 + ".png", "x\x00y.png", ("d" * 200 + "/") * 30 + "f.png"]
+    ads = [{"id": "bad", "media": bad}, {"id": "good", "media": ["ok.png"]}]
+    (tmp_path / "ads.jsonl").write_text("".join(json.dumps(a) + "\n" for a in ads))
+    out = tmp_path / "out"
+    summary = verbalize(compose_verbalize([f"input={tmp_path / 'ads.jsonl'}", f"output_dir={out}", *LIGHT]))
+    rows = pq.read_table(out / "verbalized").to_pylist()
+    assert summary["error_kinds"] == {"path_refused": len(bad)} and summary["items"]["ok"] == 1
+    errors = {r["media_index"]: r["error"] for r in rows if r["ad_id"] == "bad"}
+    loop = re.compile("Symlink loop|levels of symbolic links")  # Python < 3.13 | 3.13 (ELOOP from stat)
+    assert loop.search(errors[0]) and loop.search(errors[1])
+    assert "too long" in errors[2] and "too long" in errors[4] and "NUL byte" in errors[3]

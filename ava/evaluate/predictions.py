@@ -2,8 +2,10 @@
 
 One JSON object a line: ``{"id": QUESTION_ID, "probs": [p1, ..., pK]}`` with the probabilities in the
 benchmark's option order (refusal option included where it has one), plus ``"group"`` for a steered run and
-optionally ``"context"`` (OpinionQA's ``qa`` / ``bio`` / ``portray``). Ids are compared as strings, so the
-row-number ids of GlobalOpinionQA and CultureNLI may be written as ``3`` or ``"3"``.
+optionally ``"context"`` (OpinionQA's ``qa`` / ``bio`` / ``portray``). A line whose group the data does not
+hold for its question (an empty group, an unknown country) is valid but cannot be scored: GlobalOpinionQA,
+CultureNLI and CultureBank count it (``predictions_not_scored``, per group) in the results. Ids are
+compared as strings, so the row-number ids of GlobalOpinionQA and CultureNLI may be written as ``3`` or ``"3"``.
 
 Every problem is reported with its 1-based line number; the whole file is checked before anything is scored.
 """
@@ -119,3 +121,48 @@ def _check_line(
         return f"duplicate prediction for id={qid!r} group={group!r} context={context!r}"
     dists[key] = arr
     return None
+
+
+
+
+class ReadLog(dict):
+    """The predictions as a dict that remembers which keys scoring looked up (``get``, ``[]``, ``in``).
+
+    A benchmark that takes every key's probabilities (``items``/``values``: the OpinionQA surveys match groups
+    to their human answers themselves) has read them all: :func:`not_scored` then counts nothing for it.
+    """
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.read: set = set()
+        self.iterated = False
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key) -> bool:
+        self.read.add(key)
+        return super().__contains__(key)
+
+    def items(self):  # the probabilities of every key handed over: all read (keys alone are not)
+        self.iterated = True
+        return super().items()
+
+    def values(self):
+        self.iterated = True
+        return super().values()
+
+
+def not_scored(dists: ReadLog) -> dict[str, Any]:
+    """Predictions scoring never looked up (an empty or unknown ``group``: a country not in the question's
+    data), counted per group (the first ``MAX_LISTED`` groups by count), so a misspelt country is reported,
+    not silently ignored."""
+    unread = [] if dists.iterated else [key for key in dists if key not in dists.read]
+    groups: Counter = Counter(repr(group) for _, group, _ in unread)
+    return {"predictions_not_scored": sum(groups.values()),
+            "predictions_not_scored_by_group": dict(groups.most_common(MAX_LISTED))}

@@ -1,9 +1,16 @@
 """verbalize on hostile input: scalars in list fields, gaps in the shard files, a corrupted data page."""
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from PIL import Image
 
 from ava.manifest import iter_manifest
@@ -99,3 +106,70 @@ def test_unusable_media_paths_are_path_errors_not_internal(tmp_path):
     loop = re.compile("Symlink loop|levels of symbolic links")  # Python < 3.13 | 3.13 (ELOOP from stat)
     assert loop.search(errors[0]) and loop.search(errors[1])
     assert "too long" in errors[2] and "too long" in errors[4] and "NUL byte" in errors[3]
+
+
+DRIVER = """
+import sys, time
+from pathlib import Path
+from omegaconf import OmegaConf
+from ava.verbalize.executors import LocalExecutor, Work
+from ava.verbalize.shards import ShardJob
+
+out = Path(sys.argv[-1])
+
+def jobs():
+    for k in range(2):
+        yield ShardJob(k, out / f"shard-{k:05d}.parquet", "fp", [])
+    print("submitted", flush=True)
+    time.sleep(600)  # the driver hangs here, its pool alive, until the test kills it
+
+if __name__ == "__main__":  # spawned workers import this file too
+    LocalExecutor(workers=2).run(jobs(), Work(out, OmegaConf.create({}), [], "cpu", progress=False))
+"""
+
+
+def _children(pid: int) -> set[int]:
+    kids = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.add(int(stat.parent.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
+def test_workers_exit_when_the_driver_is_killed(tmp_path):
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    kids: set[int] = set()
+    try:
+        assert proc.stdout.readline().strip() == "submitted"
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.glob("shard-*.parquet"))) < 2:  # both workers started and ran a shard
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.1)
+        kids = _children(proc.pid)
+        assert len(kids) >= 2  # two workers (and the resource tracker)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while any(_alive(k) for k in kids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [k for k in kids if _alive(k)]
+    finally:  # leave nothing running, whatever failed
+        proc.kill()
+        for k in kids | _children(proc.pid):
+            if _alive(k):
+                os.kill(k, signal.SIGKILL)

@@ -30,7 +30,7 @@ from ava.build_dataset.regions import COUNTRY_TABLE, US_TABLE, RegionRanker, loa
 from ava.build_dataset.split import assign_splits
 from ava.build_dataset.stats import target_label, write_outputs
 from ava.build_dataset.tasks.base import Context, Entry, Generator, PoolEntry, make_entry, unit_hash
-from ava.runtime import loud_warning, peak_rss_mb
+from ava.runtime import check_output_dir, loud_warning, peak_rss_mb
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "val")
@@ -175,6 +175,7 @@ def build_dataset(cfg: DictConfig) -> dict[str, Any]:
     """Build the instruction dataset; return the summary also written to ``output_dir/build_summary.json``."""
     t0 = time.perf_counter()
     out = Path(cfg.output_dir)
+    check_output_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     issues, counts, errors, unknown_regions = Issues(), Counter(), [], Counter()
     work = Path(tempfile.mkdtemp(dir=out, prefix=".work-"))  # the verbalizer's rows, on disk

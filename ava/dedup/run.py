@@ -25,7 +25,7 @@ from ava.dedup.binary import binary_pairs, build_binary, estimate_binary_recall,
 from ava.dedup.graph import UnionFind, pick_representatives, summed_cosine, summed_hamming_similarity
 from ava.dedup.index import IndexChooser, PairSearch, RecallReport, build_index, rescore, tune_and_estimate
 from ava.dedup.load import DedupInputError, embedding_matrix, phash_codes, read_verbalized
-from ava.runtime import loud_warning, peak_rss_mb, pick_device, write_json, write_table
+from ava.runtime import check_output_dir, loud_warning, peak_rss_mb, pick_device, write_json, write_table
 
 log = logging.getLogger(__name__)
 SPILL_NAME = ".ava-dedup-embeddings.npy"  # in spill_dir: embeddings above embeddings_in_memory_max_gb; deleted after
@@ -183,6 +183,7 @@ def dedup(cfg: DictConfig) -> Summary:
         raise ValueError(f"method={method!r}: use method=embedding (CLIP cosine) or method=phash (Hamming)")
     _check_threshold(method, float(cfg.threshold))
     out = Path(cfg.output_dir)
+    check_output_dir(out)
     summary = Summary(str(cfg.input), str(out), method, float(cfg.threshold))
     data = read_verbalized(cfg.input, method)
     keys = data.keys

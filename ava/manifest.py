@@ -11,13 +11,16 @@ refused with :class:`MediaPathError`.
 
 from __future__ import annotations
 
-import json
+import errno
 import math
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ava.jsonl import LineError, iter_jsonl, parse_json_line
 
 
 class MediaPathError(ValueError):
@@ -48,10 +51,6 @@ class Ad:
         return list(self.record.get("media") or [])
 
 
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"non-finite number {name} is not valid JSON")
-
-
 # Older Ad Library API names → current ones (Graph API v3–v11 era; the current name wins when both are present).
 # Singular creative fields held one string; the current ones hold a list of versions.
 RENAMED_FIELDS = {
@@ -65,6 +64,8 @@ RENAMED_FIELDS = {
 }
 LIST_FIELDS = frozenset({"ad_creative_bodies", "ad_creative_link_titles", "ad_creative_link_captions",
                          "ad_creative_link_descriptions"})
+# Fields the API gives as lists; a plain string in one is its only element, any other scalar is dropped
+LIST_VALUED = LIST_FIELDS | {"publisher_platforms", "languages"}
 _SNAPSHOT_ID = re.compile(r"[?&]id=(\d+)")
 
 
@@ -75,6 +76,10 @@ def normalise_record(record: dict[str, Any]) -> tuple[dict[str, Any], list[str]]
       → ``estimated_audience_size``, singular ``ad_creative_body`` / ``_link_title`` / ``_link_caption`` /
       ``_link_description`` → the plural list fields (a string becomes a one-element list). When both names
       are present the current one is kept and the old one dropped (``"<old> dropped (<new> present)"``).
+    - A list-valued field (:data:`LIST_VALUED`) holding a plain string becomes a one-element list
+      (``"ad_creative_bodies: string->list"``, never spelled out letter by letter); one holding a number,
+      boolean or object is dropped (``"publisher_platforms: int dropped (not a list)"``), the rest of the
+      record is kept.
     - A MongoDB export's ``_id`` is removed; when the record has no ``id``, a plain string/integer ``_id`` is
       the ad id (``"_id->id"``; a ``{"$oid": ...}`` is a database key, never an ad id).
     - A record still without ``id`` takes the ``id=`` of its ``ad_snapshot_url`` (API v3–v5 returned no
@@ -93,6 +98,16 @@ def normalise_record(record: dict[str, Any]) -> tuple[dict[str, Any], list[str]]
             continue
         rec[new] = [value] if new in LIST_FIELDS and isinstance(value, str) else value
         changes.append(f"{old}->{new}")
+    for name in sorted(LIST_VALUED & rec.keys()):
+        value = rec[name]
+        if value is None or isinstance(value, list):
+            continue
+        if isinstance(value, str):
+            rec[name] = [value]
+            changes.append(f"{name}: string->list")
+        else:
+            del rec[name]
+            changes.append(f"{name}: {type(value).__name__} dropped (not a list)")
     if "_id" in rec:
         mongo = rec.pop("_id")
         if rec.get("id") is None and isinstance(mongo, (str, int)) and not isinstance(mongo, bool):
@@ -108,14 +123,24 @@ def normalise_record(record: dict[str, Any]) -> tuple[dict[str, Any], list[str]]
     return rec, changes
 
 
-def parse_line(text: str, line: int) -> Ad | ManifestError:
+def parse_line(raw: bytes | str, line: int) -> Ad | ManifestError:
     """Parse one manifest line (old field names normalised by :func:`normalise_record`); never raises."""
-    try:
-        record = json.loads(text, parse_constant=_reject_constant)
-    except (json.JSONDecodeError, ValueError) as exc:
-        return ManifestError(line, f"malformed JSON: {exc}")
-    except RecursionError:
-        return ManifestError(line, "malformed JSON: nested deeper than the parser's stack")
+    parsed = parse_json_line(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw, line)
+    return parse_record(parsed, line)
+
+
+def _line_error(err: LineError) -> ManifestError:
+    if err.kind == "not_utf8":
+        return ManifestError(err.line, f"not UTF-8: {err.detail}")
+    if err.kind == "too_deep":
+        return ManifestError(err.line, "malformed JSON: nested deeper than the parser's stack")
+    return ManifestError(err.line, f"malformed JSON: {err.detail}")
+
+
+def parse_record(record: Any, line: int) -> Ad | ManifestError:
+    """Check one parsed line (or its :class:`~ava.jsonl.LineError`) and make it an :class:`Ad`."""
+    if isinstance(record, LineError):
+        return _line_error(record)
     if not isinstance(record, dict):
         return ManifestError(line, f"expected a JSON object, got {type(record).__name__}")
     record, changes = normalise_record(record)
@@ -170,25 +195,32 @@ def iter_manifest(path: str | Path) -> Iterator[Ad | ManifestError]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"manifest not found: {path}")
-    with path.open("rb") as fh:
-        for line_no, raw in enumerate(fh, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                yield ManifestError(line_no, f"not UTF-8: {exc}")
-                continue
-            if text.strip():
-                yield parse_line(text, line_no)
+    for line_no, parsed in iter_jsonl(path):
+        yield parse_record(parsed, line_no)
 
 
 def resolve_media(root: str | Path, rel: str) -> Path:
-    """Resolve ``rel`` under ``root``; refuse absolute paths and any path that leaves ``root``."""
+    """Resolve ``rel`` under ``root``; refuse absolute paths, paths that leave ``root`` and unusable paths.
+
+    Unusable: a NUL byte, a symlink loop, a name or path longer than the file system allows. Each is a
+    :class:`MediaPathError` naming the problem (``path_refused`` rows), never an internal error.
+    """
     if not rel or not rel.strip():
         raise MediaPathError("empty media path")
+    if "\x00" in rel:
+        raise MediaPathError(f"media path holds a NUL byte: {rel!r:.200}")
     if Path(rel).is_absolute():
         raise MediaPathError(f"absolute media path refused (paths are relative to the manifest's folder): {rel}")
     root = Path(root).resolve()
-    full = (root / rel).resolve()
+    try:
+        full = (root / rel).resolve()
+    except (RuntimeError, OSError) as exc:  # Python < 3.13 raises RuntimeError("Symlink loop from ...")
+        raise MediaPathError(f"media path cannot be resolved ({exc}): {rel!r:.200}") from exc
     if not full.is_relative_to(root):
         raise MediaPathError(f"media path leaves the data root {root}: {rel}")
+    try:
+        os.stat(full)
+    except OSError as exc:  # a missing or unreadable file is the decoder's to report (missing_file, ...)
+        if exc.errno in (errno.ELOOP, errno.ENAMETOOLONG):
+            raise MediaPathError(f"media path cannot be used ({exc.strerror}): {rel!r:.200}") from exc
     return full

@@ -1,13 +1,15 @@
-"""Shared by every ``python -m ava.*`` command: device choice, atomic writes, run summaries."""
+"""Shared by every ``python -m ava.*`` command: device choice, atomic writes (bytes, JSON, Parquet), run summaries."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import resource
 import sys
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,78 @@ def _umask() -> int:
 
 def write_json(path: str | Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n").encode())
+
+
+def write_jsonl(path: str | Path, rows: Iterable[Any]) -> None:
+    """Write one JSON object a line, atomically (NaN stays NaN: for logs of our own, read with allow_nan)."""
+    atomic_write_bytes(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode())
+
+
+def write_table(path: str | Path, table: Any) -> None:
+    """Write a ``pyarrow.Table`` as Parquet, atomically (table → bytes in memory → temp file → rename)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    atomic_write_bytes(path, sink.getvalue().to_pybytes())
+
+
+class OutputDirError(SystemExit):
+    """An ``output_dir`` nothing can be written under (the message says which folder and why)."""
+
+
+def check_output_dir(path: str | Path) -> None:
+    """Refuse, before anything runs, an ``output_dir`` under a file or a folder this user cannot write.
+
+    The nearest existing folder on the path must be a folder and writable; otherwise
+    :class:`OutputDirError` (exit status 1, the message on stderr, no traceback). Hydra makes its log folder
+    under ``output_dir`` before the command's code runs, so the entry points call this first
+    (:func:`checked_output_dir`) and the stage functions again (they may be called without Hydra).
+    """
+    target = Path(path).absolute()
+    probe = target
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OutputDirError(f"output_dir={path}: {probe} is a file, not a folder, so nothing can be written "
+                             "under it; choose another output_dir")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise OutputDirError(f"output_dir={path}: the folder {probe} is not writable by this user; choose "
+                             "another output_dir or change the folder's permissions")
+
+
+def output_dir_of(argv: list[str], config_name: str) -> str | None:
+    """The ``output_dir`` a command line asks for (its last ``output_dir=`` override, else the root config's
+    default); None when it is not a plain path (``???``, an interpolation, a multirun list)."""
+    values = [a.split("=", 1)[1] for a in argv if a.lstrip("+").startswith("output_dir=")]
+    if values:
+        value = values[-1].strip("'\"")
+    else:
+        from importlib.resources import files
+
+        from omegaconf import OmegaConf
+
+        node = OmegaConf.load(str(files("ava_conf") / f"{config_name}.yaml"))
+        value = OmegaConf.to_container(node, resolve=False).get("output_dir")
+    if not isinstance(value, str) or not value or value == "???" or "${" in value:
+        return None
+    if ("-m" in argv or "--multirun" in argv) and "," in value:
+        return None
+    return value
+
+
+def checked_output_dir(config_name: str) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
+    """Decorates a ``@hydra.main`` entry point: check the command line's ``output_dir`` before Hydra starts."""
+    def wrap(main: Callable[[], Any]) -> Callable[[], Any]:
+        @functools.wraps(main)
+        def run() -> Any:
+            path = output_dir_of(sys.argv[1:], config_name)
+            if path is not None:
+                check_output_dir(path)
+            return main()
+        return run
+    return wrap
 
 
 def peak_rss_mb() -> float:

@@ -28,3 +28,61 @@ def test_atomic_write_replaces_whole_and_leaves_no_temp_file(tmp_path):
     atomic_write_bytes(target, b"new contents")
     assert target.read_bytes() == b"new contents"
     assert [p.name for p in target.parent.iterdir()] == ["data.bin"]
+
+
+def test_table_and_jsonl_writers_go_through_the_atomic_write(tmp_path, monkeypatch):
+    import json
+    import math
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ava import runtime
+
+    table = pa.table({"a": [1, 2], "b": ["x", "é"]}).replace_schema_metadata({b"k": b"v"})
+    runtime.write_table(tmp_path / "t.parquet", table)
+    back = pq.read_table(tmp_path / "t.parquet")
+    assert back.equals(table) and back.schema.metadata[b"k"] == b"v"
+    runtime.write_jsonl(tmp_path / "m.jsonl", [{"loss": float("nan"), "t": "é"}, {"loss": 1.0}])
+    rows = [json.loads(x) for x in (tmp_path / "m.jsonl").read_text("utf-8").splitlines()]
+    assert math.isnan(rows[0]["loss"]) and rows[0]["t"] == "é" and rows[1] == {"loss": 1.0}
+    calls = []
+    monkeypatch.setattr(runtime, "atomic_write_bytes", lambda path, data: calls.append(path))
+    runtime.write_table(tmp_path / "u.parquet", table)
+    runtime.write_jsonl(tmp_path / "u.jsonl", [])
+    assert calls == [tmp_path / "u.parquet", tmp_path / "u.jsonl"] and not (tmp_path / "u.parquet").exists()
+
+
+def test_output_dir_under_a_file_is_refused_before_hydra_starts(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "a_file").write_text("not a folder\n")
+    for module in ("ava.verbalize", "ava.build_dataset", "ava.dedup"):
+        proc = subprocess.run([sys.executable, "-m", module, f"output_dir={tmp_path / 'a_file' / 'out'}",
+                               f"input={tmp_path}", f"manifest={tmp_path / 'ads.jsonl'}"],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1, (module, proc.stderr[-2000:])
+        assert f"{tmp_path / 'a_file'} is a file, not a folder" in proc.stderr, module
+        assert "Traceback" not in proc.stderr and "logs" not in proc.stderr  # Hydra never got to its log folder
+
+
+def test_check_output_dir(tmp_path):
+    from ava.runtime import OutputDirError, check_output_dir, output_dir_of
+
+    check_output_dir(tmp_path / "new" / "deeper")  # a folder that does not exist yet, under a writable one
+    assert not (tmp_path / "new").exists()  # checking makes nothing
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(OutputDirError, match="is a file, not a folder"):
+        check_output_dir(tmp_path / "f")
+    with pytest.raises(OutputDirError, match="is a file, not a folder"):
+        check_output_dir(tmp_path / "f" / "sub")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    if not os.access(locked, os.W_OK):  # root writes anywhere: this half runs as an ordinary user only
+        with pytest.raises(OutputDirError, match="not writable"):
+            check_output_dir(locked / "out")
+    assert output_dir_of(["x=1", "output_dir=/a", "++output_dir='/b'"], "verbalize") == "/b"
+    assert output_dir_of([], "verbalize") == "outputs/verbalize"  # the root config's default
+    assert output_dir_of([], "train") is None  # ??? : Hydra reports the missing value itself
+    assert output_dir_of(["-m", "output_dir=/a,/b"], "train") is None

@@ -4,8 +4,10 @@ import hydra
 from omegaconf import DictConfig
 
 from ava.build_dataset.run import build_dataset
+from ava.runtime import checked_output_dir
 
 
+@checked_output_dir("build_dataset")
 @hydra.main(config_path="pkg://ava_conf", config_name="build_dataset", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     build_dataset(cfg)

@@ -8,7 +8,9 @@ attribute is left out (``None``): it is never silently used.
 Range → number (``range_point``): ``midpoint`` (default) takes (lower + upper) / 2; ``lower`` / ``upper``
 take one bound. An open range (no upper bound, the Ad Library's top bucket such as ``1000000+``) always uses
 its lower bound and is counted as ``open_range``. Impressions per spend = impressions number ÷ spend number
-(left out, and counted, when the spend number is 0).
+(left out, and counted, when the spend number is 0). Bounds so large that a midpoint, a ratio or a merged sum
+is not a finite float (``1e308`` impressions, a spend of ``1e-300``) are left out and counted as
+``non_finite``, so no ``Infinity`` reaches a sample.
 
 EU records under the DSA carry no impressions: their ``age_country_gender_reach_breakdown`` (reach counts by
 country, age and gender) gives the age×gender distribution and a country distribution (``region_kind`` =
@@ -24,6 +26,7 @@ tasks asking for it are skipped. Region rankings are in :mod:`ava.build_dataset.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -109,15 +112,32 @@ class BehaviourConfig:
         )
 
 
-def _number(value: Any) -> float | None:
-    """A finite number from an int, float or numeric string; None otherwise."""
+# A count with digit-group commas ("1,000", "1,00,000"): the last group has three digits
+_GROUPED = re.compile(r"[+-]?\d+(?:,\d+)*,\d{3}(?:\.\d*)?")
+
+
+def _number(value: Any, share: bool = False) -> float | None:
+    """A finite number from an int, float or numeric string; None otherwise.
+
+    Commas in a string: in a ``share`` (a percentage field) a lone comma with no point is a decimal comma
+    (``"0,5"`` = 0.5); elsewhere commas group digits and must end in a group of three (``"1,000"``), so a
+    count written ``"0,5"`` is malformed rather than read as 5.
+    """
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
         x = float(value)
     elif isinstance(value, str):
+        text = value.strip()
+        if "," in text:
+            if share and "." not in text and text.count(",") == 1:
+                text = text.replace(",", ".")
+            elif _GROUPED.fullmatch(text):
+                text = text.replace(",", "")
+            else:
+                return None
         try:
-            x = float(value.strip().replace(",", ""))
+            x = float(text)
         except ValueError:
             return None
     else:
@@ -143,6 +163,9 @@ def parse_range(value: Any, name: str, issues: Issues) -> Range | None:
         return None
     if upper is not None and upper < lower:
         issues[f"{name}.lower_above_upper"] += 1
+        return None
+    if upper is not None and not math.isfinite(lower + upper):  # 1e308 bounds: their midpoint overflows
+        issues[f"{name}.non_finite"] += 1
         return None
     if upper is None:
         issues[f"{name}.open_range"] += 1
@@ -179,7 +202,7 @@ def parse_demographics(value: Any, cfg: BehaviourConfig, issues: Issues) -> tupl
     entries: list[tuple[str, float]] = []
     unknown = False
     for e in value:
-        share = _number(e.get("percentage")) if isinstance(e, Mapping) else None
+        share = _number(e.get("percentage"), share=True) if isinstance(e, Mapping) else None
         if share is None:
             issues["age_gender.malformed"] += 1
             return None, raw
@@ -206,7 +229,7 @@ def parse_regions(value: Any, cfg: BehaviourConfig, issues: Issues) -> tuple[Dis
         return None, raw
     entries = []
     for e in value:
-        share = _number(e.get("percentage")) if isinstance(e, Mapping) else None
+        share = _number(e.get("percentage"), share=True) if isinstance(e, Mapping) else None
         region = str(e.get("region", "")).strip() if isinstance(e, Mapping) else ""
         if share is None or not region:
             issues["region.malformed"] += 1
@@ -332,7 +355,11 @@ def impressions_per_spend(b: Behaviour, rule: str, issues: Issues) -> float | No
     if spend <= 0:
         issues["spend.zero_for_ratio"] += 1
         return None
-    return b.impressions.point(rule) / spend
+    ratio = b.impressions.point(rule) / spend
+    if not math.isfinite(ratio):  # a spend of 1e-300
+        issues["impressions_per_spend.non_finite"] += 1
+        return None
+    return ratio
 
 
 def merge(behaviours: list[Behaviour], rule: str, cfg: BehaviourConfig, issues: Issues) -> Behaviour:
@@ -353,6 +380,9 @@ def merge(behaviours: list[Behaviour], rule: str, cfg: BehaviourConfig, issues: 
         else:
             issues["merge.unweighted_member"] += 1
             weights.append(1.0)
+    if not math.isfinite(sum(weights)):  # members of 1e308 impressions: a weighted average needs only ratios
+        top = max(weights)
+        weights = [w / top for w in weights]
     kinds = {b.region_kind for b in behaviours if b.region is not None}
 
     def avg(attr: str) -> Dist | None:
@@ -372,7 +402,11 @@ def merge(behaviours: list[Behaviour], rule: str, cfg: BehaviourConfig, issues: 
         if any(r is None for r in ranges):
             return None
         upper = None if any(r.upper is None for r in ranges) else sum(r.upper for r in ranges)
-        return Range(sum(r.lower for r in ranges), upper)
+        lower = sum(r.lower for r in ranges)
+        if not math.isfinite(lower + (upper or 0.0)):
+            issues[f"merge.{attr}_non_finite"] += 1
+            return None
+        return Range(lower, upper)
 
     currencies = {b.currency for b in behaviours if b.currency}
     spend = add("spend")

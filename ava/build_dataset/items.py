@@ -18,7 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 
 from ava.build_dataset.behaviour import Behaviour, BehaviourConfig, Issues, merge, parse_behaviour
 from ava.build_dataset.text import ad_copy, mask_urls
@@ -27,9 +29,13 @@ from ava.manifest import Ad, ManifestError, iter_manifest, parse_line
 
 log = logging.getLogger(__name__)
 
-VERBALIZED_COLUMNS = ["ad_id", "media_index", "media_type", "status", "error", "verbalization"]
+VERBALIZED_COLUMNS = ["ad_id", "manifest_line", "media_index", "media_type", "status", "verbalization"]
 DEDUP_COLUMNS = ["ad_id", "cluster_id", "is_representative"]
 
+
+
+class VerbalizedInputError(ValueError):
+    """A verbalized shard that cannot be read as ``ava.verbalize`` output (the message names the file)."""
 
 
 @dataclass
@@ -52,14 +58,20 @@ class Item:
 
 
 class MediaStore:
-    """The verbalizer's rows, streamed batch by batch into an on-disk SQLite table keyed by ad id."""
+    """The verbalizer's rows, streamed batch by batch into an on-disk SQLite table keyed by (ad id, line).
+
+    Rows are looked up by ad id *and* manifest line, so a duplicate ad id's media (a later line, skipped) never
+    join the first ad's. When no row of the ad has its line (the manifest was edited after verbalizing), the
+    rows of its id are used if they all come from one line (counted as ``media_matched_by_id_only``).
+    A shard that is not Parquet, is empty or lacks a column raises :class:`VerbalizedInputError` naming it.
+    """
 
     def __init__(self, directory: str | Path | None, workdir: Path) -> None:
         self.status: Counter = Counter()
         self.enabled = directory is not None
         self.db = sqlite3.connect(str(workdir / "media.sqlite"))
-        self.db.execute("CREATE TABLE media (ad_id TEXT, media_index INTEGER, media_type TEXT, status TEXT, "
-                        "text TEXT)")
+        self.db.execute("CREATE TABLE media (ad_id TEXT, line INTEGER, media_index INTEGER, media_type TEXT, "
+                        "status TEXT, text TEXT)")
         if directory is None:
             return
         shards = sorted((Path(directory) / "verbalized").glob("*.parquet"))
@@ -67,23 +79,41 @@ class MediaStore:
             raise FileNotFoundError(
                 f"no verbalized/*.parquet under {directory}; run python -m ava.verbalize output_dir=DIR "
                 "first and pass verbalized=DIR (or verbalized=null: ad copy only)")
-        table = pads.dataset([str(s) for s in shards], format="parquet")
-        missing = [c for c in VERBALIZED_COLUMNS if c not in table.schema.names]
-        if missing:
-            raise ValueError(f"{directory}/verbalized: columns {missing} are missing "
-                             "(not ava.verbalize output?)")
-        for batch in table.to_batches(columns=VERBALIZED_COLUMNS, batch_size=4096):
-            rows = [(str(r["ad_id"]), int(r["media_index"]), r["media_type"], str(r["status"]),
-                     r["verbalization"]) for r in batch.to_pylist()]
-            self.status.update(r[3] for r in rows)
-            self.db.executemany("INSERT INTO media VALUES (?, ?, ?, ?, ?)", rows)
-        self.db.execute("CREATE INDEX media_ad ON media (ad_id, media_index)")
+        for shard in shards:
+            self._load(shard)
+        self.db.execute("CREATE INDEX media_ad ON media (ad_id, line, media_index)")
         self.db.commit()
 
-    def get(self, ad_id: str) -> list[tuple]:
-        """[(media_index, media_type, status, verbalization)] of one ad, by media_index."""
-        return self.db.execute("SELECT media_index, media_type, status, text FROM media WHERE ad_id = ? "
-                               "ORDER BY media_index", (ad_id,)).fetchall()
+    def _load(self, shard: Path) -> None:
+        try:
+            pf = pq.ParquetFile(shard)
+        except (pa.ArrowException, OSError) as exc:
+            raise VerbalizedInputError(f"{shard} is not a readable Parquet file ({exc}): remove it or "
+                                       "re-verbalize its ads") from exc
+        missing = [c for c in VERBALIZED_COLUMNS if c not in pf.schema_arrow.names]
+        if missing:
+            raise VerbalizedInputError(f"{shard}: columns {missing} are missing (not ava.verbalize output?)")
+        try:
+            for batch in pf.iter_batches(columns=VERBALIZED_COLUMNS, batch_size=4096):
+                rows = [(str(r["ad_id"]), int(r["manifest_line"]), int(r["media_index"]), r["media_type"],
+                         str(r["status"]), r["verbalization"]) for r in batch.to_pylist()]
+                self.status.update(r[4] for r in rows)
+                self.db.executemany("INSERT INTO media VALUES (?, ?, ?, ?, ?, ?)", rows)
+        except (pa.ArrowException, OSError, TypeError, ValueError, sqlite3.Error) as exc:
+            raise VerbalizedInputError(f"{shard}: cannot read its rows as ava.verbalize writes them "
+                                       f"({type(exc).__name__}: {exc}); remove it or re-verbalize its ads") from exc
+
+    def get(self, ad_id: str, line: int, counts: Counter) -> list[tuple]:
+        """[(media_index, media_type, status, verbalization)] of the ad on manifest ``line``, by media_index."""
+        rows = self.db.execute("SELECT line, media_index, media_type, status, text FROM media WHERE ad_id = ? "
+                               "ORDER BY line, media_index", (ad_id,)).fetchall()
+        lines = {r[0] for r in rows}
+        if line not in lines:
+            if len(lines) != 1:
+                return []
+            counts["media_matched_by_id_only"] += 1
+            line = next(iter(lines))
+        return [r[1:] for r in rows if r[0] == line]
 
     def ads_not_in(self, ad_ids: list[str]) -> int:
         """How many verbalized ads are not among ``ad_ids``."""
@@ -161,7 +191,7 @@ class Manifest:
         with self.path.open("rb") as fh:
             for line in lines:
                 fh.seek(self.offsets[line - 1])
-                ad = parse_line(fh.readline().decode("utf-8"), line)
+                ad = parse_line(fh.readline(), line)
                 if isinstance(ad, ManifestError):
                     raise RuntimeError(f"{self.path} line {line} changed during the run: {ad.error}")
                 out.append(ad)
@@ -203,7 +233,7 @@ def load_item(manifest: Manifest, members: list[AdRef], media: MediaStore, cfg: 
     records = [a.record for a in ads]
     rep_i = next((i for i, m in enumerate(members) if m.representative), 0)
     rep = records[rep_i]
-    ad_media = media.get(members[rep_i].id)
+    ad_media = media.get(members[rep_i].id, members[rep_i].line, counts)
     if ads[rep_i].media and not ad_media and media.enabled:
         counts["ads_without_verbalized_media"] += 1
     masked = {}

@@ -30,7 +30,7 @@ from ava.build_dataset.regions import COUNTRY_TABLE, US_TABLE, RegionRanker, loa
 from ava.build_dataset.split import assign_splits
 from ava.build_dataset.stats import target_label, write_outputs
 from ava.build_dataset.tasks.base import Context, Entry, Generator, PoolEntry, make_entry, unit_hash
-from ava.runtime import loud_warning, peak_rss_mb
+from ava.runtime import check_output_dir, loud_warning, peak_rss_mb
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "val")
@@ -109,12 +109,26 @@ def _generate(cfg: DictConfig, items: _Items, pool: list[PoolEntry], out: Path, 
                   gender_names=dict(tasks_cfg.gender_names), place_names=dict(tasks_cfg.place_names),
                   audience=dict(tasks_cfg.audience),
                   seed=int(cfg.seed), embedder_factory=lambda: instantiate(cfg.text_embedder))
-    per_task: dict[str, Counter] = defaultdict(Counter)
-    targets: dict[str, Counter] = defaultdict(Counter)
     # plain ints: an OmegaConf lookup per sample cost 9 of 34 s on 1,000 ads of one advertiser (cProfile)
     seed, max_item = int(cfg.seed), int(cfg.limits.max_samples_per_item)
     max_task = int(cfg.limits.max_samples_per_task_per_item)
     tmp = {s: out / f".{s}.jsonl.tmp" for s in SPLITS}
+    try:
+        per_task, targets = _write_samples(gens, ctx, items, pool, tmp, counts, seed, max_item, max_task)
+    except BaseException:  # a failed build leaves train/val as they were and no temp file behind
+        for path in tmp.values():
+            path.unlink(missing_ok=True)
+        raise
+    for s in SPLITS:
+        os.replace(tmp[s], out / f"{s}.jsonl")
+    return per_task, targets, ctx.skipped
+
+
+def _write_samples(gens: list[Generator], ctx: Context, items: _Items, pool: list[PoolEntry], tmp: dict[str, Path],
+                   counts: Counter, seed: int, max_item: int, max_task: int
+                   ) -> tuple[dict[str, Counter], dict[str, Counter]]:
+    per_task: dict[str, Counter] = defaultdict(Counter)
+    targets: dict[str, Counter] = defaultdict(Counter)
     with open(tmp["train"], "w", encoding="utf-8") as ftrain, open(tmp["val"], "w", encoding="utf-8") as fval:
         files = {"train": ftrain, "val": fval}
         for split in SPLITS:
@@ -142,21 +156,26 @@ def _generate(cfg: DictConfig, items: _Items, pool: list[PoolEntry], out: Path, 
                             continue
                         if s["id"] in seen_ids:
                             raise RuntimeError(f"sample id {s['id']} ({s['task']}) produced twice; a bug")
+                        try:  # strict JSON: ava.train refuses NaN/Infinity, so none is written
+                            line = json.dumps(s, ensure_ascii=False, allow_nan=False)
+                        except ValueError:
+                            log.warning("sample %s (%s) holds a non-finite number; left out", s["id"], s["task"])
+                            counts["samples_dropped_non_finite"] += 1
+                            continue
                         seen_ids.add(s["id"])
                         per_item[src] += 1
                         per_item[(src, s["task"])] += 1
-                        files[split].write(json.dumps(s, ensure_ascii=False) + "\n")
+                        files[split].write(line + "\n")
                         per_task[s["task"]][split] += 1
                         targets[s["task"]][target_label(s)] += 1
-    for s in SPLITS:
-        os.replace(tmp[s], out / f"{s}.jsonl")
-    return per_task, targets, ctx.skipped
+    return per_task, targets
 
 
 def build_dataset(cfg: DictConfig) -> dict[str, Any]:
     """Build the instruction dataset; return the summary also written to ``output_dir/build_summary.json``."""
     t0 = time.perf_counter()
     out = Path(cfg.output_dir)
+    check_output_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     issues, counts, errors, unknown_regions = Issues(), Counter(), [], Counter()
     work = Path(tempfile.mkdtemp(dir=out, prefix=".work-"))  # the verbalizer's rows, on disk
@@ -198,9 +217,14 @@ def build_dataset(cfg: DictConfig) -> dict[str, Any]:
     write_outputs(out, summary, parquet=bool(cfg.parquet))
     if not sum(summary["samples"].values()):
         raise EmptyDatasetError(_why_empty(summary))
-    if cfg.split.val_fraction > 0 and units["train"] + units["val"] >= 2 and not summary["samples"]["val"]:
-        loud_warning(f"val.jsonl has no samples although {units['val']} unit(s) went to validation: their "
-                     "items gave no sample with the enabled tasks (see skipped_samples in build_summary.json)")
+    if cfg.split.val_fraction > 0 and not summary["samples"]["val"]:
+        if units["train"] + units["val"] >= 2:
+            why = (f"although {units['val']} unit(s) went to validation: their items gave no sample with the "
+                   "enabled tasks (see skipped_samples in build_summary.json)")
+        else:
+            why = (f"only {units['train'] + units['val']} split unit can give samples (units without behaviour "
+                   f"go to train: {units['without_samples']}), and it went to train")
+        loud_warning(f"val.jsonl has no samples {why}; python -m ava.train needs a validation file")
     log.info("wrote %s samples (train %d, val %d) to %s", sum(summary["samples"].values()),
              summary["samples"]["train"], summary["samples"]["val"], out)
     return summary

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from ava import plots
-from ava.runtime import atomic_write_bytes, write_json
+from ava.jsonl import LineError, iter_jsonl
+from ava.runtime import write_json, write_table
 
 
 def target_label(sample: dict[str, Any]) -> str:
@@ -45,9 +46,12 @@ def plot_counts(summary: dict[str, Any], path: Path) -> None:
 def write_parquet(jsonl: Path, path: Path) -> None:
     """A Parquet copy: messages as list<struct<role, content>>, target and meta as JSON text."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    rows = [json.loads(line) for line in jsonl.read_text("utf-8").splitlines() if line]
+    rows = []
+    for line_no, row in iter_jsonl(jsonl):
+        if isinstance(row, LineError):  # this run wrote the file a moment ago: a bad line is a bug
+            raise RuntimeError(f"{jsonl}:{line_no}: {row.detail}")
+        rows.append(row)
     table = pa.table({
         "id": [r["id"] for r in rows],
         "task": [r["task"] for r in rows],
@@ -56,9 +60,7 @@ def write_parquet(jsonl: Path, path: Path) -> None:
         "target": [json.dumps(r["target"]) for r in rows],
         "meta": [json.dumps(r["meta"]) for r in rows],
     })
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
-    atomic_write_bytes(path, sink.getvalue().to_pybytes())
+    write_table(path, table)
 
 
 def write_outputs(out: Path, summary: dict[str, Any], parquet: bool) -> None:

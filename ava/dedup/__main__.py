@@ -4,8 +4,10 @@ import hydra
 from omegaconf import DictConfig
 
 from ava.dedup.run import dedup
+from ava.runtime import checked_output_dir
 
 
+@checked_output_dir("dedup")
 @hydra.main(config_path="pkg://ava_conf", config_name="dedup", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     dedup(cfg)

@@ -18,7 +18,6 @@ from typing import Any
 import faiss
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
@@ -26,7 +25,7 @@ from ava.dedup.binary import binary_pairs, build_binary, estimate_binary_recall,
 from ava.dedup.graph import UnionFind, pick_representatives, summed_cosine, summed_hamming_similarity
 from ava.dedup.index import IndexChooser, PairSearch, RecallReport, build_index, rescore, tune_and_estimate
 from ava.dedup.load import DedupInputError, embedding_matrix, phash_codes, read_verbalized
-from ava.runtime import atomic_write_bytes, loud_warning, peak_rss_mb, pick_device, write_json
+from ava.runtime import check_output_dir, loud_warning, peak_rss_mb, pick_device, write_json, write_table
 
 log = logging.getLogger(__name__)
 SPILL_NAME = ".ava-dedup-embeddings.npy"  # in spill_dir: embeddings above embeddings_in_memory_max_gb; deleted after
@@ -184,6 +183,7 @@ def dedup(cfg: DictConfig) -> Summary:
         raise ValueError(f"method={method!r}: use method=embedding (CLIP cosine) or method=phash (Hamming)")
     _check_threshold(method, float(cfg.threshold))
     out = Path(cfg.output_dir)
+    check_output_dir(out)
     summary = Summary(str(cfg.input), str(out), method, float(cfg.threshold))
     data = read_verbalized(cfg.input, method)
     keys = data.keys
@@ -232,9 +232,7 @@ def dedup(cfg: DictConfig) -> Summary:
         ],
         schema=OUTPUT_SCHEMA,
     )
-    sink = pa.BufferOutputStream()
-    pq.write_table(result, sink)
-    atomic_write_bytes(out / "dedup.parquet", sink.getvalue().to_pybytes())
+    write_table(out / "dedup.parquet", result)
 
     sizes = np.bincount(cluster_id)
     summary.items, summary.skipped, summary.rows_not_ok = keys.num_rows, skipped, data.rows_not_ok

@@ -5,9 +5,11 @@ import hydra
 from omegaconf import DictConfig
 
 from ava.evaluate.run import evaluate
+from ava.runtime import checked_output_dir
 from ava.sweep import run_job
 
 
+@checked_output_dir("evaluate")
 @hydra.main(config_path="pkg://ava_conf", config_name="evaluate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     run_job(evaluate, cfg, objective=lambda doc: None)

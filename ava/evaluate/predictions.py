@@ -2,15 +2,16 @@
 
 One JSON object a line: ``{"id": QUESTION_ID, "probs": [p1, ..., pK]}`` with the probabilities in the
 benchmark's option order (refusal option included where it has one), plus ``"group"`` for a steered run and
-optionally ``"context"`` (OpinionQA's ``qa`` / ``bio`` / ``portray``). Ids are compared as strings, so the
-row-number ids of GlobalOpinionQA and CultureNLI may be written as ``3`` or ``"3"``.
+optionally ``"context"`` (OpinionQA's ``qa`` / ``bio`` / ``portray``). A line whose group the data does not
+hold for its question (an empty group, an unknown country) is valid but cannot be scored: GlobalOpinionQA,
+CultureNLI and CultureBank count it (``predictions_not_scored``, per group) in the results. Ids are
+compared as strings, so the row-number ids of GlobalOpinionQA and CultureNLI may be written as ``3`` or ``"3"``.
 
 Every problem is reported with its 1-based line number; the whole file is checked before anything is scored.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ava.evaluate.benchmarks.base import DistKey, Question
+from ava.jsonl import LineError, iter_jsonl
 
 MAX_LISTED = 20  # bad lines quoted in the error; the count of all of them is given too
 
@@ -32,14 +34,6 @@ def bad_lines(path: Path, problems: list[str]) -> PredictionsError:
 
 class PredictionsError(ValueError):
     """The predictions file cannot be scored as given; the message lists each bad line."""
-
-
-class _NonFinite(ValueError):
-    pass
-
-
-def _no_constants(name: str) -> float:
-    raise _NonFinite(name)
 
 
 def read_predictions(
@@ -58,13 +52,10 @@ def read_predictions(
     dists: dict[DistKey, np.ndarray] = {}
     fixes: Counter = Counter()
     problems: list[str] = []
-    with path.open("rb") as fh:
-        for line_no, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            err = _parse_line(raw, line_no, questions, sum_tolerance, on_bad_sum, dists, fixes)
-            if err:
-                problems.append(f"line {line_no}: {err}")
+    for line_no, rec in iter_jsonl(path):
+        err = _check_line(rec, questions, sum_tolerance, on_bad_sum, dists, fixes)
+        if err:
+            problems.append(f"line {line_no}: {err}")
     if problems:
         raise bad_lines(path, problems)
     if not dists:
@@ -72,23 +63,25 @@ def read_predictions(
     return dists, fixes
 
 
-def _parse_line(
-    raw: bytes,
-    line_no: int,
+def _line_error(err: LineError) -> str:
+    """How a line that is not JSON is reported."""
+    if err.kind == "non_finite":
+        return f"non-finite number {err.exc.name} (NaN/Infinity are not probabilities)"
+    if err.kind == "too_deep":
+        return "malformed JSON (nested deeper than the parser's stack)"
+    return f"malformed JSON ({err.exc})"
+
+
+def _check_line(
+    rec: Any,
     questions: dict[str, Question],
     tol: float,
     on_bad_sum: str,
     dists: dict[DistKey, np.ndarray],
     fixes: Counter,
 ) -> str | None:
-    try:
-        rec: Any = json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
-    except _NonFinite as exc:
-        return f"non-finite number {exc} (NaN/Infinity are not probabilities)"
-    except (UnicodeDecodeError, ValueError) as exc:
-        return f"malformed JSON ({exc})"
-    except RecursionError:
-        return "malformed JSON (nested deeper than the parser's stack)"
+    if isinstance(rec, LineError):
+        return _line_error(rec)
     if not isinstance(rec, dict):
         return f"expected a JSON object, got {type(rec).__name__}"
     qid = rec.get("id")
@@ -128,3 +121,48 @@ def _parse_line(
         return f"duplicate prediction for id={qid!r} group={group!r} context={context!r}"
     dists[key] = arr
     return None
+
+
+
+
+class ReadLog(dict):
+    """The predictions as a dict that remembers which keys scoring looked up (``get``, ``[]``, ``in``).
+
+    A benchmark that takes every key's probabilities (``items``/``values``: the OpinionQA surveys match groups
+    to their human answers themselves) has read them all: :func:`not_scored` then counts nothing for it.
+    """
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.read: set = set()
+        self.iterated = False
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key) -> bool:
+        self.read.add(key)
+        return super().__contains__(key)
+
+    def items(self):  # the probabilities of every key handed over: all read (keys alone are not)
+        self.iterated = True
+        return super().items()
+
+    def values(self):
+        self.iterated = True
+        return super().values()
+
+
+def not_scored(dists: ReadLog) -> dict[str, Any]:
+    """Predictions scoring never looked up (an empty or unknown ``group``: a country not in the question's
+    data), counted per group (the first ``MAX_LISTED`` groups by count), so a misspelt country is reported,
+    not silently ignored."""
+    unread = [] if dists.iterated else [key for key in dists if key not in dists.read]
+    groups: Counter = Counter(repr(group) for _, group, _ in unread)
+    return {"predictions_not_scored": sum(groups.values()),
+            "predictions_not_scored_by_group": dict(groups.most_common(MAX_LISTED))}

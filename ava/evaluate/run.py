@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ava.evaluate import benchmarks
 from ava.evaluate.benchmarks.base import BenchmarkResult, Loaded
-from ava.evaluate.predictions import read_predictions
+from ava.evaluate.predictions import ReadLog, not_scored, read_predictions
 from ava.evaluate.report import write_report
 from ava.runtime import peak_rss_mb, pick_device
 
@@ -106,6 +106,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     steps = plan(cfg)
     work = {name: benchmarks.get(name).load(path, cfg.benchmarks[name]) for name, path, _ in steps}
     fixes: dict[str, Counter] = {}
+    unused: dict[str, dict[str, Any]] = {}
     if cfg.model.get("precomputed", False):
         dists = {}
         for name, _, preds in steps:
@@ -115,12 +116,20 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                 float(cfg.predictions_sum_tolerance),
                 str(cfg.predictions_on_bad_sum),
             )
+            dists[name] = ReadLog(dists[name])
         info: dict[str, Any] = {"predictions": {name: str(p) for name, _, p in steps}}
     else:
         dists, info = _model_distributions(cfg, work)
     results: dict[str, BenchmarkResult] = {
         name: benchmarks.get(name).score(work[name], dists[name], cfg.benchmarks[name]) for name in work
     }
+    for name, preds in dists.items():
+        if isinstance(preds, ReadLog):
+            unused[name] = not_scored(preds)
+            if unused[name]["predictions_not_scored"]:
+                log.warning("%s: %d prediction line(s) name a group the data does not hold for their question "
+                            "(not scored): %s", name, unused[name]["predictions_not_scored"],
+                            unused[name]["predictions_not_scored_by_group"])
     doc: dict[str, Any] = {
         "model": str(cfg.model.get("name_or_path")),
         "adapter": None if cfg.adapter is None else str(cfg.adapter),
@@ -134,6 +143,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         entry = r.as_dict()
         if name in fixes:
             entry["counts"]["predictions_renormalized"] = fixes[name].get("renormalized", 0)
+            entry["counts"].update(unused[name])
         doc["benchmarks"][name] = entry
         log.info(
             "%s: %s = %s (%d/%d questions)",

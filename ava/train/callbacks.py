@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from pathlib import Path
@@ -12,7 +13,10 @@ import torch
 from transformers import Trainer, TrainerCallback
 
 from ava import plots
-from ava.runtime import atomic_write_bytes, peak_rss_mb
+from ava.jsonl import LineError, iter_jsonl
+from ava.runtime import peak_rss_mb, write_jsonl
+
+log = logging.getLogger(__name__)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -79,7 +83,7 @@ class MetricsLog(TrainerCallback):
         if not self.path.exists():
             return
         rows = [r for r in read_metrics(self.path) if r["step"] <= step]
-        atomic_write_bytes(self.path, "".join(json.dumps(r) + "\n" for r in rows).encode())
+        write_jsonl(self.path, rows)
         if any(r["split"] == "val" and r["step"] == step for r in rows):
             self.last_eval_step = step
 
@@ -110,7 +114,14 @@ class MetricsLog(TrainerCallback):
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(ln) for ln in Path(path).read_text().splitlines() if ln.strip()]
+    """The rows of ``metrics.jsonl`` (a NaN loss is logged as NaN); a line cut short by a kill is dropped."""
+    rows = []
+    for line_no, row in iter_jsonl(path, allow_nan=True):
+        if isinstance(row, LineError):
+            log.warning("%s line %d: %s; line ignored", path, line_no, row.detail)
+        else:
+            rows.append(row)
+    return rows
 
 
 def plot_losses(metrics_path: Path, png_path: Path) -> None:

@@ -20,8 +20,6 @@ ones and no sample can attend to another.
 
 from __future__ import annotations
 
-import codecs
-import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,16 +29,14 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from ava.jsonl import LineError, iter_jsonl
+
 IGNORE_INDEX = -100
 ROLES = ("system", "user", "assistant")
 
 
 class DatasetError(ValueError):
     """A missing, empty or malformed dataset file (the message names the file and line and the fix)."""
-
-
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"non-finite number {name} is not valid JSON")
 
 
 def _check_sample(obj: Any) -> str | None:
@@ -69,24 +65,16 @@ def read_samples(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise DatasetError(f"{path} does not exist; point dataset= at a python -m ava.build_dataset output")
     samples = []
-    with path.open("rb") as fh:
-        for line_no, raw in enumerate(fh, 1):
-            try:  # a UTF-8 BOM at the start of the file is accepted, like utf-8-sig
-                line = (raw.removeprefix(codecs.BOM_UTF8) if line_no == 1 else raw).decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise DatasetError(f"{path}:{line_no}: not UTF-8 ({exc}); fix or remove the line") from exc
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line, parse_constant=_reject_constant)
-            except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than Python's stack
-                why = f"{exc.__class__.__name__}: {str(exc):.200}"
-                msg = f"{path}:{line_no}: not valid JSON ({why}); fix or remove the line"
-                raise DatasetError(msg) from exc
-            problem = _check_sample(obj)
-            if problem:
-                raise DatasetError(f"{path}:{line_no}: {problem}; fix or remove this line")
-            samples.append(obj)
+    for line_no, obj in iter_jsonl(path):  # a UTF-8 BOM at the start of the file is accepted (utf-8-sig)
+        if isinstance(obj, LineError):
+            if obj.kind == "not_utf8":
+                raise DatasetError(f"{path}:{line_no}: not UTF-8 ({obj.exc}); fix or remove the line") from obj.exc
+            why = f"{obj.exc.__class__.__name__}: {str(obj.exc):.200}"  # RecursionError: nested too deep
+            raise DatasetError(f"{path}:{line_no}: not valid JSON ({why}); fix or remove the line") from obj.exc
+        problem = _check_sample(obj)
+        if problem:
+            raise DatasetError(f"{path}:{line_no}: {problem}; fix or remove this line")
+        samples.append(obj)
     if not samples:
         raise DatasetError(f"{path} has no samples; rebuild it with python -m ava.build_dataset")
     return samples

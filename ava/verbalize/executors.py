@@ -7,13 +7,19 @@ writes the shards. ``LocalExecutor(workers=1)`` runs them in this process; with 
 side by side, each worker loading the encoders once and capping their threads at cores ÷ workers so the pool
 does not oversubscribe the CPU. ``workers: auto`` = one per core on a CPU run and 1 on CUDA (the encoders
 then share one GPU better in one process). Every worker writes its own shards atomically, so a worker that
-dies loses at most its unfinished shards, which the next run redoes.
+dies loses at most its unfinished shards, which the next run redoes. Workers end when the driver dies (even by
+``kill -9``; :func:`exit_with_parent`), and with them the pool's resource tracker.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing as mp
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -53,9 +59,31 @@ def run_shard(job: ShardJob, work: Work, encoders: list[Encoder], bar: tqdm | No
 
 
 _WORKER: dict = {}
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+PARENT_POLL_S = 1.0  # where there is no prctl: how often a worker checks that its driver is still there
 
 
-def _init_worker(work: Work, threads: int) -> None:
+def exit_with_parent(parent: int) -> None:
+    """End this worker when the driver ``parent`` dies (a ``kill -9`` of the driver left ~1 GB workers and
+    the resource tracker running forever): the kernel's parent-death signal on Linux, else a thread that
+    polls the parent id."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+            if os.getppid() != parent:  # the driver died before the signal was armed
+                os._exit(1)
+            return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _init_worker(work: Work, threads: int, parent: int) -> None:
+    exit_with_parent(parent)
     _WORKER["work"], _WORKER["enc"] = work, load_encoders(work.encoders, work.device, threads)
 
 
@@ -90,7 +118,7 @@ class LocalExecutor:
                 return done
             threads = max(1, (os.cpu_count() or 1) // workers)
             with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                     initargs=(work, threads)) as pool:
+                                     initargs=(work, threads, os.getpid())) as pool:
                 pending: set[Future] = set()
                 for job in jobs:
                     if len(pending) >= 2 * workers:

@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ava.encoders.base import resolve_encoders
 from ava.manifest import iter_manifest
-from ava.runtime import peak_rss_mb, pick_device, write_json
+from ava.runtime import check_output_dir, peak_rss_mb, pick_device, write_json
 from ava.verbalize.executors import Work
 from ava.verbalize.shards import Plan, settings_key
 
@@ -63,6 +63,7 @@ def verbalize(cfg: DictConfig) -> dict[str, Any]:
     t0 = time.time()
     manifest = Path(cfg.input) if cfg.input else bundled_samples()
     out_dir = Path(cfg.output_dir)
+    check_output_dir(out_dir)  # before the first shard is processed, not when it is written
     shard_dir = out_dir / "verbalized"
     encoders = resolve_encoders(cfg.encoders)
     media = OmegaConf.to_container(cfg.media, resolve=True)
@@ -95,6 +96,7 @@ def summarise(shard_dir: Path, plan: Plan, manifest: Path, out_dir: Path, encode
         "output_dir": str(out_dir),
         "ads": plan.ads,
         "manifest_errors": [e.as_dict() for e in plan.manifest_errors],
+        "manifest_normalised": dict(sorted(plan.normalised.items())),
         "items": {"total": rows, "ok": counts["status"].get("ok", 0), "error": counts["status"].get("error", 0),
                   "processed_this_run": processed, "skipped_already_done": plan.skipped},
         "error_kinds": dict(counts["error_kind"]),

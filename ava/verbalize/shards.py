@@ -4,16 +4,19 @@ The manifest is read as a stream and cut into shards of ``shard_size`` consecuti
 holds one shard's records at a time, however many ads there are. Each shard is written atomically (temp file
 + rename) with a fingerprint in its Parquet metadata: a hash of its lines, of the ``media`` settings and of the
 encoders *as resolved* (their config, names and weights: ava/encoders/base.py), not as requested. A rerun
-skips every shard whose fingerprint matches and redoes the others, so a shard written while CLIP weights were
-missing is redone once they are supplied, and a rerun with nothing new processes nothing.
+skips every shard whose fingerprint matches and whose pages all decode (a corrupted data page under an intact
+footer is redone, not trusted), and redoes the others, so a shard written while CLIP weights were missing is
+redone once they are supplied, and a rerun with nothing new processes nothing. Shards numbered beyond the
+manifest's last shard are removed by their number (a killed run can leave gaps).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
+import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from itertools import islice
@@ -25,11 +28,12 @@ import pyarrow.parquet as pq
 
 from ava.encoders.base import Resolved
 from ava.manifest import Ad, ManifestError
-from ava.runtime import atomic_write_bytes
+from ava.runtime import write_table
 from ava.verbalize.schema import SCHEMA
 
 log = logging.getLogger(__name__)
 FINGERPRINT_KEY = b"ava.fingerprint"
+_SHARD_NAME = re.compile(r"shard-(\d+)\.parquet")
 Entry = Ad | ManifestError
 
 
@@ -53,9 +57,7 @@ class ShardJob:
         rows = [by_key.pop((r["manifest_line"], r["media_index"]), r) for r in self.kept] + list(by_key.values())
         rows.sort(key=lambda r: (r["manifest_line"], r["media_index"]))
         table = pa.Table.from_pylist(rows, schema=SCHEMA)
-        buf = io.BytesIO()
-        pq.write_table(table.replace_schema_metadata({FINGERPRINT_KEY: self.fingerprint.encode()}), buf)
-        atomic_write_bytes(self.path, buf.getvalue())
+        write_table(self.path, table.replace_schema_metadata({FINGERPRINT_KEY: self.fingerprint.encode()}))
 
 
 def settings_key(media: dict[str, Any], encoders: list[Resolved]) -> str:
@@ -80,6 +82,15 @@ def read_fingerprint(path: Path) -> str | None:
     return value.decode() if value else None
 
 
+def readable(path: Path) -> bool:
+    """Whether every page of the shard decodes (an intact footer over a corrupted data page does not)."""
+    try:
+        pq.ParquetFile(path).read()
+    except (OSError, pa.ArrowException):
+        return False
+    return True
+
+
 @dataclass
 class Plan:
     """Streams the shards still to write (:meth:`jobs`) and counts the manifest on the way."""
@@ -93,6 +104,7 @@ class Plan:
     shards: int = 0
     skipped: int = 0   # items finished by earlier runs
     manifest_errors: list[ManifestError] = field(default_factory=list)
+    normalised: Counter = field(default_factory=Counter)  # ava.manifest.normalise_record's changes, counted
 
     def jobs(self) -> Iterator[ShardJob]:
         self.shard_dir.mkdir(parents=True, exist_ok=True)
@@ -104,16 +116,22 @@ class Plan:
             self.shards += 1
             if job is not None:
                 yield job
-        for stale in sorted(self.shard_dir.glob("shard-*.parquet"))[self.shards:]:
-            log.warning("removing %s: the manifest now has only %d shards", stale.name, self.shards)
-            stale.unlink()
+        for stale in self.shard_dir.glob("shard-*.parquet"):  # by number: a killed run may have left gaps
+            m = _SHARD_NAME.fullmatch(stale.name)
+            if m and int(m.group(1)) >= self.shards:
+                log.warning("removing %s: the manifest now has only %d shards", stale.name, self.shards)
+                stale.unlink()
 
     def _job(self, k: int, shard: list[Entry]) -> ShardJob | None:
         ads = [e for e in shard if isinstance(e, Ad)]
         self.ads += len(ads)
+        self.normalised.update(change for a in ads for change in a.normalised)
         self.manifest_errors += [e for e in shard if isinstance(e, ManifestError)]
         path, fp = self.shard_dir / f"shard-{k:05d}.parquet", fingerprint(shard, self.settings)
         old = read_fingerprint(path) if path.exists() else None
+        if old == fp and not readable(path):
+            log.warning("shard %s has the right fingerprint but its data cannot be read; redoing it", path.name)
+            old = None
         if old != fp:
             if old is not None:
                 log.warning("shard %s was written from other input, settings or encoder weights; redoing it",

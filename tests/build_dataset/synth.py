@@ -43,7 +43,8 @@ def write_manifest(path: Path, records: list[dict | str]) -> Path:
 
 
 def write_verbalized(directory: Path, rows: list[dict[str, Any]]) -> Path:
-    """rows: ad_id, media_index, status, verbalization (other columns get contract defaults)."""
+    """rows: ad_id, media_index, status, verbalization (other columns get contract defaults; without a
+    ``manifest_line`` a row has line 0, which no manifest line has, so it is matched by its ad id alone)."""
     full = []
     for r in rows:
         full.append({"media_path": f"media/{r['ad_id']}_{r['media_index']}.jpg", "media_type": "image",
@@ -51,6 +52,7 @@ def write_verbalized(directory: Path, rows: list[dict[str, Any]]) -> Path:
                      "ocr_text": "", "transcript": "", **r})
     table = pa.table({
         "ad_id": pa.array([r["ad_id"] for r in full], pa.string()),
+        "manifest_line": pa.array([r.get("manifest_line", 0) for r in full], pa.int32()),
         "media_index": pa.array([r["media_index"] for r in full], pa.int32()),
         "media_path": [r["media_path"] for r in full],
         "media_type": [r["media_type"] for r in full],

@@ -107,6 +107,8 @@ def test_all_benchmarks_precomputed_match_references(data_root, tmp_path):
         "questions_total": 3,
         "questions_used": 2,
         "predictions_renormalized": 0,
+        "predictions_not_scored": 0,
+        "predictions_not_scored_by_group": {},
         "skipped": {"option_ordinal positions all equal (not an ordinal question)": 1},
     }
 
@@ -167,3 +169,26 @@ def test_missing_predictions_are_counted_not_guessed(data_root, tmp_path):
     r = evaluate(cfg)["benchmarks"]["global_opinionqa"]
     assert r["counts"]["questions_used"] == 1 and r["counts"]["skipped"]["no model distribution"] == 1
     assert set(r["per_group"]) == {"Belgium", "Nigeria"}
+
+
+def test_predictions_for_groups_not_in_the_data_are_counted(data_root, tmp_path):
+    good = predictions(tmp_path / "preds")  # every line of these is read by scoring
+    cfg = fixtures.compose_cfg([f"data={data_root}", "benchmark=all", "model=precomputed", f"predictions={good}",
+                                f"output_dir={tmp_path / 'o'}", "benchmarks.opinionqa.attributes=[SEX,POLPARTY]"])
+    doc = evaluate(cfg)
+    assert {n: b["counts"]["predictions_not_scored"] for n, b in doc["benchmarks"].items()} == dict.fromkeys(
+        doc["benchmarks"], 0)
+    bad = fixtures.write_jsonl(tmp_path / "bad.jsonl", [
+        {"id": 0, "probs": [0.5, 0.4, 0.1], "group": "Belgium"},
+        {"id": 0, "probs": [0.5, 0.4, 0.1], "group": ""},
+        {"id": 0, "probs": [0.5, 0.4, 0.1], "group": "Atlantis"},
+        {"id": 1, "probs": [0.6, 0.4], "group": "Atlantis"},
+        {"id": 1, "probs": [0.6, 0.4]},
+    ])
+    cfg = fixtures.compose_cfg([f"data={data_root / 'global_opinionqa'}", "benchmark=global_opinionqa",
+                                "model=precomputed", f"predictions={bad}", f"output_dir={tmp_path / 'b'}"])
+    counts = evaluate(cfg)["benchmarks"]["global_opinionqa"]["counts"]
+    assert counts["predictions_not_scored"] == 3
+    assert counts["predictions_not_scored_by_group"] == {"'Atlantis'": 2, "''": 1}
+    saved = json.loads((tmp_path / "b" / "results.json").read_text())["benchmarks"]["global_opinionqa"]["counts"]
+    assert saved["predictions_not_scored"] == 3

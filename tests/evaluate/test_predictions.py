@@ -88,3 +88,10 @@ def test_command_level_errors(data_root, tmp_path):
                 [*base, "benchmark=culturenli", f"data={data_root / 'culturenli'}", f"predictions={bad}"]
             )
         )
+
+
+def test_a_byte_order_mark_loses_no_prediction(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"id": "q1", "probs": [1, 0, 0]}\n{"id": 7, "probs": [0.5, 0.5]}\n')
+    dists, _ = read_predictions(path, QS, 1e-3, "error")
+    assert set(dists) == {("q1", None, None), ("7", None, None)}

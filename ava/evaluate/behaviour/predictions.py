@@ -8,11 +8,11 @@ are scored as missing (wrong), and counted.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
 from pathlib import Path
 
 from ava.evaluate.predictions import PredictionsError, bad_lines
+from ava.jsonl import LineError, iter_jsonl
 
 
 def read_outputs(path: str | Path, ids: Collection[str]) -> dict[str, str]:
@@ -23,29 +23,25 @@ def read_outputs(path: str | Path, ids: Collection[str]) -> dict[str, str]:
     known = set(ids)
     out: dict[str, str] = {}
     problems: list[str] = []
-    with path.open("rb") as fh:
-        for line_no, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                rec = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-                problems.append(f"line {line_no}: malformed JSON ({type(exc).__name__}: {str(exc)[:200]})")
-                continue
-            if not isinstance(rec, dict):
-                problems.append(f"line {line_no}: expected a JSON object, got {type(rec).__name__}")
-                continue
-            sid, text = rec.get("id"), rec.get("output")
-            if not isinstance(sid, str) or not sid:
-                problems.append(f"line {line_no}: missing or invalid 'id' (a sample id string)")
-            elif sid not in known:
-                problems.append(f"line {line_no}: unknown sample id {sid!r} (not in the scored split)")
-            elif sid in out:
-                problems.append(f"line {line_no}: duplicate output for id {sid!r}")
-            elif not isinstance(text, str):
-                problems.append(f"line {line_no}: 'output' must be a string (the model's answer)")
-            else:
-                out[sid] = text
+    # allow_nan: only 'output' is read; the parsed prediction a model run writes beside it may be non-finite
+    for line_no, rec in iter_jsonl(path, allow_nan=True):
+        if isinstance(rec, LineError):
+            problems.append(f"line {line_no}: malformed JSON ({type(rec.exc).__name__}: {rec.detail[:200]})")
+            continue
+        if not isinstance(rec, dict):
+            problems.append(f"line {line_no}: expected a JSON object, got {type(rec).__name__}")
+            continue
+        sid, text = rec.get("id"), rec.get("output")
+        if not isinstance(sid, str) or not sid:
+            problems.append(f"line {line_no}: missing or invalid 'id' (a sample id string)")
+        elif sid not in known:
+            problems.append(f"line {line_no}: unknown sample id {sid!r} (not in the scored split)")
+        elif sid in out:
+            problems.append(f"line {line_no}: duplicate output for id {sid!r}")
+        elif not isinstance(text, str):
+            problems.append(f"line {line_no}: 'output' must be a string (the model's answer)")
+        else:
+            out[sid] = text
     if problems:
         raise bad_lines(path, problems)
     if not out:

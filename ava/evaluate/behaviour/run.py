@@ -15,7 +15,6 @@ Writes ``OUT/results.json``, ``OUT/report.md``, ``OUT/plots/behaviour_tasks.png`
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -29,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from ava.evaluate.behaviour import baselines, parse, score
 from ava.evaluate.behaviour.predictions import read_outputs
 from ava.evaluate.behaviour.report import write_behaviour_report
-from ava.runtime import atomic_write_bytes, peak_rss_mb
+from ava.runtime import peak_rss_mb, write_jsonl
 
 log = logging.getLogger(__name__)
 NAME = "behaviour"
@@ -224,7 +223,7 @@ def evaluate_behaviour(cfg: DictConfig) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, sys in systems.items():
         path = out_dir / f"outputs_{name}.jsonl"
-        atomic_write_bytes(path, "".join(_jsonl(r) for r in sys.get("rows", [])).encode())
+        write_jsonl(path, sys.get("rows", []))
     write_behaviour_report(out_dir, doc)
     for task, d in task_docs.items():
         vals = {n: d["systems"][n]["metrics"][d["headline_metric"]] for n in systems}
@@ -234,7 +233,3 @@ def evaluate_behaviour(cfg: DictConfig) -> dict[str, Any]:
 
 def _round(v: Any) -> Any:
     return round(v, 4) if isinstance(v, float) and math.isfinite(v) else v
-
-
-def _jsonl(row: dict[str, Any]) -> str:
-    return json.dumps(row, ensure_ascii=False) + "\n"

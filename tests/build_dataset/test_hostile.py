@@ -1,0 +1,146 @@
+"""build_dataset on hostile input: scalars in list fields, huge/tiny numbers, duplicate ids, broken shards, commas."""
+
+import json
+import math
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from ava.build_dataset.behaviour import BehaviourConfig, Issues, _number, parse_behaviour
+from ava.build_dataset.items import VerbalizedInputError
+from ava.build_dataset.run import build_dataset
+from ava.manifest import normalise_record
+from tests.build_dataset.synth import ad, write_manifest, write_verbalized
+from tests.build_dataset.test_run import cfg_for, read
+
+BCFG = BehaviourConfig(age_buckets=("25-34",), genders=("female", "male"), best_gender_from=("female", "male"),
+                       sum_tolerance=0.02, range_point="midpoint", region_aliases={})
+
+
+def _strict_rows(path):
+    """Every line of a JSONL file, parsed as strict JSON (NaN/Infinity refused, as ava.train does)."""
+    def refuse(name):
+        raise AssertionError(f"{path} holds {name}")
+    return [json.loads(x, parse_constant=refuse) for x in path.read_text().splitlines()]
+
+
+def test_scalars_in_list_fields_are_normalised_once():
+    rec, changes = normalise_record({"id": "1", "ad_creative_bodies": "Hello world", "ad_creative_link_titles": True,
+                                     "publisher_platforms": 5, "languages": "en", "ad_creative_body": "old"})
+    assert rec["ad_creative_bodies"] == ["Hello world"] and rec["languages"] == ["en"]
+    assert "ad_creative_link_titles" not in rec and "publisher_platforms" not in rec
+    assert changes == ["ad_creative_body dropped (ad_creative_bodies present)", "ad_creative_bodies: string->list",
+                       "ad_creative_link_titles: bool dropped (not a list)", "languages: string->list",
+                       "publisher_platforms: int dropped (not a list)"]
+
+
+def test_scalar_fields_keep_every_ad_and_leave_no_temp_file(tmp_path):
+    ads = [ad("good1"), ad("n", ad_creative_bodies=5), ad("t", "p4", ad_creative_link_titles=True),
+           ad("s", "p2", ad_creative_bodies="Hello world", publisher_platforms=5), ad("good2", "p3")]
+    write_manifest(tmp_path / "ads.jsonl", ads)
+    summary = build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl"))
+    assert summary["counts"]["normalised.ad_creative_bodies: int dropped (not a list)"] == 1
+    assert summary["counts"]["normalised.ad_creative_link_titles: bool dropped (not a list)"] == 1
+    assert summary["counts"]["normalised.publisher_platforms: int dropped (not a list)"] == 1
+    assert summary["counts"]["normalised.ad_creative_bodies: string->list"] == 1
+    rows = _strict_rows(tmp_path / "out" / "train.jsonl") + _strict_rows(tmp_path / "out" / "val.jsonl")
+    assert {s["meta"]["source"]["ad_ids"][0] for s in rows} == {"good1", "n", "t", "s", "good2"}
+    text = "\n".join(m["content"] for s in rows if s["meta"]["source"]["ad_ids"] == ["s"] for m in s["messages"])
+    assert "Hello world" in text and "H | e" not in text and "H\ne" not in text
+    assert not [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+
+
+def test_failed_generation_leaves_no_temp_files(tmp_path, monkeypatch):
+    from ava.build_dataset import run
+
+    write_manifest(tmp_path / "ads.jsonl", [ad("a"), ad("b", "p2")])
+
+    def boom(*args, **kwargs):
+        raise TypeError("a generator broke")
+
+    monkeypatch.setattr(run, "target_label", boom)
+    with pytest.raises(TypeError, match="a generator broke"):
+        build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl"))
+    assert not list((tmp_path / "out").glob(".*.jsonl.tmp"))
+    assert not (tmp_path / "out" / "train.jsonl").exists()
+
+
+@pytest.mark.parametrize("extra", [{"impressions": ("1e308", "1e308")},  # the midpoint overflows
+                                   {"impressions": ("1e300", "1e300"), "spend": ("1e-300", "1e-300")}])  # ratio
+def test_huge_or_tiny_numbers_never_write_infinity(tmp_path, extra):
+    write_manifest(tmp_path / "ads.jsonl", [ad("bad", **extra), ad("ok", "p2"), ad("ok2", "p3")])
+    summary = build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl"))
+    issues = summary["behaviour_issues"]
+    assert issues.get("impressions.non_finite", 0) + issues.get("impressions_per_spend.non_finite", 0) >= 1
+    rows = _strict_rows(tmp_path / "out" / "train.jsonl") + _strict_rows(tmp_path / "out" / "val.jsonl")
+    assert {s["meta"]["source"]["ad_ids"][0] for s in rows} == {"bad", "ok", "ok2"}  # its other facts kept
+
+
+def test_merged_members_of_huge_impressions_keep_finite_weights():
+    from ava.build_dataset.behaviour import merge
+
+    rec = ad("x", joint={("25-34", "female"): 0.7, ("25-34", "male"): 0.3},
+             impressions=("1e308", "1e308"))
+    rec["impressions"] = {"lower_bound": "1e308"}  # open range: point = lower bound, finite
+    issues = Issues()
+    b = [parse_behaviour(rec, BCFG, issues) for _ in range(2)]
+    m = merge(b, "midpoint", BCFG, issues)
+    assert m.impressions is None and issues["merge.impressions_non_finite"] == 1
+    assert m.age_gender == pytest.approx({"25-34|female": 0.7, "25-34|male": 0.3})
+    assert all(math.isfinite(w) for w in m.raw["weights"])
+
+
+def test_duplicate_ad_id_media_do_not_join_the_first_ad(tmp_path):
+    write_manifest(tmp_path / "ads.jsonl", [ad("d", media=["a.jpg"]), ad("other", "p2"), ad("d", media=["b.jpg"])])
+    write_verbalized(tmp_path / "verb", [
+        {"ad_id": "d", "manifest_line": 1, "media_index": 0, "verbalization": "FIRST AD IMAGE"},
+        {"ad_id": "d", "manifest_line": 3, "media_index": 0, "verbalization": "DUPLICATE AD IMAGE"},
+    ])
+    summary = build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl", tmp_path / "verb",
+                                    extra=["split.val_fraction=0"]))
+    assert summary["counts"]["duplicate_ad_ids"] == 1
+    texts = [m["content"] for s in read(tmp_path / "out" / "train.jsonl") if s["meta"]["source"]["ad_ids"] == ["d"]
+             for m in s["messages"]]
+    assert any("FIRST AD IMAGE" in t for t in texts)
+    assert not any("DUPLICATE AD IMAGE" in t or "[image 1]" in t for t in texts)
+    assert "media_matched_by_id_only" not in summary["counts"]
+
+
+@pytest.mark.parametrize("content", ["not parquet", "empty", "other schema"])
+def test_broken_verbalized_shard_is_named(tmp_path, content):
+    write_manifest(tmp_path / "ads.jsonl", [ad("a", media=["a.jpg"])])
+    write_verbalized(tmp_path / "verb", [{"ad_id": "a", "manifest_line": 1, "media_index": 0, "verbalization": "x"}])
+    bad = tmp_path / "verb" / "verbalized" / "shard-x.parquet"
+    if content == "not parquet":
+        bad.write_text("hello, I am not Parquet\n")
+    elif content == "empty":
+        bad.write_bytes(b"")
+    else:
+        pq.write_table(pa.table({"ad_id": ["a"], "manifest_line": ["one"], "media_index": [0], "media_type": ["x"],
+                                 "status": ["ok"], "verbalization": ["y"]}), bad)
+    with pytest.raises(VerbalizedInputError, match="shard-x.parquet"):
+        build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl", tmp_path / "verb"))
+
+
+def test_decimal_comma_in_percentages_and_grouped_counts():
+    assert _number("0,5", share=True) == 0.5 and _number("0.5", share=True) == 0.5
+    assert _number("1,000") == 1000 and _number("1,00,000") == 100000 and _number("1,234.5") == 1234.5
+    assert _number("0,5") is None and _number("1,5") is None  # a count's comma groups digits in threes
+    assert _number("1,000.5", share=True) == 1000.5 and _number("0,5,1", share=True) is None
+    rec = ad("c", joint={("25-34", "female"): "0,6", ("25-34", "male"): "0,4"},
+             impressions=("1,000", "1,999"))
+    issues = Issues()
+    b = parse_behaviour(rec, BCFG, issues)
+    assert b.age_gender == pytest.approx({"25-34|female": 0.6, "25-34|male": 0.4})
+    assert b.impressions.lower == 1000 and not issues.get("age_gender.sum_far_from_1")
+    bad = parse_behaviour(ad("d", impressions=("0,5", "9")), BCFG, issues)
+    assert bad.impressions is None and issues["impressions.malformed"] == 1
+
+
+def test_one_unit_with_behaviour_warns_that_val_is_empty(tmp_path, capfd):
+    write_manifest(tmp_path / "ads.jsonl", [ad("a"), {"id": "bare", "page_id": "q", "ad_creative_bodies": ["x"]}])
+    summary = build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl"))
+    assert summary["split_units"] == {**summary["split_units"], "train": 1, "val": 0, "without_samples": 1}
+    assert summary["samples"]["val"] == 0 and (tmp_path / "out" / "val.jsonl").read_text() == ""
+    assert "val.jsonl has no samples only 1 split unit can give samples" in capfd.readouterr().err

@@ -1,0 +1,124 @@
+"""A seeded generator of hostile manifests and media for the fuzz tests (test-only; nothing here is random
+without the seed, so a failure reproduces).
+
+:func:`make_inputs` writes ``root/data/ads.jsonl`` and ``root/data/media/``: good ads (full behaviour, one or two good
+images) mixed with lines that are malformed (bad JSON, non-objects, bad ids, NaN, lone surrogates, deep
+nesting, bytes that are not UTF-8, bad ``media``), ads that are valid but hostile (scalars in list fields,
+garbage behaviour: huge or tiny numbers, commas, wrong types) and media that are broken (empty, truncated,
+not an image, a folder, missing, outside the root, absolute, NUL bytes, symlink loops, overlong names).
+It returns what a correct run must keep.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from tests.build_dataset.synth import ad
+
+BAD_LINES: list[bytes] = [
+    b"{not json", b"[1, 2, 3]", b'"a string"', b"42", b"null", b'{"id": ""}', b'{"id": true}', b'{"id": null}',
+    b'{"id": [1]}', b'{"id": "n1", "x": NaN}', b'{"id": "n2", "x": -Infinity}', b'{"id": "s\\ud800"}',
+    b'{"id": "m1", "media": "one.png"}', b'{"id": "m2", "media": [1, 2]}', b'{"id": "m3", "media": {"a": 1}}',
+    b'{"id": "u1", "page_name": "\xff\xfe"}', b"[" * 50_000 + b"]" * 50_000, b'{"id": "t1"',
+    b'{"id": "k\\ud800", "page_name": "x"}', b'{"id": "d", "demographic_distribution": [{"percentage": NaN}]}',
+]
+
+BAD_MEDIA = ["empty.png", "truncated.png", "text.png", "folder.png", "missing.png", "../outside.png",
+             "/etc/hostname", "x\x00y.png", "loop1", "out_link.png", "n" * 300 + ".png", ""]
+
+
+def _hostile_fields(rng: random.Random) -> dict[str, Any]:
+    """One or two fields a careless export might hold: valid JSON, wrong shapes or values."""
+    choices = [
+        {"ad_creative_bodies": rng.choice([5, True, "Hello world", None, {"a": 1}, [1, None, "x"]])},
+        {"ad_creative_link_titles": rng.choice([7, False, "A title", []])},
+        {"publisher_platforms": rng.choice([5, "facebook", {"x": 1}, [None, 3]])},
+        {"languages": rng.choice([3, "en", ["en", 5]])},
+        {"impressions": rng.choice([{"lower_bound": "1e308", "upper_bound": "1e308"}, "lots", [1, 2],
+                                    {"lower_bound": "0,5", "upper_bound": "9"}, {"lower_bound": -5},
+                                    {"lower_bound": "1e300", "upper_bound": "1e300"}])},
+        {"spend": rng.choice([{"lower_bound": "1e-300", "upper_bound": "1e-300"}, {"lower_bound": "abc"},
+                              {"lower_bound": "9", "upper_bound": "1"}, 0])},
+        {"demographic_distribution": rng.choice([
+            {"age": "25-34"}, "none", [1, 2], [{"age": "25-34", "gender": "female", "percentage": "0,5"},
+                                                {"age": "25-34", "gender": "male", "percentage": "0,5"}],
+            [{"age": "25-34", "gender": "female", "percentage": "1e308"}], [{"percentage": {"x": 1}}]])},
+        {"delivery_by_region": rng.choice([["Texas"], {"Texas": 1}, [{"region": "", "percentage": 1}],
+                                           [{"region": "Texas", "percentage": "-1"}]])},
+        {"page_id": rng.choice([None, 5, {"x": 1}]), "page_name": rng.choice([None, 7, ["p"]])},
+        {"ad_delivery_start_time": rng.choice(["yesterday", 5, None, "2024-13-45"])},
+    ]
+    out: dict[str, Any] = {}
+    for extra in rng.sample(choices, rng.randint(1, 2)):
+        out.update(extra)
+    return out
+
+
+@dataclass
+class Expected:
+    manifest: Path
+    lines: int = 0  # non-blank lines
+    good_ids: set[str] = field(default_factory=set)  # full behaviour, good media only: must reach the dataset
+    ok_media: set[tuple[str, str]] = field(default_factory=set)  # (ad id, path) rows that must be ok
+    bad_media: set[tuple[str, str]] = field(default_factory=set)  # rows that must be errors
+    ads: int = 0  # lines that are ads (good or hostile-but-valid)
+
+
+def make_media(root: Path) -> list[str]:
+    """Good images under ``root/data/media`` and the broken files BAD_MEDIA names; returns the good paths."""
+    media = root / "data" / "media"
+    media.mkdir(parents=True)
+    good = []
+    for i, colour in enumerate(["red", "green", "blue", "white", "black", "yellow"]):
+        Image.new("RGB", (24 + 8 * i, 16 + 4 * i), colour).save(media / f"good{i}.png")
+        good.append(f"media/good{i}.png")
+    (media / "empty.png").write_bytes(b"")
+    (media / "truncated.png").write_bytes((media / "good0.png").read_bytes()[:40])
+    (media / "text.png").write_text("not an image at all\n" * 10)
+    (media / "folder.png").mkdir()
+    (root / "outside.png").write_bytes((media / "good1.png").read_bytes())
+    (media / "loop1").symlink_to("loop2")
+    (media / "loop2").symlink_to("loop1")
+    (media / "out_link.png").symlink_to(root / "outside.png")
+    return good
+
+
+def make_inputs(root: Path, seed: int, n_lines: int = 300) -> Expected:
+    rng = random.Random(seed)
+    good_media = make_media(root)
+    exp = Expected(root / "data" / "ads.jsonl")
+    raw: list[bytes] = []
+    for i in range(n_lines):
+        kind = "good" if i == 0 else rng.choices(["good", "bad_line", "hostile", "bad_media", "blank"],
+                                                 weights=[4, 2, 2, 2, 1])[0]
+        if kind == "blank":
+            raw.append(rng.choice([b"", b"   ", b"\t"]))
+            continue
+        exp.lines += 1
+        if kind == "bad_line":
+            raw.append(rng.choice(BAD_LINES))
+            continue
+        ad_id = f"{kind}-{i}"
+        media = rng.sample(good_media, rng.randint(1, 2))
+        rec = ad(ad_id, f"page{i % 37}", body=f"Offer {i} {rng.random():.6f}", media=list(media))
+        if kind == "hostile":
+            rec.update(_hostile_fields(rng))
+        if kind == "bad_media":
+            broken = rng.sample(BAD_MEDIA, rng.randint(1, 3))
+            rec["media"] = [*media, *(f"media/{b}" if b and not b.startswith(("/", "..")) else b for b in broken)]
+            exp.bad_media |= {(ad_id, m) for m in rec["media"][len(media):]}
+        exp.ads += 1
+        exp.ok_media |= {(ad_id, m) for m in media}
+        if kind in ("good", "bad_media"):
+            exp.good_ids.add(ad_id)
+        raw.append(json.dumps(rec).encode())
+    raw[0] = codecs.BOM_UTF8 + raw[0]  # a BOM before the first (good) line loses nothing
+    exp.manifest.write_bytes(b"\n".join(raw) + b"\n")
+    return exp

@@ -1,0 +1,117 @@
+"""ava.jsonl: the one JSON-lines reader, compared with the per-stage readers it replaced on the same lines."""
+
+from __future__ import annotations
+
+import codecs
+import json
+import math
+
+import pytest
+
+from ava.evaluate.behaviour.predictions import read_outputs
+from ava.evaluate.predictions import PredictionsError
+from ava.jsonl import LineError, iter_jsonl
+from ava.manifest import ManifestError, iter_manifest
+from ava.train.callbacks import read_metrics
+from ava.train.data import DatasetError, read_samples
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+LINES = [
+    b'{"id": "1", "media": []}',
+    b"",
+    b"   ",
+    b'{"id": "2", "x": NaN}',
+    b'{"id": "3", "x": -Infinity}',
+    b'{"id": "4", "x": "\xff\xfe"}',
+    DEEP,
+    b'[1, 2]',
+    b'{"id": "5", "x": 1.5}   ',
+    b'{"id": "6"',
+    b'{"id": "7", "s": "caf\xc3\xa9"}',
+]
+
+
+def _former_manifest_reader(data: bytes) -> list[tuple[int, object]]:
+    """ava/manifest.py's reader before ava.jsonl (decode, skip blanks, json.loads refusing constants)."""
+    def reject(name):
+        raise ValueError(f"non-finite number {name} is not valid JSON")
+
+    out = []
+    for line_no, raw in enumerate(data.splitlines(keepends=True), start=1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            out.append((line_no, f"not UTF-8: {exc}"))
+            continue
+        if not text.strip():
+            continue
+        try:
+            out.append((line_no, json.loads(text, parse_constant=reject)))
+        except (json.JSONDecodeError, ValueError) as exc:
+            out.append((line_no, f"malformed JSON: {exc}"))
+        except RecursionError:
+            out.append((line_no, "malformed JSON: nested deeper than the parser's stack"))
+    return out
+
+
+def _write(path, lines: list[bytes]):
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def test_reader_equals_the_former_manifest_reader(tmp_path):
+    path = _write(tmp_path / "a.jsonl", LINES)
+    former = _former_manifest_reader(path.read_bytes())
+    new = list(iter_jsonl(path))
+    assert [n for n, _ in new] == [n for n, _ in former] == [1, 4, 5, 6, 7, 8, 9, 10, 11]
+    for (n, got), (_, ref) in zip(new, former, strict=True):
+        if isinstance(ref, str):
+            assert isinstance(got, LineError) and got.line == n
+        else:
+            assert got == ref
+    kinds = {n: got.kind for n, got in new if isinstance(got, LineError)}
+    assert kinds == {4: "non_finite", 5: "non_finite", 6: "not_utf8", 7: "too_deep", 10: "malformed"}
+    # the manifest's messages are word for word what its own reader said
+    messages = {e.line: e.error for e in iter_manifest(path) if isinstance(e, ManifestError)}
+    assert {n: messages[n] for n in (4, 5, 6, 7, 10)} == {n: r for n, r in former if isinstance(r, str)}
+
+
+def test_allow_nan_keeps_the_constants(tmp_path):
+    path = _write(tmp_path / "m.jsonl", [b'{"loss": NaN}', b'{"loss": Infinity}'])
+    got = [r for _, r in iter_jsonl(path, allow_nan=True)]
+    assert math.isnan(got[0]["loss"]) and got[1]["loss"] == math.inf
+
+
+def test_bom_at_the_start_is_accepted_and_only_there(tmp_path):
+    path = _write(tmp_path / "b.jsonl", [codecs.BOM_UTF8 + b'{"id": "1"}', codecs.BOM_UTF8 + b'{"id": "2"}'])
+    first, second = list(iter_jsonl(path))
+    assert first == (1, {"id": "1"})
+    assert isinstance(second[1], LineError) and second[1].kind == "malformed"
+    # the former readers dropped line 1 ("Unexpected UTF-8 BOM")
+    assert isinstance(_former_manifest_reader(path.read_bytes())[0][1], str)
+
+
+def _sample(i: int) -> dict:
+    return {"id": f"s{i}", "task": "t", "messages": [{"role": "user", "content": "q"},
+                                                     {"role": "assistant", "content": "a"}]}
+
+
+def test_bom_file_loses_no_line_in_any_reader(tmp_path):
+    bom = codecs.BOM_UTF8
+    manifest = _write(tmp_path / "ads.jsonl", [bom + b'{"id": "1"}', b'{"id": "2"}'])
+    assert [a.id for a in iter_manifest(manifest)] == ["1", "2"]
+    data = _write(tmp_path / "train.jsonl", [bom + json.dumps(_sample(0)).encode(), json.dumps(_sample(1)).encode()])
+    assert [s["id"] for s in read_samples(data)] == ["s0", "s1"]
+    outputs = _write(tmp_path / "o.jsonl", [bom + b'{"id": "s0", "output": "x"}', b'{"id": "s1", "output": "y"}'])
+    assert read_outputs(outputs, ["s0", "s1"]) == {"s0": "x", "s1": "y"}
+    metrics = _write(tmp_path / "metrics.jsonl", [bom + b'{"step": 1, "loss": NaN}', b'{"step": 2, "loss": 1.0}'])
+    assert [r["step"] for r in read_metrics(metrics)] == [1, 2]
+
+
+def test_callers_keep_their_error_types(tmp_path):
+    with pytest.raises(DatasetError, match=r"train.jsonl:2: not valid JSON \(RecursionError"):
+        read_samples(_write(tmp_path / "train.jsonl", [json.dumps(_sample(0)).encode(), DEEP]))
+    with pytest.raises(DatasetError, match=r"train.jsonl:1: not UTF-8"):
+        read_samples(_write(tmp_path / "train.jsonl", [b'{"id": "\xff"}']))
+    with pytest.raises(PredictionsError, match=r"line 1: malformed JSON \(RecursionError"):
+        read_outputs(_write(tmp_path / "o.jsonl", [DEEP]), ["s0"])

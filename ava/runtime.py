@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import json
 import logging
@@ -16,13 +17,33 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
-def pick_device(device: str = "auto") -> str:
-    """``auto`` → ``cuda`` when a CUDA device is present, else ``cpu``; anything else is checked and returned."""
-    import torch
+def cuda_driver_devices() -> int:
+    """CUDA devices the driver reports (libcuda through ctypes): the answer without importing torch."""
+    try:
+        lib = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return 0
+    count = ctypes.c_int(0)
+    if lib.cuInit(0) != 0 or lib.cuDeviceGetCount(ctypes.byref(count)) != 0:
+        return 0
+    return count.value
 
+
+def pick_device(device: str = "auto", torch_runs: bool = True) -> str:
+    """``auto`` → ``cuda`` when a CUDA device is present, else ``cpu``; anything else is checked and returned.
+
+    Present means usable by torch when torch will run on it (``torch_runs``); otherwise, as asked of the driver,
+    so that a command with no torch model never imports torch for this.
+    """
+    if torch_runs:
+        import torch
+
+        present = torch.cuda.is_available()
+    else:
+        present = cuda_driver_devices() > 0
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
+        return "cuda" if present else "cpu"
+    if device.startswith("cuda") and not present:
         raise RuntimeError(f"device={device} was asked for but no CUDA device is present; use device=auto or cpu")
     return device
 

@@ -2,6 +2,8 @@
 
 import os
 import stat
+import subprocess
+import sys
 
 import pytest
 
@@ -54,9 +56,6 @@ def test_table_and_jsonl_writers_go_through_the_atomic_write(tmp_path, monkeypat
 
 
 def test_output_dir_under_a_file_is_refused_before_hydra_starts(tmp_path):
-    import subprocess
-    import sys
-
     (tmp_path / "a_file").write_text("not a folder\n")
     for module in ("ava.verbalize", "ava.build_dataset", "ava.dedup"):
         proc = subprocess.run([sys.executable, "-m", module, f"output_dir={tmp_path / 'a_file' / 'out'}",
@@ -86,3 +85,25 @@ def test_check_output_dir(tmp_path):
     assert output_dir_of([], "verbalize") == "outputs/verbalize"  # the root config's default
     assert output_dir_of([], "train") is None  # ??? : Hydra reports the missing value itself
     assert output_dir_of(["-m", "output_dir=/a,/b"], "train") is None
+
+
+def test_pick_device_without_torch_asks_the_driver():
+    # this machine may or may not have a GPU: torch's answer and the driver's agree on a working machine
+    import torch
+
+    from ava.runtime import cuda_driver_devices, pick_device
+
+    assert (cuda_driver_devices() > 0) == torch.cuda.is_available()
+    assert pick_device("auto", torch_runs=False) == pick_device("auto") == ("cuda" if torch.cuda.is_available()
+                                                                            else "cpu")
+    assert pick_device("cpu", torch_runs=False) == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no CUDA device"):
+            pick_device("cuda:0", torch_runs=False)
+
+
+def test_pick_device_without_torch_does_not_import_it():
+    code = ("import sys; from ava.runtime import pick_device; d = pick_device('auto', torch_runs=False); "
+            "print(d, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[1] == "False" and out[0] in ("cpu", "cuda")

@@ -25,7 +25,7 @@ from ava.dedup.binary import binary_pairs, build_binary, estimate_binary_recall,
 from ava.dedup.graph import UnionFind, pick_representatives, summed_cosine, summed_hamming_similarity
 from ava.dedup.index import IndexChooser, PairSearch, RecallReport, build_index, rescore, tune_and_estimate
 from ava.dedup.load import DedupInputError, embedding_matrix, phash_codes, read_verbalized
-from ava.runtime import check_output_dir, loud_warning, peak_rss_mb, pick_device, write_json, write_table
+from ava.runtime import check_output_dir, cuda_driver_devices, loud_warning, peak_rss_mb, write_json, write_table
 
 log = logging.getLogger(__name__)
 SPILL_NAME = ".ava-dedup-embeddings.npy"  # in spill_dir: embeddings above embeddings_in_memory_max_gb; deleted after
@@ -73,9 +73,7 @@ def _use_gpu(device: str) -> bool:
         raise ValueError(f"device={device!r}: use auto, cpu or cuda")
     if device == "cuda" and gpus == 0:
         raise RuntimeError("device=cuda but faiss sees no GPU: install faiss-gpu (pip install 'ava[gpu]')")
-    if (
-        gpus == 0 and Path("/proc/driver/nvidia").exists() and pick_device("auto") == "cuda"
-    ):  # skip torch import
+    if gpus == 0 and cuda_driver_devices() > 0:
         loud_warning(
             "a CUDA GPU is present but faiss has no GPU support: dedup searches on the CPU; "
             "install faiss-gpu (pip install 'ava[gpu]') to use the GPU"

@@ -14,7 +14,6 @@ number) in the summary.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import time
 from collections import Counter
@@ -39,25 +38,6 @@ def bundled_samples() -> Path:
     return Path(__file__).resolve().parent.parent / "samples" / "ads.jsonl"
 
 
-def _cuda_driver_devices() -> int:
-    """CUDA devices the driver reports (libcuda through ctypes), so that ``device=auto`` needs no torch."""
-    try:
-        lib = ctypes.CDLL("libcuda.so.1")
-    except OSError:
-        return 0
-    count = ctypes.c_int(0)
-    if lib.cuInit(0) != 0 or lib.cuDeviceGetCount(ctypes.byref(count)) != 0:
-        return 0
-    return count.value
-
-
-def choose_device(device: str, targets: list[str]) -> str:
-    """``runtime.pick_device`` when a torch encoder runs; else ``auto`` asks the CUDA driver directly."""
-    if device != "auto" or any(t.startswith(TORCH_ENCODERS) for t in targets):
-        return pick_device(device)
-    return "cuda" if _cuda_driver_devices() > 0 else "cpu"
-
-
 def verbalize(cfg: DictConfig) -> dict[str, Any]:
     """Run the verbalizer per ``cfg`` (conf/verbalize.yaml); returns the summary it writes."""
     t0 = time.time()
@@ -69,10 +49,10 @@ def verbalize(cfg: DictConfig) -> dict[str, Any]:
     media = OmegaConf.to_container(cfg.media, resolve=True)
     plan = Plan(iter_manifest(manifest), shard_dir, settings_key(media, encoders), int(cfg.shard_size),
                 bool(cfg.retry_failed))
-    device = choose_device(cfg.device, [r.config["_target_"] for r in encoders])
+    device = pick_device(cfg.device, torch_runs=any(r.config["_target_"].startswith(TORCH_ENCODERS) for r in encoders))
     work = Work(manifest.resolve().parent, cfg.media, encoders, device, bool(cfg.progress))
     processed = instantiate(cfg.executor).run(plan.jobs(), work)
-    summary = summarise(shard_dir, plan, manifest, out_dir, {r.key: r.weights.name for r in encoders}, device,
+    summary = summarise(plan, manifest, out_dir, {r.key: r.weights.name for r in encoders}, device,
                         processed, t0)
     write_json(out_dir / "verbalize_summary.json", summary)
     log.info("verbalized %d items (%d ok, %d errors) into %s", summary["items"]["total"],
@@ -80,10 +60,10 @@ def verbalize(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
-def summarise(shard_dir: Path, plan: Plan, manifest: Path, out_dir: Path, encoders: dict[str, str], device: str,
+def summarise(plan: Plan, manifest: Path, out_dir: Path, encoders: dict[str, str], device: str,
               processed: int, t0: float) -> dict[str, Any]:
-    """Counts over every shard on disk, read a shard at a time (memory does not grow with the manifest)."""
-    files = sorted(shard_dir.glob("shard-*.parquet"))
+    """Counts over the plan's shards, read a shard at a time (memory does not grow with the manifest)."""
+    files = plan.written()
     counts: dict[str, Counter] = {c: Counter() for c in ("status", "error_kind", "vision_backend", "media_type")}
     rows = 0
     for f in files:

@@ -122,12 +122,19 @@ class Plan:
                 log.warning("removing %s: the manifest now has only %d shards", stale.name, self.shards)
                 stale.unlink()
 
+    def path(self, k: int) -> Path:
+        return self.shard_dir / f"shard-{k:05d}.parquet"
+
+    def written(self) -> list[Path]:
+        """This plan's shard files on disk (after :meth:`jobs` has run), not other files that match the name."""
+        return [p for p in map(self.path, range(self.shards)) if p.exists()]
+
     def _job(self, k: int, shard: list[Entry]) -> ShardJob | None:
         ads = [e for e in shard if isinstance(e, Ad)]
         self.ads += len(ads)
         self.normalised.update(change for a in ads for change in a.normalised)
         self.manifest_errors += [e for e in shard if isinstance(e, ManifestError)]
-        path, fp = self.shard_dir / f"shard-{k:05d}.parquet", fingerprint(shard, self.settings)
+        path, fp = self.path(k), fingerprint(shard, self.settings)
         old = read_fingerprint(path) if path.exists() else None
         if old == fp and not readable(path):
             log.warning("shard %s has the right fingerprint but its data cannot be read; redoing it", path.name)

@@ -173,3 +173,13 @@ def test_workers_exit_when_the_driver_is_killed(tmp_path):
         for k in kids | _children(proc.pid):
             if _alive(k):
                 os.kill(k, signal.SIGKILL)
+
+
+def test_a_foreign_file_named_like_a_shard_is_not_counted(tmp_path):
+    Image.new("RGB", (32, 32), "red").save(tmp_path / "a.png")
+    _manifest(tmp_path / "ads.jsonl", 3)
+    overrides = [f"input={tmp_path / 'ads.jsonl'}", f"output_dir={tmp_path / 'out'}", "shard_size=2", *LIGHT]
+    verbalize(compose_verbalize(overrides))
+    (tmp_path / "out" / "verbalized" / "shard-x.parquet").write_text("not parquet")  # a user's stray copy
+    summary = verbalize(compose_verbalize(overrides))
+    assert (summary["shards"], summary["items"]["total"], summary["items"]["skipped_already_done"]) == (2, 3, 3)

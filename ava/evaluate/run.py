@@ -1,7 +1,7 @@
 """python -m ava.evaluate benchmark=NAME|all data=PATH model=NAME adapter=PATH|null output_dir=OUT.
 
 Reads each benchmark's official files, gets answer distributions (from a local model, or from a
-``model=precomputed predictions=FILE.jsonl`` file), scores them with the official metrics and writes
+``model=precomputed model.predictions=FILE.jsonl`` file), scores them with the official metrics and writes
 ``OUT/results.json``, ``OUT/report.md`` and ``OUT/plots/``. ``benchmark=all``: ``data`` is a folder with one
 entry per benchmark named after it (``opinionqa/``, ``oqa_xl/``, ``global_opinionqa/``, ``culturenli/``,
 ``culturebank/``); every benchmark present is run, and precomputed ``predictions`` is then a folder of
@@ -37,16 +37,14 @@ def plan(cfg: DictConfig) -> list[tuple[str, Path, Path | None]]:
     if not data.exists():
         raise FileNotFoundError(f"data={data} does not exist")
     precomputed = bool(cfg.model.get("precomputed", False))
-    if precomputed and cfg.predictions is None:
+    if precomputed and cfg.model.predictions is None:
         raise ValueError(
-            "model=precomputed needs predictions=FILE.jsonl (or a folder of <benchmark>.jsonl with "
+            "model=precomputed needs model.predictions=FILE.jsonl (or a folder of <benchmark>.jsonl with "
             "benchmark=all)"
         )
-    if not precomputed and cfg.predictions is not None:
-        raise ValueError("predictions=... is only read with model=precomputed")
     if cfg.benchmark != "all":
         benchmarks.get(cfg.benchmark)
-        return [(cfg.benchmark, data, Path(cfg.predictions) if precomputed else None)]
+        return [(cfg.benchmark, data, Path(cfg.model.predictions) if precomputed else None)]
     if not data.is_dir():
         raise NotADirectoryError(f"benchmark=all needs data=DIR holding {', '.join(benchmarks.BENCHMARKS)}")
     present = [name for name in benchmarks.BENCHMARKS if (data / name).exists()]
@@ -56,7 +54,7 @@ def plan(cfg: DictConfig) -> list[tuple[str, Path, Path | None]]:
     for name in present:
         preds = None
         if precomputed:
-            preds = Path(cfg.predictions) / f"{name}.jsonl"
+            preds = Path(cfg.model.predictions) / f"{name}.jsonl"
             if not preds.is_file():
                 raise FileNotFoundError(f"data for {name} is given but its predictions {preds} are missing")
         out.append((name, data / name, preds))
@@ -112,8 +110,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             dists[name], fixes[name] = read_predictions(
                 preds,
                 work[name].by_id(),
-                float(cfg.predictions_sum_tolerance),
-                str(cfg.predictions_on_bad_sum),
+                float(cfg.model.sum_tolerance),
+                str(cfg.model.on_bad_sum),
             )
         info: dict[str, Any] = {"predictions": {name: str(p) for name, _, p in steps}}
     else:

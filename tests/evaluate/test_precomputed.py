@@ -76,7 +76,7 @@ def test_all_benchmarks_precomputed_match_references(data_root, tmp_path):
             f"data={data_root}",
             "benchmark=all",
             "model=precomputed",
-            f"predictions={preds}",
+            f"model.predictions={preds}",
             f"output_dir={out}",
             "benchmarks.opinionqa.attributes=[SEX,POLPARTY]",
         ]
@@ -160,7 +160,7 @@ def test_missing_predictions_are_counted_not_guessed(data_root, tmp_path):
             f"data={data_root / 'global_opinionqa'}",
             "benchmark=global_opinionqa",
             "model=precomputed",
-            f"predictions={preds}",
+            f"model.predictions={preds}",
             f"output_dir={tmp_path / 'o'}",
         ]
     )

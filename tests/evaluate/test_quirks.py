@@ -100,7 +100,7 @@ def expected():
 def run(root, tmp_path, rows, benchmark="opinionqa", extra=()):
     preds = fixtures.write_jsonl(tmp_path / "preds.jsonl", rows)
     cfg = fixtures.compose_cfg(
-        [f"data={root}", f"benchmark={benchmark}", "model=precomputed", f"predictions={preds}",
+        [f"data={root}", f"benchmark={benchmark}", "model=precomputed", f"model.predictions={preds}",
          f"output_dir={tmp_path / 'out'}", *extra]
     )  # fmt: skip
     return evaluate(cfg)["benchmarks"][benchmark], tmp_path / "out"

@@ -72,7 +72,7 @@ def run_precomputed(data, preds_rows, tmp_path, benchmark="opinionqa", attribute
     preds = fixtures.write_jsonl(tmp_path / "preds.jsonl", preds_rows)
     over = [] if attributes == "real" else [f"benchmarks.{benchmark}.attributes={attributes}"]
     cfg = fixtures.compose_cfg(
-        [f"data={data}", f"benchmark={benchmark}", "model=precomputed", f"predictions={preds}",
+        [f"data={data}", f"benchmark={benchmark}", "model=precomputed", f"model.predictions={preds}",
          f"output_dir={tmp_path / 'out'}", *over]
     )  # fmt: skip
     return evaluate(cfg)["benchmarks"][benchmark]
@@ -249,7 +249,7 @@ def test_global_opinionqa_real_rows(eval_dir, tmp_path):
     preds = [{"id": i, "probs": p.tolist()} for i, p in enumerate(probs)]
     pred_file = fixtures.write_jsonl(tmp_path / "p.jsonl", preds)
     cfg = fixtures.compose_cfg(
-        [f"data={root}", "benchmark=global_opinionqa", "model=precomputed", f"predictions={pred_file}",
+        [f"data={root}", "benchmark=global_opinionqa", "model=precomputed", f"model.predictions={pred_file}",
          f"output_dir={tmp_path / 'out'}", "benchmarks.global_opinionqa.steer_country=false"]
     )  # fmt: skip
     r = evaluate(cfg)["benchmarks"]["global_opinionqa"]

@@ -26,6 +26,13 @@ def _users_of(group: str) -> list[str]:
     return [r for r in ROOTS if any(group in str(d) for d in OmegaConf.load(CONF / f"{r}.yaml").get("defaults", []))]
 
 
+def _subset(small, big) -> bool:
+    """Every key of ``small`` is in ``big`` with the same value (nested mappings compared key by key)."""
+    if isinstance(small, dict):
+        return isinstance(big, dict) and all(k in big and _subset(v, big[k]) for k, v in small.items())
+    return small == big
+
+
 def _package(path: Path) -> str:
     header = re.search(r"^# @package (\S+)", path.read_text(), re.M)
     return header.group(1) if header else path.parent.name
@@ -60,12 +67,43 @@ def test_every_group_option_composes_at_its_package(group, option):
     path = CONF / group / f"{option}.yaml"
     own = OmegaConf.to_container(OmegaConf.load(path))
     own.pop("defaults", None)
-    node = OmegaConf.select(cfg, _package(path))
-    assert node is not None, f"{path}: nothing at {_package(path)}"
-    composed = OmegaConf.to_container(node)
-    assert {k: composed.get(k) for k in own} == own, path
+    package = _package(path)
+    node = cfg if package == "_global_" else OmegaConf.select(cfg, package)
+    assert node is not None, f"{path}: nothing at {package}"
+    assert _subset(own, OmegaConf.to_container(node)), path
     # every interpolation resolves (hydra's job-time keys, e.g. hydra.job.num, only in a job)
     OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True)
+
+
+EXPERIMENTS = {"ava_llama2_7b": "meta-llama/Llama-2-7b-chat-hf", "ava_llama3_8b": "meta-llama/Meta-Llama-3-8B-Instruct",
+               "ava_mistral_7b": "mistralai/Mistral-7B-Instruct-v0.3"}
+
+
+def test_every_experiment_is_checked():
+    assert {p.stem for p in (CONF / "experiment").glob("*.yaml")} == set(EXPERIMENTS)
+
+
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+def test_experiment_sets_the_paper_scale_run(name):
+    base = ["dataset=/d", "output_dir=/out"]
+    cfg = _compose("train", [f"experiment={name}", *base, "trainer.eval_steps=7"], hydra=True)
+    default = _compose("train", base)
+    assert cfg.hydra.runtime.choices.experiment == name and default.model.name_or_path == "tiny"
+    assert cfg.model.name_or_path == EXPERIMENTS[name] and cfg.model.dtype == "bfloat16"
+    assert cfg.max_length == 2048 and cfg.precision == "auto"
+    assert (cfg.trainer.batch_size, cfg.trainer.grad_accum, cfg.trainer.max_steps, cfg.trainer.epochs) == (4, 8, -1, 1)
+    assert cfg.trainer.activation_checkpointing is True and cfg.trainer.save_steps == 1000
+    assert cfg.trainer.eval_steps == 7  # the command line still overrides the experiment
+    assert (cfg.lora.r, cfg.lora.alpha, cfg.lora.dropout) == (16, 32, 0.05) and cfg.optim.lr == 2e-4
+    assert list(cfg.lora.target_modules) == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+                                             "down_proj"]
+    assert cfg.hydra.launcher._target_.endswith("JoblibLauncher") and cfg.hydra.job.name == "train"
+    # the dataset it names: build_dataset's default task mix, every generator of the paper's taxonomy at weight 1
+    tasks = _compose("build_dataset", ["manifest=/m", "verbalized=null", "output_dir=/o"], hydra=True)
+    assert tasks.hydra.runtime.choices.dataset_tasks == "paper"
+    gens = tasks.dataset_tasks.generators
+    assert set(gens) == {"tap", "tag", "ts", "tc", "audience_selection"}
+    assert all(g.enabled and g.weight == 1.0 for g in gens.values())
 
 
 def test_templates_written_once_compose_equal_and_stay_separately_overridable():

@@ -58,7 +58,7 @@ def test_every_group_option_composes_at_its_package(group, option):
         pytest.skip("conf/hydra/*: tests/test_hydra_output.py and tests/test_sweep_configs.py")
     roots = _users_of(group)
     assert roots, f"group {group} is in no root's defaults list"
-    listed = group == "benchmarks"  # a list evaluate composes whole (oqa_xl reads opinionqa's prompt): checked there
+    listed = group == "suites"  # a list evaluate composes whole (oqa_xl reads opinionqa's prompt): checked there
     cfg = _compose(roots[0], [] if listed else [f"{group}={option}"], hydra=True)
     if listed:
         assert option in OmegaConf.load(CONF / f"{roots[0]}.yaml").defaults[1][group]
@@ -115,8 +115,8 @@ def test_templates_written_once_compose_equal_and_stay_separately_overridable():
     assert "{audience}" in gens["ts"]["templates"]["A"][0] and "{target_audience}" in gens["tc"]["templates"]["G"][0]
     assert list(cfg.dataset_tasks.generators.ts.templates.G) == ["other"]
     assert cfg.dataset_tasks.generators.ts.templates.A[0] == gens["ts"]["templates"]["A"][0]
-    bench = OmegaConf.to_container(_compose("evaluate", ["benchmarks.opinionqa.option_format='({letter}) {option}'"])
-                                   .benchmarks, resolve=True)
+    bench = OmegaConf.to_container(_compose("evaluate", ["suites.opinionqa.option_format='({letter}) {option}'"])
+                                   .suites, resolve=True)
     for key in ("template", "option_format", "attributes"):
         assert bench["oqa_xl"][key] == bench["opinionqa"][key]
     assert bench["oqa_xl"]["option_format"] == "({letter}) {option}"  # an override of OpinionQA's reaches OQA-XL

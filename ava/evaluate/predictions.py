@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ava.evaluate.benchmarks.base import DistKey, Question
+from ava.evaluate.suites.base import DistKey, Question
 
 MAX_LISTED = 20  # bad lines quoted in the error; the count of all of them is given too
 

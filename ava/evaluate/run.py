@@ -18,10 +18,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ava.evaluate import benchmarks
-from ava.evaluate.benchmarks.base import BenchmarkResult, Loaded
+from ava.evaluate import suites
 from ava.evaluate.predictions import read_predictions
 from ava.evaluate.report import write_report
+from ava.evaluate.suites.base import Loaded, SuiteResult
 from ava.runtime import peak_rss_mb, pick_device
 
 log = logging.getLogger(__name__)
@@ -43,13 +43,13 @@ def plan(cfg: DictConfig) -> list[tuple[str, Path, Path | None]]:
             "benchmark=all)"
         )
     if cfg.benchmark != "all":
-        benchmarks.get(cfg.benchmark)
+        suites.get(cfg.benchmark)
         return [(cfg.benchmark, data, Path(cfg.model.predictions) if precomputed else None)]
     if not data.is_dir():
-        raise NotADirectoryError(f"benchmark=all needs data=DIR holding {', '.join(benchmarks.BENCHMARKS)}")
-    present = [name for name in benchmarks.BENCHMARKS if (data / name).exists()]
+        raise NotADirectoryError(f"benchmark=all needs data=DIR holding {', '.join(suites.SUITES)}")
+    present = [name for name in suites.SUITES if (data / name).exists()]
     if not present:
-        raise FileNotFoundError(f"benchmark=all found none of {list(benchmarks.BENCHMARKS)} under {data}")
+        raise FileNotFoundError(f"benchmark=all found none of {list(suites.SUITES)} under {data}")
     out = []
     for name in present:
         preds = None
@@ -87,7 +87,7 @@ def _model_distributions(cfg: DictConfig, work: dict[str, Loaded]) -> tuple[dict
     max_tokens = getattr(model.config, "max_position_embeddings", None)
     dists, info = {}, {"device": device, "chat_template": chat, "prompts_too_long": {}}
     for name, loaded in work.items():
-        reqs = benchmarks.get(name).requests(loaded, cfg.benchmarks[name])
+        reqs = suites.get(name).requests(loaded, cfg.suites[name])
         log.info("%s: %d prompts", name, len(reqs))
         dists[name], info["prompts_too_long"][name] = letter_distributions(
             model, tokenizer, reqs, int(cfg.batch_size), chat, cfg.prompt.system_prompt, max_tokens
@@ -102,7 +102,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
         return evaluate_behaviour(cfg)
     steps = plan(cfg)
-    work = {name: benchmarks.get(name).load(path, cfg.benchmarks[name]) for name, path, _ in steps}
+    work = {name: suites.get(name).load(path, cfg.suites[name]) for name, path, _ in steps}
     fixes: dict[str, Counter] = {}
     if cfg.model.get("precomputed", False):
         dists = {}
@@ -116,15 +116,15 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         info: dict[str, Any] = {"predictions": {name: str(p) for name, _, p in steps}}
     else:
         dists, info = _model_distributions(cfg, work)
-    results: dict[str, BenchmarkResult] = {
-        name: benchmarks.get(name).score(work[name], dists[name], cfg.benchmarks[name]) for name in work
+    results: dict[str, SuiteResult] = {
+        name: suites.get(name).score(work[name], dists[name], cfg.suites[name]) for name in work
     }
     doc: dict[str, Any] = {
         "model": str(cfg.model.get("name_or_path")),
         "adapter": None if cfg.adapter is None else str(cfg.adapter),
         "mode": "precomputed" if cfg.model.get("precomputed", False) else "model",
         **info,
-        "config": OmegaConf.to_container(cfg.benchmarks, resolve=True),
+        "config": OmegaConf.to_container(cfg.suites, resolve=True),
         "benchmarks": {},
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }

@@ -78,7 +78,7 @@ def test_all_benchmarks_precomputed_match_references(data_root, tmp_path):
             "model=precomputed",
             f"model.predictions={preds}",
             f"output_dir={out}",
-            "benchmarks.opinionqa.attributes=[SEX,POLPARTY]",
+            "suites.opinionqa.attributes=[SEX,POLPARTY]",
         ]
     )
     doc = evaluate(cfg)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ava.evaluate.benchmarks.base import Question
 from ava.evaluate.predictions import PredictionsError, read_predictions
 from ava.evaluate.run import evaluate
+from ava.evaluate.suites.base import Question
 from tests.evaluate import fixtures
 
 QS = {"q1": Question("q1", "?", ("A", "B", "C")), "7": Question("7", "?", ("Yes", "No"))}

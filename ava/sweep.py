@@ -9,7 +9,7 @@ sweeper picks them (Hydra's grid, or ``hydra/sweeper=lora_optuna``). This module
   turns an exception into a logged failure written to that folder's ``job_status.json``, so the other jobs
   carry on. It returns the objective (what the Optuna sweeper minimises). Outside a multirun it calls
   ``task(cfg)``; errors propagate.
-- ``SweepSummary``, a Hydra callback (``hydra.callbacks`` in conf/train.yaml): when the sweep ends it reads
+- ``SweepSummary``, a Hydra callback (conf/hydra/callbacks/sweep_summary.yaml): when the sweep ends it reads
   every job folder (``job_status.json``, ``train_summary.json``, and ``results.json`` from ``ava.evaluate``
   when present) and writes ``sweep_summary.csv`` and ``sweep_summary.md`` into ``hydra.sweep.dir``; then, if
   any job failed or never finished, the command exits with status 1.

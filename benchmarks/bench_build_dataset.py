@@ -1,7 +1,7 @@
 """python benchmarks/bench_build_dataset.py [--sizes 500 2000 8000] [--out CSV]: throughput and peak memory of
 python -m ava.build_dataset.
 
-Synthetic ads (tests/build_dataset/synth.py) at a few sizes; each size runs the real command in its own
+Synthetic ads (ava/build_dataset/synthetic.py) at a few sizes; each size runs the real command in its own
 process (so peak RSS is per run). Baseline in the same run: one pass of ava.manifest.iter_manifest over the
 same file (parsing only). Prints ratios and appends rows to benchmarks/results/build_dataset.csv. The
 run with transsuasion tasks (MiniLM on CPU) is made only at sizes up to 500.
@@ -17,13 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import append_csv, describe  # benchmarks/machine.py: this script's folder is on sys.path
+
+from ava.build_dataset.synthetic import random_ads, write_manifest, write_verbalized
+from ava.manifest import iter_manifest
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from machine import append_csv, describe  # noqa: E402  (benchmarks/machine.py: this script's folder is on sys.path)
-
-from ava.manifest import iter_manifest  # noqa: E402
-from tests.build_dataset.synth import random_ads, write_manifest, write_verbalized  # noqa: E402
 
 SIZES = (500, 2000, 8000)
 

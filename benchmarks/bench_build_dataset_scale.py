@@ -1,7 +1,7 @@
 """python benchmarks/bench_build_dataset_scale.py [--one 1000 4000 16000 64000] [--many 100000] [--ts-max N]:
 wall time and peak memory of python -m ava.build_dataset as one advertiser grows, and on many advertisers.
 
-Synthetic ads (tests/build_dataset/synth.py: 30 words drawn from 16, so most pairs of one advertiser are
+Synthetic ads (ava/build_dataset/synthetic.py: 30 words drawn from 16, so most pairs of one advertiser are
 similar: the worst case for transsuasion's neighbour lists). ``--one``: every ad from one advertiser
 (``pages=1``), the case that was quadratic; ``--many``: ``pages = n / 25``. Each run is the real command in
 its own process (peak RSS is per run), without transsuasion (``no-TS``: TC pairs still built) and with all
@@ -31,13 +31,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from machine import append_csv, describe  # benchmarks/machine.py: this script's folder is on sys.path
+
+from ava.build_dataset.synthetic import random_ads, write_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from machine import append_csv, describe  # noqa: E402  (benchmarks/machine.py: this script's folder is on sys.path)
-
-from tests.build_dataset.synth import random_ads, write_manifest  # noqa: E402
 
 
 class HashedWordEmbedder:

@@ -24,7 +24,7 @@ WORDS = "people opinion government work family money health news region survey p
 
 
 def prompts(n: int, seed: int = 0) -> list:
-    from ava.evaluate.benchmarks.base import LETTERS, Request
+    from ava.evaluate.suites.base import LETTERS, Request
 
     rng = random.Random(seed)
     out = []

@@ -1,7 +1,7 @@
 """python benchmarks/sweep_lora_linear.py -m d=2048,4096 tokens=2048,8192 r=8,16,64: the LoRA bench swept.
 
-A Hydra entry (conf/bench_lora_linear.yaml) over the shapes of benchmarks/bench_lora_linear.py: each job times
-one (d, tokens, r) with that script's ``bench_linear`` (PEFT, the unfused cuBLAS baseline and the fused kernel
+A Hydra entry (benchmarks/conf/bench_lora_linear.yaml) over the shapes of benchmarks/bench_lora_linear.py: each
+job times one (d, tokens, r) with that script's ``bench_linear`` (PEFT, the unfused cuBLAS baseline and the fused kernel
 in the same job), prints the ratios and appends its rows to one CSV under a file lock, so jobs running side by
 side (``hydra/launcher=slurm``) add whole rows. A shape that fails (e.g. out of memory) is recorded in the
 sweep summary and the other shapes go on. Needs a CUDA GPU: without one it exits with status 2.
@@ -47,7 +47,7 @@ def bench_shape(cfg: DictConfig) -> dict:
     return {"rows": len(rows)}
 
 
-@hydra.main(config_path="pkg://ava_conf", config_name="bench_lora_linear", version_base="1.3")
+@hydra.main(config_path="conf", config_name="bench_lora_linear", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     run_job(bench_shape, cfg, objective=lambda result: None)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from PIL import Image
 
-from tests.build_dataset.synth import ad
+from ava.build_dataset.synthetic import ad
 
 BAD_LINES: list[bytes] = [
     b"{not json", b"[1, 2, 3]", b'"a string"', b"42", b"null", b'{"id": ""}', b'{"id": true}', b'{"id": null}',

@@ -29,7 +29,7 @@ from ava.build_dataset.items import Manifest, MediaStore, group_ads, index_manif
 from ava.build_dataset.regions import COUNTRY_TABLE, US_TABLE, RegionRanker, load_codes, load_population
 from ava.build_dataset.split import assign_splits
 from ava.build_dataset.stats import target_label, write_outputs
-from ava.build_dataset.tasks.base import Context, Entry, Generator, PoolEntry, make_entry, unit_hash
+from ava.build_dataset.tasks.base import Context, Generator, ItemFacts, PoolEntry, item_facts, unit_hash
 from ava.runtime import check_output_dir, loud_warning, peak_rss_mb
 
 log = logging.getLogger(__name__)
@@ -90,13 +90,13 @@ class _Items:
         counts["dedup_ads_not_in_manifest"] = len(set(dedup) - set(ids))
         self.groups = group_ads(self.refs)
 
-    def entry(self, group: int, issues: Issues, counts: Counter, unknown_regions: Counter) -> Entry | None:
+    def entry(self, group: int, issues: Issues, counts: Counter, unknown_regions: Counter) -> ItemFacts | None:
         item = load_item(self.manifest, [self.refs[i] for i in self.groups[group]], self.media, self.bcfg,
                          self.category_field, issues, counts)
         if not (item.title or item.body or item.creative):
             counts["skipped_items.no_content"] += 1
             return None
-        return make_entry(item, self.ranker, self.bcfg.best_gender_from, self.bcfg.range_point, issues,
+        return item_facts(item, self.ranker, self.bcfg.best_gender_from, self.bcfg.range_point, issues,
                           unknown_regions)
 
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
 from ava.build_dataset.tasks.base import PoolEntry, unit_hash
-from ava.build_dataset.unionfind import connected
+from ava.dedup.graph import connected
 
 
 def parse_when(text: str) -> date | datetime:

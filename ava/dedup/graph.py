@@ -2,7 +2,8 @@
 
 Clusters are the connected components of the graph whose edges are the duplicate pairs (similarity at or
 above the threshold). :class:`UnionFind` takes the pairs a block at a time, so the pair list is never held
-whole.
+whole. python -m ava.build_dataset groups its items with the same class through :func:`connected` (items
+sharing a dedup cluster, advertisers sharing an item).
 
 Representative rule: the member with the highest summed similarity to all other members of its cluster
 (linked directly or not), i.e. the member most typical of the cluster; ties go to the earliest input row.
@@ -14,7 +15,7 @@ Both sums are linear in the cluster size and are taken over whole clusters, ``CH
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -62,6 +63,25 @@ class UnionFind:
         self._compress()
         _, labels = np.unique(self.parent, return_inverse=True)
         return labels.astype(np.int64)
+
+
+def connected(keys: Sequence[Iterable[Hashable]]) -> list[list[int]]:
+    """Indices joined by any shared key, transitively; each group sorted, groups ordered by first index."""
+    first: dict[Hashable, int] = {}
+    a: list[int] = []
+    b: list[int] = []
+    for i, ks in enumerate(keys):
+        for k in ks:
+            j = first.setdefault(k, i)
+            if j != i:
+                a.append(j)
+                b.append(i)
+    union = UnionFind(len(keys))
+    union.union(np.array(a, dtype=np.int64), np.array(b, dtype=np.int64))
+    labels = union.labels()
+    order = np.argsort(labels, kind="stable")
+    cuts = np.flatnonzero(np.diff(labels[order])) + 1
+    return [group.tolist() for group in np.split(order, cuts)] if labels.size else []
 
 
 def pick_representatives(labels: np.ndarray, score: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from ava.encoders.base import Encoder, Item, Weights, WeightsUnavailable, file_sha256
+from ava.models.hub import hub_offline
 
 HUB_FILENAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")  # open_clip's own order
 
@@ -25,7 +26,7 @@ HUB_FILENAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")  
 def _hub_resolves() -> bool:
     from huggingface_hub import constants
 
-    if constants.HF_HUB_OFFLINE:
+    if hub_offline():
         return False
     host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
     try:

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.spatial.distance import jensenshannon
+from scipy.stats import wasserstein_distance
 
 
 def _as_dist(p: Sequence[float], name: str) -> np.ndarray:
@@ -30,17 +32,15 @@ def _as_dist(p: Sequence[float], name: str) -> np.ndarray:
 def wasserstein_1d(positions: Sequence[float], p: Sequence[float], q: Sequence[float]) -> float:
     """W1 between two discrete distributions on the same support points of the real line.
 
-    Computed as the integral of ``|F_p - F_q|`` over the sorted support (the CDFs are step functions).
-    ``p`` and ``q`` are normalised here; the positions may be in any order and may repeat.
+    SciPy's ``wasserstein_distance`` with the positions as both supports and ``p``, ``q`` as their weights
+    (the integral of ``|F_p - F_q|``). ``p`` and ``q`` are checked and normalised here; the positions may be in
+    any order and may repeat.
     """
     x = np.asarray(positions, dtype=np.float64)
     pa, qa = _as_dist(p, "p"), _as_dist(q, "q")
     if not (x.shape == pa.shape == qa.shape):
         raise ValueError(f"positions/p/q lengths differ: {x.shape}, {pa.shape}, {qa.shape}")
-    order = np.argsort(x, kind="stable")
-    x, pa, qa = x[order], pa[order], qa[order]
-    cdf_gap = np.abs(np.cumsum(pa) - np.cumsum(qa))[:-1]
-    return float(np.sum(cdf_gap * np.diff(x)))
+    return float(wasserstein_distance(x, x, u_weights=pa, v_weights=qa))
 
 
 def ordinal_alignment(
@@ -77,18 +77,14 @@ def drop_refusal(probs: Sequence[float], is_refusal: Sequence[bool]) -> tuple[np
 
 
 def js_similarity(p: Sequence[float], q: Sequence[float]) -> float:
-    """GlobalOpinionQA similarity: ``1 - JS distance`` (base 2, so the distance is in [0, 1])."""
+    """GlobalOpinionQA similarity: ``1 - JS distance`` (SciPy's, base 2, so the distance is in [0, 1])."""
     pa, qa = _as_dist(p, "p"), _as_dist(q, "q")
     if pa.shape != qa.shape:
         raise ValueError(f"distribution lengths differ: {pa.size} vs {qa.size}")
-    m = 0.5 * (pa + qa)
-
-    def kl2(a: np.ndarray) -> float:
-        nz = a > 0
-        return float(np.sum(a[nz] * np.log2(a[nz] / m[nz])))
-
-    js_div = max(0.5 * kl2(pa) + 0.5 * kl2(qa), 0.0)
-    return 1.0 - float(np.sqrt(js_div))
+    # Near-equal distributions can round the divergence to a hair below zero, whose square root is NaN: 0 then.
+    with np.errstate(invalid="ignore"):
+        distance = jensenshannon(pa, qa, base=2)
+    return 1.0 - float(np.nan_to_num(distance, nan=0.0))
 
 
 def binary_f1_scores(labels: Sequence[int], preds: Sequence[int]) -> tuple[float, float]:

@@ -1,4 +1,4 @@
-"""python -m ava.evaluate model=precomputed predictions=FILE.jsonl: read answer distributions made elsewhere.
+"""python -m ava.evaluate model=precomputed model.predictions=FILE.jsonl: read answer distributions made elsewhere.
 
 One JSON object a line: ``{"id": QUESTION_ID, "probs": [p1, ..., pK]}`` with the probabilities in the
 benchmark's option order (refusal option included where it has one), plus ``"group"`` for a steered run and
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ava.evaluate.benchmarks.base import DistKey, Question
+from ava.evaluate.suites.base import DistKey, Question
 from ava.jsonl import LineError, iter_jsonl
 
 MAX_LISTED = 20  # bad lines quoted in the error; the count of all of them is given too
@@ -112,7 +112,7 @@ def _check_line(
         if on_bad_sum == "error" or total <= 0:
             return (
                 f"'probs' sums to {total:.6g}, not 1 (tolerance {tol}); fix the file or set "
-                "predictions_on_bad_sum=renormalize"
+                "model.on_bad_sum=renormalize"
             )
         arr = arr / total
         fixes["renormalized"] += 1

@@ -1,7 +1,7 @@
 """python -m ava.evaluate benchmark=NAME|all data=PATH model=NAME adapter=PATH|null output_dir=OUT.
 
 Reads each benchmark's official files, gets answer distributions (from a local model, or from a
-``model=precomputed predictions=FILE.jsonl`` file), scores them with the official metrics and writes
+``model=precomputed model.predictions=FILE.jsonl`` file), scores them with the official metrics and writes
 ``OUT/results.json``, ``OUT/report.md`` and ``OUT/plots/``. ``benchmark=all``: ``data`` is a folder with one
 entry per benchmark named after it (``opinionqa/``, ``oqa_xl/``, ``global_opinionqa/``, ``culturenli/``,
 ``culturebank/``); every benchmark present is run, and precomputed ``predictions`` is then a folder of
@@ -18,10 +18,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ava.evaluate import benchmarks
-from ava.evaluate.benchmarks.base import BenchmarkResult, Loaded
+from ava.evaluate import suites
 from ava.evaluate.predictions import ReadLog, not_scored, read_predictions
 from ava.evaluate.report import write_report
+from ava.evaluate.suites.base import Loaded, SuiteResult
 from ava.runtime import peak_rss_mb, pick_device
 
 log = logging.getLogger(__name__)
@@ -37,26 +37,24 @@ def plan(cfg: DictConfig) -> list[tuple[str, Path, Path | None]]:
     if not data.exists():
         raise FileNotFoundError(f"data={data} does not exist")
     precomputed = bool(cfg.model.get("precomputed", False))
-    if precomputed and cfg.predictions is None:
+    if precomputed and cfg.model.predictions is None:
         raise ValueError(
-            "model=precomputed needs predictions=FILE.jsonl (or a folder of <benchmark>.jsonl with "
+            "model=precomputed needs model.predictions=FILE.jsonl (or a folder of <benchmark>.jsonl with "
             "benchmark=all)"
         )
-    if not precomputed and cfg.predictions is not None:
-        raise ValueError("predictions=... is only read with model=precomputed")
     if cfg.benchmark != "all":
-        benchmarks.get(cfg.benchmark)
-        return [(cfg.benchmark, data, Path(cfg.predictions) if precomputed else None)]
+        suites.get(cfg.benchmark)
+        return [(cfg.benchmark, data, Path(cfg.model.predictions) if precomputed else None)]
     if not data.is_dir():
-        raise NotADirectoryError(f"benchmark=all needs data=DIR holding {', '.join(benchmarks.BENCHMARKS)}")
-    present = [name for name in benchmarks.BENCHMARKS if (data / name).exists()]
+        raise NotADirectoryError(f"benchmark=all needs data=DIR holding {', '.join(suites.SUITES)}")
+    present = [name for name in suites.SUITES if (data / name).exists()]
     if not present:
-        raise FileNotFoundError(f"benchmark=all found none of {list(benchmarks.BENCHMARKS)} under {data}")
+        raise FileNotFoundError(f"benchmark=all found none of {list(suites.SUITES)} under {data}")
     out = []
     for name in present:
         preds = None
         if precomputed:
-            preds = Path(cfg.predictions) / f"{name}.jsonl"
+            preds = Path(cfg.model.predictions) / f"{name}.jsonl"
             if not preds.is_file():
                 raise FileNotFoundError(f"data for {name} is given but its predictions {preds} are missing")
         out.append((name, data / name, preds))
@@ -89,7 +87,7 @@ def _model_distributions(cfg: DictConfig, work: dict[str, Loaded]) -> tuple[dict
     max_tokens = getattr(model.config, "max_position_embeddings", None)
     dists, info = {}, {"device": device, "chat_template": chat, "prompts_too_long": {}}
     for name, loaded in work.items():
-        reqs = benchmarks.get(name).requests(loaded, cfg.benchmarks[name])
+        reqs = suites.get(name).requests(loaded, cfg.suites[name])
         log.info("%s: %d prompts", name, len(reqs))
         dists[name], info["prompts_too_long"][name] = letter_distributions(
             model, tokenizer, reqs, int(cfg.batch_size), chat, cfg.prompt.system_prompt, max_tokens
@@ -104,7 +102,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
         return evaluate_behaviour(cfg)
     steps = plan(cfg)
-    work = {name: benchmarks.get(name).load(path, cfg.benchmarks[name]) for name, path, _ in steps}
+    work = {name: suites.get(name).load(path, cfg.suites[name]) for name, path, _ in steps}
     fixes: dict[str, Counter] = {}
     unused: dict[str, dict[str, Any]] = {}
     if cfg.model.get("precomputed", False):
@@ -113,15 +111,15 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             dists[name], fixes[name] = read_predictions(
                 preds,
                 work[name].by_id(),
-                float(cfg.predictions_sum_tolerance),
-                str(cfg.predictions_on_bad_sum),
+                float(cfg.model.sum_tolerance),
+                str(cfg.model.on_bad_sum),
             )
             dists[name] = ReadLog(dists[name])
         info: dict[str, Any] = {"predictions": {name: str(p) for name, _, p in steps}}
     else:
         dists, info = _model_distributions(cfg, work)
-    results: dict[str, BenchmarkResult] = {
-        name: benchmarks.get(name).score(work[name], dists[name], cfg.benchmarks[name]) for name in work
+    results: dict[str, SuiteResult] = {
+        name: suites.get(name).score(work[name], dists[name], cfg.suites[name]) for name in work
     }
     for name, preds in dists.items():
         if isinstance(preds, ReadLog):
@@ -135,7 +133,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "adapter": None if cfg.adapter is None else str(cfg.adapter),
         "mode": "precomputed" if cfg.model.get("precomputed", False) else "model",
         **info,
-        "config": OmegaConf.to_container(cfg.benchmarks, resolve=True),
+        "config": OmegaConf.to_container(cfg.suites, resolve=True),
         "benchmarks": {},
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from ava.evaluate.benchmarks.base import DistKey, Request
+from ava.evaluate.suites.base import DistKey, Request
 
 log = logging.getLogger(__name__)
 _PREFIX = "Answer:"

@@ -42,7 +42,6 @@ class Probe:
     width: int | None   # as displayed: a stream stored 1280x720 with a ±90° display matrix is 720x1280
     height: int | None
     duration_s: float | None  # of the video stream when there is one (its first frame is t=0), else the file's
-    format_name: str
     rotation: int = 0   # the display matrix's rotation in degrees (ffprobe's sign), 0 when there is none
 
 
@@ -98,7 +97,7 @@ def probe(path: Path, timeout: float = 60) -> Probe:
     if rotation % 180:  # phones store landscape frames and a display matrix that turns them upright
         width, height = height, width
     return Probe(has_video=bool(video), has_audio=bool(audio), width=width, height=height,
-                 duration_s=_duration(info.get("format", {}), video[0] if video else None), format_name=fmt,
+                 duration_s=_duration(info.get("format", {}), video[0] if video else None),
                  rotation=rotation)
 
 

@@ -9,10 +9,11 @@ local files are used, and missing weights raise an error that says how to get th
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from ava.models.hub import hub_offline
 
 DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
           "float16": "float16", "fp16": "float16"}
@@ -48,17 +49,13 @@ def model_path(cfg_model: Mapping[str, Any]) -> str:
     return name
 
 
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
-
-
 def load_tokenizer(cfg_model: Mapping[str, Any], require_chat_template: bool = True):
     """The tokenizer; training needs a chat template (``require_chat_template``), scoring a base model not."""
     from transformers import AutoTokenizer
 
     path = model_path(cfg_model)
     try:
-        tok = AutoTokenizer.from_pretrained(path, local_files_only=_offline())
+        tok = AutoTokenizer.from_pretrained(path, local_files_only=hub_offline())
     except OSError as exc:
         raise _missing(path, exc) from exc
     if cfg_model.get("chat_template"):  # the preset's template wins over the one saved with the tokenizer
@@ -86,7 +83,7 @@ def load_model_and_tokenizer(
     path = model_path(cfg_model)
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=torch_dtype(dtype or str(cfg_model.get("dtype", "auto"))), local_files_only=_offline()
+            path, dtype=torch_dtype(dtype or str(cfg_model.get("dtype", "auto"))), local_files_only=hub_offline()
         )
     except OSError as exc:
         raise _missing(path, exc) from exc

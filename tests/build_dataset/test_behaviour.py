@@ -14,7 +14,7 @@ from ava.build_dataset.behaviour import (
     parse_behaviour,
 )
 from ava.build_dataset.regions import COUNTRY_TABLE, RegionRanker, load_codes, load_population, rank_regions
-from tests.build_dataset.synth import ad
+from ava.build_dataset.synthetic import ad
 
 CFG = BehaviourConfig(
     age_buckets=("13-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65+"),

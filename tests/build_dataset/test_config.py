@@ -8,9 +8,9 @@ from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 
 from ava.build_dataset.run import build_dataset
+from ava.build_dataset.synthetic import random_ads, write_manifest
 from ava.build_dataset.tasks.base import Generator
 from ava.build_dataset.tasks.pairs import Transsuasion
-from tests.build_dataset.synth import random_ads, write_manifest
 from tests.build_dataset.test_run import cfg_for
 
 
@@ -62,7 +62,7 @@ def test_other_population_table(tmp_path):
 
 
 def test_audience_selection_distractors_share_the_category(tmp_path):
-    from tests.build_dataset.synth import ad
+    from ava.build_dataset.synthetic import ad
 
     ages = ["18-24", "25-34", "35-44", "45-54", "55-64", "65+"]
     ads = [ad(f"s{i}", f"p{i}", joint={(ages[i], "female"): 1.0}, category="shoes") for i in range(5)]

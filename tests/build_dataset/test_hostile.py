@@ -10,8 +10,8 @@ import pytest
 from ava.build_dataset.behaviour import BehaviourConfig, Issues, _number, parse_behaviour
 from ava.build_dataset.items import VerbalizedInputError
 from ava.build_dataset.run import build_dataset
+from ava.build_dataset.synthetic import ad, write_manifest, write_verbalized
 from ava.manifest import normalise_record
-from tests.build_dataset.synth import ad, write_manifest, write_verbalized
 from tests.build_dataset.test_run import cfg_for, read
 
 BCFG = BehaviourConfig(age_buckets=("25-34",), genders=("female", "male"), best_gender_from=("female", "male"),

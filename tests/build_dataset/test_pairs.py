@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from ava.build_dataset.run import build_dataset
+from ava.build_dataset.synthetic import ad, write_manifest
 from ava.build_dataset.text import word_levenshtein
-from tests.build_dataset.synth import ad, write_manifest
 from tests.build_dataset.test_run import cfg_for
 
 
@@ -141,8 +141,8 @@ def one_advertiser(n, seed=0):
     from ava.build_dataset.behaviour import Issues, parse_behaviour
     from ava.build_dataset.items import Item
     from ava.build_dataset.regions import RegionRanker, load_population
-    from ava.build_dataset.tasks.base import make_entry
-    from tests.build_dataset.synth import random_ads
+    from ava.build_dataset.synthetic import random_ads
+    from ava.build_dataset.tasks.base import item_facts
     from tests.build_dataset.test_behaviour import CFG
 
     ranker = RegionRanker({"region": load_population(None)}, True, 0.9, frozenset({"Unknown"}))
@@ -152,7 +152,7 @@ def one_advertiser(n, seed=0):
                     title=rec["ad_creative_link_titles"][0], body=rec["ad_creative_bodies"][0], description="",
                     creative="", platforms=[], start=None, stop=None, category=None,
                     behaviour=parse_behaviour(rec, CFG, Issues()))
-        entries.append(make_entry(item, ranker, ("male", "female"), "midpoint", Issues(), Counter()))
+        entries.append(item_facts(item, ranker, ("male", "female"), "midpoint", Issues(), Counter()))
     return sorted(entries, key=lambda e: e.key)
 
 

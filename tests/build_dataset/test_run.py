@@ -12,7 +12,7 @@ import pytest
 from hydra import compose, initialize_config_module
 
 from ava.build_dataset.run import build_dataset
-from tests.build_dataset.synth import ad, random_ads, write_dedup, write_manifest, write_verbalized
+from ava.build_dataset.synthetic import ad, random_ads, write_dedup, write_manifest, write_verbalized
 
 POP_CSV = Path(__file__).resolve().parents[2] / "ava" / "data" / "us_population_2020.csv"
 

@@ -37,7 +37,7 @@ def test_precomputed_scores_every_task_and_counts_missing_and_unparseable(datase
     preds = fixtures.write_jsonl(tmp_path / "p.jsonl", [{"id": k, "output": v} for k, v in _answers().items()])
     out = tmp_path / "out"
     doc = evaluate(fixtures.compose_cfg(["benchmark=behaviour", f"data={dataset}", "model=precomputed",
-                                         f"predictions={preds}", f"output_dir={out}"]))
+                                         f"model.predictions={preds}", f"output_dir={out}"]))
     tasks = doc["benchmarks"]["behaviour"]["tasks"]
     assert doc["mode"] == "precomputed" and doc["benchmarks"]["behaviour"]["systems"] == ["precomputed"]
     assert set(tasks) == {"TAP-G", "TAP-A", "TAP-R", "TAP-B", "TAP-I", "AS", "TAG-G", "TS-B", "TC-A"}
@@ -66,7 +66,7 @@ def test_precomputed_bad_lines_are_named(dataset, tmp_path):
                                                         '{"id": "nope", "output": "x"}', '{"id": "g0", "output": "x"}',
                                                         '{"id": "g1", "output": 3}'])
     cfg = fixtures.compose_cfg(["benchmark=behaviour", f"data={dataset}", "model=precomputed",
-                                f"predictions={bad}", f"output_dir={tmp_path / 'o'}"])
+                                f"model.predictions={bad}", f"output_dir={tmp_path / 'o'}"])
     with pytest.raises(PredictionsError) as err:
         evaluate(cfg)
     msg = str(err.value)
@@ -74,7 +74,7 @@ def test_precomputed_bad_lines_are_named(dataset, tmp_path):
     assert "line 4: duplicate output for id 'g0'" in msg and "line 5: 'output' must be a string" in msg
     with pytest.raises(FileNotFoundError, match="val.jsonl not found"):
         evaluate(fixtures.compose_cfg(["benchmark=behaviour", f"data={tmp_path}", "model=precomputed",
-                                       f"predictions={bad}"]))
+                                       f"model.predictions={bad}"]))
 
 
 TINY_ARGS = ["model=tiny", "behaviour.max_new_tokens={TAP: 6, AS: 6, TAG: 8, TS: 8, TC: 8}", "batch_size=4"]
@@ -93,7 +93,7 @@ def test_tiny_model_base_vs_adapter_and_rescoring_its_outputs(dataset, tmp_path)
 
     # the run's own outputs, scored again without the model, give the same scores
     again = evaluate(fixtures.compose_cfg(["benchmark=behaviour", f"data={dataset}", "model=precomputed",
-                                           f"predictions={tmp_path / 'base' / 'outputs_base.jsonl'}",
+                                           f"model.predictions={tmp_path / 'base' / 'outputs_base.jsonl'}",
                                            f"output_dir={tmp_path / 'again'}"]))
     for task, d in b["tasks"].items():
         want = {k: v for k, v in d["systems"]["base"]["metrics"].items() if k not in ("ppl_target", "delta_ppl")}
@@ -143,7 +143,7 @@ def test_generation_and_perplexity_match_unbatched_references():
 def test_python_m_ava_evaluate_behaviour_precomputed(dataset, tmp_path):
     preds = fixtures.write_jsonl(tmp_path / "p.jsonl", [{"id": "g0", "output": "Female"}])
     proc = subprocess.run([sys.executable, "-m", "ava.evaluate", "benchmark=behaviour", f"data={dataset}",
-                           "model=precomputed", f"predictions={preds}", f"output_dir={tmp_path / 'out'}"],
+                           "model=precomputed", f"model.predictions={preds}", f"output_dir={tmp_path / 'out'}"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads((tmp_path / "out" / "results.json").read_text())

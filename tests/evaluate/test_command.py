@@ -27,7 +27,7 @@ def test_python_m_ava_evaluate_precomputed(data_root, tmp_path):
             "benchmark=culturenli",
             f"data={data_root / 'culturenli' / 'data.tsv'}",
             "model=precomputed",
-            f"predictions={preds}",
+            f"model.predictions={preds}",
             f"output_dir={out}",
         ],
         capture_output=True,
@@ -50,7 +50,7 @@ def test_python_m_ava_evaluate_precomputed(data_root, tmp_path):
             "benchmark=culturenli",
             f"data={data_root / 'culturenli'}",
             "model=precomputed",
-            f"predictions={bad}",
+            f"model.predictions={bad}",
             f"output_dir={tmp_path / 'bad'}",
         ],
         capture_output=True,
@@ -63,7 +63,7 @@ def test_python_m_ava_evaluate_precomputed(data_root, tmp_path):
 @pytest.mark.parametrize("model", sorted(p.stem for p in (CONF / "model").glob("*.yaml")))
 def test_every_model_config_composes_with_evaluate(model):
     cfg = fixtures.compose_cfg([f"model={model}"])
-    assert cfg.model.name_or_path and set(cfg.benchmarks) == {
+    assert cfg.model.name_or_path and set(cfg.suites) == {
         "opinionqa",
         "oqa_xl",
         "global_opinionqa",

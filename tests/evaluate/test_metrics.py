@@ -1,24 +1,48 @@
-"""ava.evaluate.metrics against SciPy and hand-computed cases."""
+"""ava.evaluate.metrics (SciPy's W1 and JS distance inside) against the former hand-written versions and
+hand-computed cases."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.spatial.distance import jensenshannon
-from scipy.stats import wasserstein_distance
 
 from ava.evaluate import metrics
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_wasserstein_matches_scipy_with_ordinal_positions(seed):
+def _former_w1(positions, p, q):
+    """metrics.wasserstein_1d before it called SciPy: the integral of |F_p - F_q| over the sorted support."""
+    x, pa, qa = (np.asarray(v, dtype=np.float64) for v in (positions, p, q))
+    pa, qa = pa / pa.sum(), qa / qa.sum()
+    order = np.argsort(x, kind="stable")
+    x, pa, qa = x[order], pa[order], qa[order]
+    return float(np.sum(np.abs(np.cumsum(pa) - np.cumsum(qa))[:-1] * np.diff(x)))
+
+
+def _former_js_similarity(p, q):
+    """metrics.js_similarity before it called SciPy: 1 - sqrt of the base-2 JS divergence, clipped at 0."""
+    pa, qa = (np.asarray(v, dtype=np.float64) for v in (p, q))
+    pa, qa = pa / pa.sum(), qa / qa.sum()
+    m = 0.5 * (pa + qa)
+
+    def kl2(a):
+        nz = a > 0
+        return float(np.sum(a[nz] * np.log2(a[nz] / m[nz])))
+
+    return 1.0 - float(np.sqrt(max(0.5 * kl2(pa) + 0.5 * kl2(qa), 0.0)))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_wasserstein_equals_the_former_hand_written_w1(seed):
     rng = np.random.default_rng(seed)
     k = int(rng.integers(2, 7))
     positions = rng.permutation(np.arange(1, k + 1) * 1.0)
-    positions[-1] = 1.5 if k > 2 else positions[-1]  # a repeated-free, non-1..N layout
-    p, q = rng.random(k), rng.random(k)
-    ref = wasserstein_distance(positions, positions, u_weights=p, v_weights=q)
-    assert metrics.wasserstein_1d(positions, p, q) == pytest.approx(ref, abs=1e-12)
+    positions[-1] = 1.5 if k > 2 else positions[-1]  # a non-1..N layout (OpinionQA's option_ordinal)
+    if seed % 2:
+        positions[0] = positions[1]  # a repeated position
+    p, q = rng.random(k) * 3, rng.random(k)  # unnormalised: both sides normalise
+    p[rng.integers(k)] = 0.0
+    assert metrics.wasserstein_1d(positions, p, q) == pytest.approx(_former_w1(positions, p, q), abs=1e-12)
+    assert metrics.wasserstein_1d(positions, p, p) == pytest.approx(0.0, abs=1e-12)
 
 
 def test_ordinal_alignment_hand_cases_non_1_to_n():
@@ -45,12 +69,15 @@ def test_drop_refusal_renormalises_and_reports_mass():
         metrics.drop_refusal([0, 0, 1], [False, False, True])
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_js_similarity_matches_scipy(seed):
+@pytest.mark.parametrize("seed", range(8))
+def test_js_similarity_equals_the_former_hand_written_one(seed):
     rng = np.random.default_rng(seed)
-    p, q = rng.random(4), rng.random(4)
-    q[1] = 0.0
-    assert metrics.js_similarity(p, q) == pytest.approx(1 - jensenshannon(p, q, base=2), abs=1e-12)
+    k = int(rng.integers(2, 9))
+    p, q = rng.random(k), rng.random(k) * 5
+    q[rng.integers(k)] = 0.0
+    assert metrics.js_similarity(p, q) == pytest.approx(_former_js_similarity(p, q), abs=1e-12)
+    near = p * (1 + 1e-15 * rng.standard_normal(k))  # divergence that may round below zero
+    assert metrics.js_similarity(p, near) == pytest.approx(_former_js_similarity(p, near), abs=1e-7)
 
 
 def test_js_similarity_hand_cases():

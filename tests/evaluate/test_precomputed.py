@@ -76,9 +76,9 @@ def test_all_benchmarks_precomputed_match_references(data_root, tmp_path):
             f"data={data_root}",
             "benchmark=all",
             "model=precomputed",
-            f"predictions={preds}",
+            f"model.predictions={preds}",
             f"output_dir={out}",
-            "benchmarks.opinionqa.attributes=[SEX,POLPARTY]",
+            "suites.opinionqa.attributes=[SEX,POLPARTY]",
         ]
     )
     doc = evaluate(cfg)
@@ -162,7 +162,7 @@ def test_missing_predictions_are_counted_not_guessed(data_root, tmp_path):
             f"data={data_root / 'global_opinionqa'}",
             "benchmark=global_opinionqa",
             "model=precomputed",
-            f"predictions={preds}",
+            f"model.predictions={preds}",
             f"output_dir={tmp_path / 'o'}",
         ]
     )
@@ -173,8 +173,8 @@ def test_missing_predictions_are_counted_not_guessed(data_root, tmp_path):
 
 def test_predictions_for_groups_not_in_the_data_are_counted(data_root, tmp_path):
     good = predictions(tmp_path / "preds")  # every line of these is read by scoring
-    cfg = fixtures.compose_cfg([f"data={data_root}", "benchmark=all", "model=precomputed", f"predictions={good}",
-                                f"output_dir={tmp_path / 'o'}", "benchmarks.opinionqa.attributes=[SEX,POLPARTY]"])
+    cfg = fixtures.compose_cfg([f"data={data_root}", "benchmark=all", "model=precomputed", f"model.predictions={good}",
+                                f"output_dir={tmp_path / 'o'}", "suites.opinionqa.attributes=[SEX,POLPARTY]"])
     doc = evaluate(cfg)
     assert {n: b["counts"]["predictions_not_scored"] for n, b in doc["benchmarks"].items()} == dict.fromkeys(
         doc["benchmarks"], 0)
@@ -186,7 +186,7 @@ def test_predictions_for_groups_not_in_the_data_are_counted(data_root, tmp_path)
         {"id": 1, "probs": [0.6, 0.4]},
     ])
     cfg = fixtures.compose_cfg([f"data={data_root / 'global_opinionqa'}", "benchmark=global_opinionqa",
-                                "model=precomputed", f"predictions={bad}", f"output_dir={tmp_path / 'b'}"])
+                                "model=precomputed", f"model.predictions={bad}", f"output_dir={tmp_path / 'b'}"])
     counts = evaluate(cfg)["benchmarks"]["global_opinionqa"]["counts"]
     assert counts["predictions_not_scored"] == 3
     assert counts["predictions_not_scored_by_group"] == {"'Atlantis'": 2, "''": 1}

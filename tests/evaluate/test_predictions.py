@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ava.evaluate.benchmarks.base import Question
 from ava.evaluate.predictions import PredictionsError, read_predictions
 from ava.evaluate.run import evaluate
+from ava.evaluate.suites.base import Question
 from tests.evaluate import fixtures
 
 QS = {"q1": Question("q1", "?", ("A", "B", "C")), "7": Question("7", "?", ("Yes", "No"))}
@@ -69,23 +69,23 @@ def test_empty_and_missing_files(tmp_path):
 
 def test_command_level_errors(data_root, tmp_path):
     base = ["model=precomputed", f"output_dir={tmp_path}"]
-    with pytest.raises(ValueError, match="needs predictions"):
+    with pytest.raises(ValueError, match="needs model.predictions"):
         evaluate(fixtures.compose_cfg([*base, "benchmark=culturenli", f"data={data_root / 'culturenli'}"]))
     with pytest.raises(FileNotFoundError, match="does not exist"):
         evaluate(
-            fixtures.compose_cfg([*base, "benchmark=culturenli", f"data={tmp_path / 'x'}", "predictions=p"])
+            fixtures.compose_cfg([*base, "benchmark=culturenli", f"data={tmp_path / 'x'}", "model.predictions=p"])
         )
     with pytest.raises(NotImplementedError, match="GSS"):
-        evaluate(fixtures.compose_cfg([*base, "benchmark=gss", f"data={tmp_path}", "predictions=p"]))
+        evaluate(fixtures.compose_cfg([*base, "benchmark=gss", f"data={tmp_path}", "model.predictions=p"]))
     with pytest.raises(FileNotFoundError, match="predictions .*opinionqa.jsonl are missing"):
         evaluate(
-            fixtures.compose_cfg([*base, "benchmark=all", f"data={data_root}", f"predictions={tmp_path}"])
+            fixtures.compose_cfg([*base, "benchmark=all", f"data={data_root}", f"model.predictions={tmp_path}"])
         )
     bad = fixtures.write_jsonl(tmp_path / "bad.jsonl", ['{"id": 0, "probs": [0.5, 0.5]}'])
     with pytest.raises(PredictionsError, match="line 1: question '0' has 3 options"):
         evaluate(
             fixtures.compose_cfg(
-                [*base, "benchmark=culturenli", f"data={data_root / 'culturenli'}", f"predictions={bad}"]
+                [*base, "benchmark=culturenli", f"data={data_root / 'culturenli'}", f"model.predictions={bad}"]
             )
         )
 

@@ -13,9 +13,9 @@ import pytest
 from omegaconf import OmegaConf
 from scipy.stats import wasserstein_distance
 
-from ava.evaluate.benchmarks import culturebank, opinionqa, oqa_xl
-from ava.evaluate.benchmarks.base import BenchmarkDataError
 from ava.evaluate.run import evaluate
+from ava.evaluate.suites import culturebank, opinionqa, oqa_xl
+from ava.evaluate.suites.base import SuiteDataError
 from tests.evaluate import fixtures
 from tests.evaluate.test_readers import CFG
 
@@ -100,7 +100,7 @@ def expected():
 def run(root, tmp_path, rows, benchmark="opinionqa", extra=()):
     preds = fixtures.write_jsonl(tmp_path / "preds.jsonl", rows)
     cfg = fixtures.compose_cfg(
-        [f"data={root}", f"benchmark={benchmark}", "model=precomputed", f"predictions={preds}",
+        [f"data={root}", f"benchmark={benchmark}", "model=precomputed", f"model.predictions={preds}",
          f"output_dir={tmp_path / 'out'}", *extra]
     )  # fmt: skip
     return evaluate(cfg)["benchmarks"][benchmark], tmp_path / "out"
@@ -111,7 +111,7 @@ def test_pew_quirks_match_official(tmp_path, with_key):
     root = write_w98(tmp_path / "oqa", with_key)
     r, out = run(
         root, tmp_path, [{"id": q, "probs": p} for q, p in PROBS.items()],
-        extra=["benchmarks.opinionqa.attributes=[SEX,POLPARTY]"],
+        extra=["suites.opinionqa.attributes=[SEX,POLPARTY]"],
     )  # fmt: skip
     rep, headline, refusal, n_refusal = expected()
     assert r["per_group"] == pytest.approx(rep, abs=1e-12)
@@ -142,7 +142,7 @@ def test_bad_weight_names_its_row(tmp_path):
     df = pd.read_csv(path, dtype=object, keep_default_na=False)
     df.loc[1, "WEIGHT_W98"] = "n/a"
     df.to_csv(path, index=False)
-    with pytest.raises(BenchmarkDataError, match=r"WEIGHT_W98 is not a non-negative number in data row\(s\) \[2\]"):
+    with pytest.raises(SuiteDataError, match=r"WEIGHT_W98 is not a non-negative number in data row\(s\) \[2\]"):
         opinionqa.load(root, CFG0)
 
 
@@ -195,7 +195,7 @@ def test_oqa_xl_options_matched_after_normalisation(tmp_path):
     assert loaded.by_id()["TRUST_W54"].meta["positions"] == [1.0, 2.0, 3.0, None]
     probs = {"TRUST_W54": [0.5, 0.3, 0.1, 0.1], "SHARE_W54": [0.1, 0.6, 0.2, 0.1]}
     r, _ = run(tmp_path, tmp_path / "run", [{"id": k, "probs": p} for k, p in probs.items()], "oqa_xl",
-               ["benchmarks.oqa_xl.attributes=[SEX,POLPARTY]"])  # fmt: skip
+               ["suites.oqa_xl.attributes=[SEX,POLPARTY]"])  # fmt: skip
     assert r["metrics"]["options_matched_after_normalisation"] == 2
     # Overall, TRUST: model [more .5, no diff .3, less .1] at [1, 2, 3]; humans more 1, no diff 3
     trust = 1 - wasserstein_distance([1, 2, 3], [1, 2, 3], [5 / 9, 3 / 9, 1 / 9], [0.25, 0.75, 0]) / 2

@@ -7,9 +7,9 @@ from collections import defaultdict
 import pytest
 from omegaconf import OmegaConf
 
-from ava.evaluate.benchmarks import BENCHMARKS, culturebank, culturenli, global_opinionqa, opinionqa, oqa_xl
-from ava.evaluate.benchmarks.base import BenchmarkDataError
-from ava.evaluate.benchmarks.global_opinionqa import parse_selections
+from ava.evaluate.suites import SUITES, culturebank, culturenli, global_opinionqa, opinionqa, oqa_xl
+from ava.evaluate.suites.base import SuiteDataError
+from ava.evaluate.suites.global_opinionqa import parse_selections
 from tests.evaluate import fixtures
 
 CFG = OmegaConf.create(
@@ -73,11 +73,11 @@ def test_opinionqa_requests_follow_helm_prompt(tmp_path):
 
 
 def test_opinionqa_missing_files_are_clear(tmp_path):
-    with pytest.raises(BenchmarkDataError, match="human_resp"):
+    with pytest.raises(SuiteDataError, match="human_resp"):
         opinionqa.load(tmp_path, CFG)
     root = fixtures.write_opinionqa(tmp_path / "q")
     (root / "human_resp" / "American_Trends_Panel_W99" / "responses.csv").unlink()
-    with pytest.raises(BenchmarkDataError, match="responses.csv not found"):
+    with pytest.raises(SuiteDataError, match="responses.csv not found"):
         opinionqa.load(root, CFG)
 
 
@@ -89,7 +89,7 @@ def test_oqa_xl_reader(tmp_path):
     assert q.meta["positions"] == [3.0, None, 1.0, 2.0]
     assert loaded.skipped == {"no matching info.csv row": 1}
     (tmp_path / "opinionqa-xl.json").write_text("{not json")
-    with pytest.raises(BenchmarkDataError, match="malformed JSON"):
+    with pytest.raises(SuiteDataError, match="malformed JSON"):
         oqa_xl.load(tmp_path, CFG)
 
 
@@ -138,7 +138,7 @@ def test_culturenli_reader_majority_labels(tmp_path):
     assert labels == [("C", "E"), ("E", "C"), ("E", "E"), ("N", "C")]
     assert culturenli.majority_label(["N", "E", "E", "N"]) == "N"  # ties go to the first seen
     (tmp_path / "data.tsv").write_text("premise\thypothesis\tus_ratings\n")
-    with pytest.raises(BenchmarkDataError, match="in_ratings"):
+    with pytest.raises(SuiteDataError, match="in_ratings"):
         culturenli.load(tmp_path, None)
 
 
@@ -159,16 +159,16 @@ def test_culturebank_reader(tmp_path):
         == "Japanese: people bow before eating at dinner\nA. Yes\nB. No"
     )
     bad = OmegaConf.merge(cfg, {"template": "{no_such_column}"})
-    with pytest.raises(BenchmarkDataError, match="no_such_column"):
+    with pytest.raises(SuiteDataError, match="no_such_column"):
         culturebank.load(tmp_path, bad)
 
 
 def test_registry_names_and_gss():
-    from ava.evaluate import benchmarks
+    from ava.evaluate import suites
 
-    assert set(BENCHMARKS) == {"opinionqa", "oqa_xl", "global_opinionqa", "culturenli", "culturebank"}
+    assert set(SUITES) == {"opinionqa", "oqa_xl", "global_opinionqa", "culturenli", "culturebank"}
     with pytest.raises(NotImplementedError, match="not supported yet"):
-        benchmarks.get("gss")
+        suites.get("gss")
 
 
 def test_opinionqa_repeated_steering_group_and_bad_qa_answer(tmp_path):
@@ -184,7 +184,7 @@ def test_opinionqa_repeated_steering_group_and_bad_qa_answer(tmp_path):
     assert {r.context for r in reqs if r.context and r.context.startswith("bio")} == {"bio", "bio:2"}
     qa = pd.read_csv(root / "model_input" / "steer-qa.csv", sep="\t").assign(correct="Green")
     qa.to_csv(root / "model_input" / "steer-qa.csv", sep="\t", index=False)
-    with pytest.raises(BenchmarkDataError, match="correct='Green' is not among its options"):
+    with pytest.raises(SuiteDataError, match="correct='Green' is not among its options"):
         opinionqa.load(root, CFG)
 
 

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from scipy.spatial.distance import jensenshannon
 
-from ava.evaluate.benchmarks import opinionqa, oqa_xl
 from ava.evaluate.run import evaluate
+from ava.evaluate.suites import opinionqa, oqa_xl
 from tests.evaluate import fixtures, real_files
 from tests.evaluate.test_readers import CFG
 
@@ -70,9 +70,9 @@ def random_probs(info: pd.DataFrame, seed: int) -> list[np.ndarray]:
 
 def run_precomputed(data, preds_rows, tmp_path, benchmark="opinionqa", attributes="real"):
     preds = fixtures.write_jsonl(tmp_path / "preds.jsonl", preds_rows)
-    over = [] if attributes == "real" else [f"benchmarks.{benchmark}.attributes={attributes}"]
+    over = [] if attributes == "real" else [f"suites.{benchmark}.attributes={attributes}"]
     cfg = fixtures.compose_cfg(
-        [f"data={data}", f"benchmark={benchmark}", "model=precomputed", f"predictions={preds}",
+        [f"data={data}", f"benchmark={benchmark}", "model=precomputed", f"model.predictions={preds}",
          f"output_dir={tmp_path / 'out'}", *over]
     )  # fmt: skip
     return evaluate(cfg)["benchmarks"][benchmark]
@@ -249,8 +249,8 @@ def test_global_opinionqa_real_rows(eval_dir, tmp_path):
     preds = [{"id": i, "probs": p.tolist()} for i, p in enumerate(probs)]
     pred_file = fixtures.write_jsonl(tmp_path / "p.jsonl", preds)
     cfg = fixtures.compose_cfg(
-        [f"data={root}", "benchmark=global_opinionqa", "model=precomputed", f"predictions={pred_file}",
-         f"output_dir={tmp_path / 'out'}", "benchmarks.global_opinionqa.steer_country=false"]
+        [f"data={root}", "benchmark=global_opinionqa", "model=precomputed", f"model.predictions={pred_file}",
+         f"output_dir={tmp_path / 'out'}", "suites.global_opinionqa.steer_country=false"]
     )  # fmt: skip
     r = evaluate(cfg)["benchmarks"]["global_opinionqa"]
     per: dict[str, list[float]] = {}

@@ -8,9 +8,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from ava.evaluate.benchmarks.base import Request
 from ava.evaluate.run import evaluate
 from ava.evaluate.scoring import letter_distributions, letter_token_ids, render, use_chat_template
+from ava.evaluate.suites.base import Request
 from ava.models.load import load_model_and_tokenizer
 from tests.evaluate import fixtures
 
@@ -93,8 +93,8 @@ def test_all_benchmarks_on_tiny_model_end_to_end(data_root, tmp_path, tiny):
         "model=tiny",
         "device=cpu",
         "batch_size=4",
-        "benchmarks.opinionqa.attributes=[SEX,POLPARTY]",
-        "benchmarks.opinionqa.steering=[qa,bio,portray]",
+        "suites.opinionqa.attributes=[SEX,POLPARTY]",
+        "suites.opinionqa.steering=[qa,bio,portray]",
     ]
     doc = evaluate(fixtures.compose_cfg([*base, f"output_dir={tmp_path / 'plain'}"]))
     assert doc["mode"] == "model" and doc["chat_template"] is True and doc["adapter"] is None

@@ -23,8 +23,8 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 from peft import LoraConfig, PeftModel, get_peft_model
 
-from ava.evaluate.benchmarks.base import Request
 from ava.evaluate.scoring import letter_distributions, letter_table, letter_token_ids, render
+from ava.evaluate.suites.base import Request
 from ava.models.gguf import cache_root
 from ava.models.load import load_model_and_tokenizer
 from ava.train.run import train

@@ -101,9 +101,7 @@ def test_rerun_after_weights_appear_redoes_the_shards_without_them(tmp_path, sam
                                                                    tiny_clip_weights, monkeypatch):
     """A run without CLIP weights writes rows without embeddings; once the weights file is there, a rerun
     redoes exactly those shards (not the config's fingerprint: the resolved weights'), and then nothing."""
-    from huggingface_hub import constants
-
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # "no weights" must not depend on this machine's network
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # "no weights" must not depend on this machine's network
     weights = tmp_path / "weights" / "clip.safetensors"
     cfg = compose_verbalize([f"input={sample_copy}", f"output_dir={tmp_path / 'out'}", "asr=none", "ocr=none",
                              "shard_size=2", "progress=false", "executor.workers=1",

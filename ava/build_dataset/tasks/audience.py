@@ -14,8 +14,8 @@ from collections.abc import Iterator, Sequence
 
 from ava.build_dataset.tasks.base import (
     Context,
-    Entry,
     Generator,
+    ItemFacts,
     PoolEntry,
     describe_ad,
     join_names,
@@ -56,7 +56,7 @@ class AudienceSelection(Generator):
                 by_cat[(e.category, e.region_kind)].append((e.key, p))
         self._by_category, self._pool_id = dict(by_cat), id(pool)
 
-    def generate(self, group: Sequence[Entry], pool: Sequence[PoolEntry], ctx: Context) -> Iterator[dict]:
+    def generate(self, group: Sequence[ItemFacts], pool: Sequence[PoolEntry], ctx: Context) -> Iterator[dict]:
         self._index(pool, ctx)
         for e in group:
             real = self.profile(PoolEntry.of(e, -1), ctx)

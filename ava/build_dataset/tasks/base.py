@@ -20,7 +20,7 @@ from ava.build_dataset.regions import RegionRanker
 
 
 @dataclass
-class Entry:
+class ItemFacts:
     """An item with the facts the tasks ask about."""
 
     item: Item
@@ -52,8 +52,8 @@ class Entry:
         return self.item.page_ids[0] if self.item.page_ids else f"name:{self.item.advertiser}"
 
 
-def make_entry(item: Item, ranker: RegionRanker, best_gender_from: Sequence[str], range_point: str,
-               issues: Issues, unknown_regions: Counter) -> Entry:
+def item_facts(item: Item, ranker: RegionRanker, best_gender_from: Sequence[str], range_point: str,
+               issues: Issues, unknown_regions: Counter) -> ItemFacts:
     b = item.behaviour
     regions = by_share = skip = None
     if b.region is not None:
@@ -64,7 +64,7 @@ def make_entry(item: Item, ranker: RegionRanker, best_gender_from: Sequence[str]
         issues["age.tied_top"] += 1
     if b.gender and best_gender is None:
         issues["gender.tied_top"] += 1
-    return Entry(
+    return ItemFacts(
         item=item,
         best_age=best_age,
         best_gender=best_gender,
@@ -89,11 +89,11 @@ class PoolEntry:
     best_age: str | None
     top_regions: tuple[str, ...]
     region_kind: str = "region"
-    productive: bool = True  # whether the item has any behaviour fact (see Entry.productive)
+    productive: bool = True  # whether the item has any behaviour fact (see ItemFacts.productive)
     split: str = "train"
 
     @classmethod
-    def of(cls, e: Entry, group: int) -> PoolEntry:
+    def of(cls, e: ItemFacts, group: int) -> PoolEntry:
         # region names are interned: a million items share one string per region
         return cls(e.key, group, e.advertiser_key, tuple(e.item.page_ids), e.item.start, e.item.category,
                    e.best_gender, e.best_age, tuple(sys.intern(r) for r in e.regions or []),
@@ -146,12 +146,12 @@ def pick(templates: str | Sequence[str], seed: int, sid: str) -> tuple[str, int]
     return templates[i], i
 
 
-def spend_text(e: Entry) -> str:
+def spend_text(e: ItemFacts) -> str:
     b = e.item.behaviour
     return b.spend.text(b.currency) if b.spend else ""
 
 
-def impressions_text(e: Entry) -> str:
+def impressions_text(e: ItemFacts) -> str:
     b = e.item.behaviour
     return b.impressions.text() if b.impressions else ""
 
@@ -160,7 +160,7 @@ def join_names(names: Sequence[str]) -> str:
     return ", ".join(names)
 
 
-def describe_ad(e: Entry, ctx: Context, hide: frozenset[str] = frozenset()) -> str:
+def describe_ad(e: ItemFacts, ctx: Context, hide: frozenset[str] = frozenset()) -> str:
     """The ad as prompt text: one labelled line per non-empty field of ``ctx.ad_fields``, minus ``hide``."""
     it = e.item
     values = {
@@ -176,13 +176,13 @@ def describe_ad(e: Entry, ctx: Context, hide: frozenset[str] = frozenset()) -> s
                      if name not in hide and values[name])
 
 
-def ad_text(e: Entry, fields: Sequence[str] = ("title", "body", "creative")) -> str:
+def ad_text(e: ItemFacts, fields: Sequence[str] = ("title", "body", "creative")) -> str:
     labels = {"title": "Title", "body": "Content", "description": "Description", "creative": "Creative"}
     return "\n".join(f"{labels[f]}: {getattr(e.item, f)}" for f in fields if getattr(e.item, f))
 
 
 def make_sample(task: str, sid: str, ctx: Context, user: str, answer: str, target: dict[str, Any],
-                entries: Sequence[Entry], template: int, extra: Mapping[str, Any] | None = None
+                entries: Sequence[ItemFacts], template: int, extra: Mapping[str, Any] | None = None
                 ) -> dict[str, Any]:
     main = entries[0]
     meta: dict[str, Any] = {
@@ -226,5 +226,5 @@ class Generator:
         self.enabled = enabled
         self.weight = weight
 
-    def generate(self, group: Sequence[Entry], pool: Sequence[PoolEntry], ctx: Context) -> Iterator[dict]:
+    def generate(self, group: Sequence[ItemFacts], pool: Sequence[PoolEntry], ctx: Context) -> Iterator[dict]:
         raise NotImplementedError

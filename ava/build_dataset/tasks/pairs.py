@@ -32,8 +32,8 @@ import numpy as np
 
 from ava.build_dataset.tasks.base import (
     Context,
-    Entry,
     Generator,
+    ItemFacts,
     PoolEntry,
     ad_text,
     make_sample,
@@ -52,7 +52,7 @@ TC_ATTRIBUTES = ("A", "G", "R")
 NPROBE = 32
 
 
-def _key_hashes(group: Sequence[Entry], seed: int, salt: str) -> np.ndarray:
+def _key_hashes(group: Sequence[ItemFacts], seed: int, salt: str) -> np.ndarray:
     """A seeded 64-bit hash of each entry's key (stable across runs and machines)."""
     return np.array([int.from_bytes(hashlib.sha256(f"{seed}|{salt}|{e.key}".encode()).digest()[:8], "big")
                      for e in group], dtype=np.uint64)
@@ -66,7 +66,7 @@ def _mix(x: np.ndarray) -> np.ndarray:
         return x ^ (x >> np.uint64(31))
 
 
-def seeded_order(pairs: np.ndarray, group: Sequence[Entry], seed: int) -> np.ndarray:
+def seeded_order(pairs: np.ndarray, group: Sequence[ItemFacts], seed: int) -> np.ndarray:
     """Rows of ``pairs`` (m × 2 entry indices) in a seeded order that depends only on the entries' keys."""
     if len(pairs) == 0:
         return pairs
@@ -116,11 +116,11 @@ def similar_pairs(emb: np.ndarray, min_cosine: float, k: int, seed: int) -> tupl
     return pairs[keep], cos[keep], saturated
 
 
-def _group_value(attr: str, e: Entry) -> str | None:
+def _group_value(attr: str, e: ItemFacts) -> str | None:
     return {"A": e.best_age, "G": e.best_gender, "R": e.regions[0] if e.regions else None}[attr]
 
 
-def _share(attr: str, e: Entry, group: str) -> float:
+def _share(attr: str, e: ItemFacts, group: str) -> float:
     b = e.item.behaviour
     dist = {"A": b.age, "G": b.gender, "R": b.region}[attr] or {}
     return dist.get(group, 0.0)
@@ -144,7 +144,7 @@ class _PairGenerator(Generator):
         self.templates, self.attributes = templates, list(attributes)
         self.text_fields, self.max_partners = tuple(text_fields), max_partners
 
-    def _sample(self, task: str, ctx: Context, src: Entry, dst: Entry, fields: dict[str, Any],
+    def _sample(self, task: str, ctx: Context, src: ItemFacts, dst: ItemFacts, fields: dict[str, Any],
                 target: dict[str, Any]) -> dict:
         sid = sample_id(task, src.key, dst.key)
         template, ti = pick(self.templates[task.split("-")[1]], ctx.seed, sid)
@@ -168,7 +168,7 @@ class Transsuasion(_PairGenerator):
         self.min_cosine, self.min_word_edits = min_cosine, min_word_edits
         self.min_ratio, self.min_gap, self.neighbours = min_ratio, min_gap, neighbours
 
-    def _stronger(self, attr: str, a: Entry, b: Entry) -> tuple[Entry, Entry, dict[str, Any]] | None:
+    def _stronger(self, attr: str, a: ItemFacts, b: ItemFacts) -> tuple[ItemFacts, ItemFacts, dict[str, Any]] | None:
         if attr == "B":
             if a.ips is None or b.ips is None or min(a.ips, b.ips) <= 0:
                 return None
@@ -185,7 +185,7 @@ class Transsuasion(_PairGenerator):
             return None
         return weak, strong, {"group": group, "shares": shares}
 
-    def generate(self, group: Sequence[Entry], pool: Sequence[PoolEntry], ctx: Context) -> Iterator[dict]:
+    def generate(self, group: Sequence[ItemFacts], pool: Sequence[PoolEntry], ctx: Context) -> Iterator[dict]:
         if len(group) < 2:
             return
         texts = [ad_text(e, self.text_fields) for e in group]
@@ -227,7 +227,7 @@ class Transcreation(_PairGenerator):
         super().__init__(templates, attributes, TC_ATTRIBUTES, text_fields, max_partners, enabled, weight)
         self.min_rank_gap = min_rank_gap
 
-    def _target_group(self, attr: str, src: Entry, dst: Entry) -> str | None:
+    def _target_group(self, attr: str, src: ItemFacts, dst: ItemFacts) -> str | None:
         want, have = _group_value(attr, dst), _group_value(attr, src)
         if want is None or have is None or want == have:
             return None
@@ -235,7 +235,7 @@ class Transcreation(_PairGenerator):
             return None
         return want
 
-    def candidates(self, group: Sequence[Entry], seed: int) -> np.ndarray:
+    def candidates(self, group: Sequence[ItemFacts], seed: int) -> np.ndarray:
         """Ordered pairs (src, dst): per attribute, up to ``max_partners`` dsts from other top groups."""
         h = _key_hashes(group, seed, "tc")
         out = []
@@ -271,7 +271,7 @@ class Transcreation(_PairGenerator):
             return np.zeros((0, 2), np.int64)
         return np.unique(np.array(out, dtype=np.int64), axis=0)
 
-    def generate(self, group: Sequence[Entry], pool: Sequence[PoolEntry], ctx: Context) -> Iterator[dict]:
+    def generate(self, group: Sequence[ItemFacts], pool: Sequence[PoolEntry], ctx: Context) -> Iterator[dict]:
         texts = [normalised(ad_text(e, self.text_fields)) for e in group]
         partners = _Partners(len(group), self.max_partners)
         for i, j in seeded_order(self.candidates(group, ctx.seed), group, ctx.seed).tolist():

@@ -12,8 +12,8 @@ from typing import Any
 
 from ava.build_dataset.tasks.base import (
     Context,
-    Entry,
     Generator,
+    ItemFacts,
     PoolEntry,
     ad_text,
     make_sample,
@@ -36,7 +36,7 @@ class TAG(Generator):
         self.templates, self.attributes = templates, list(attributes)
         self.answer_fields, self.k = tuple(answer_fields), top_k_regions
 
-    def generate(self, group: Sequence[Entry], pool: Sequence[PoolEntry], ctx: Context) -> Iterator[dict]:
+    def generate(self, group: Sequence[ItemFacts], pool: Sequence[PoolEntry], ctx: Context) -> Iterator[dict]:
         for e in group:
             answer = ad_text(e, self.answer_fields)
             if not e.item.body and not e.item.title:

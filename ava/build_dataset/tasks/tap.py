@@ -12,8 +12,8 @@ from typing import Any
 
 from ava.build_dataset.tasks.base import (
     Context,
-    Entry,
     Generator,
+    ItemFacts,
     PoolEntry,
     describe_ad,
     impressions_text,
@@ -27,7 +27,7 @@ from ava.build_dataset.tasks.base import (
 ATTRIBUTES = ("G", "A", "R", "B", "I")
 
 
-def attribute_facts(attr: str, e: Entry, ctx: Context, k: int = 3) -> tuple[dict, dict] | None:
+def attribute_facts(attr: str, e: ItemFacts, ctx: Context, k: int = 3) -> tuple[dict, dict] | None:
     """(answer template fields, machine-readable target) for one attribute; None when behaviour is missing."""
     b = e.item.behaviour
     if attr == "G":
@@ -55,7 +55,7 @@ def attribute_facts(attr: str, e: Entry, ctx: Context, k: int = 3) -> tuple[dict
             {"impressions": b.impressions.as_dict(), "range": impressions_text(e)})
 
 
-def skip_reason(attr: str, e: Entry, k: int) -> str:
+def skip_reason(attr: str, e: ItemFacts, k: int) -> str:
     """Why ``attribute_facts`` gave nothing for this entry (the key of the summary's skipped_samples)."""
     b = e.item.behaviour
     if attr == "R" and e.regions is not None:
@@ -78,7 +78,7 @@ class TAP(Generator):
             raise ValueError(f"TAP attributes {bad}: each must be one of {ATTRIBUTES} and have templates")
         self.templates, self.attributes, self.k = templates, list(attributes), top_k_regions
 
-    def generate(self, group: Sequence[Entry], pool: Sequence[PoolEntry], ctx: Context) -> Iterator[dict]:
+    def generate(self, group: Sequence[ItemFacts], pool: Sequence[PoolEntry], ctx: Context) -> Iterator[dict]:
         for e in group:
             for attr in self.attributes:
                 task = f"TAP-{attr}"

@@ -1,4 +1,4 @@
-"""python -m ava.evaluate benchmark=behaviour model=precomputed predictions=FILE.jsonl: answers made elsewhere.
+"""python -m ava.evaluate benchmark=behaviour model=precomputed model.predictions=FILE.jsonl: answers made elsewhere.
 
 One JSON object a line, ``{"id": SAMPLE_ID, "output": "the model's answer"}``, the ids of the scored split's
 samples (the ``outputs_<system>.jsonl`` files a model run writes have this shape and can be scored again).

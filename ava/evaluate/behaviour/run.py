@@ -6,11 +6,11 @@ sample's answer is generated greedily with the chat template used in training, p
 (``baselines``, from ``train.jsonl``). With ``adapter=`` the base model (adapter disabled) is scored in the
 same run too (``behaviour.compare_base``), so one report compares them. TAG / TS / TC also get the perplexity
 of the real reply, and TS / TC ΔPPL = PPL(target ad) − PPL(source ad), both as the reply to the same prompt
-(the AVA paper's ΔPPL; negative: the model prefers the better ad). ``model=precomputed predictions=FILE``
+(the AVA paper's ΔPPL; negative: the model prefers the better ad). ``model=precomputed model.predictions=FILE``
 scores ``{"id", "output"}`` lines without a model (no perplexities then).
 
 Writes ``OUT/results.json``, ``OUT/report.md``, ``OUT/plots/behaviour_tasks.png`` and per scored system
-``OUT/outputs_<system>.jsonl`` (id, task, output, parsed prediction: readable as ``predictions=`` again).
+``OUT/outputs_<system>.jsonl`` (id, task, output, parsed prediction: readable as ``model.predictions=`` again).
 """
 
 from __future__ import annotations
@@ -162,10 +162,8 @@ def evaluate_behaviour(cfg: DictConfig) -> dict[str, Any]:
         raise FileNotFoundError(f"benchmark=behaviour: {split_path} not found; data= must be a python -m "
                                 "ava.build_dataset output_dir")
     precomputed = bool(cfg.model.get("precomputed", False))
-    if precomputed and cfg.predictions is None:
-        raise ValueError("model=precomputed needs predictions=FILE.jsonl ({\"id\", \"output\"} lines)")
-    if not precomputed and cfg.predictions is not None:
-        raise ValueError("predictions=... is only read with model=precomputed")
+    if precomputed and cfg.model.predictions is None:
+        raise ValueError("model=precomputed needs model.predictions=FILE.jsonl ({\"id\", \"output\"} lines)")
     tasks = None if cfg_b.tasks is None else list(cfg_b.tasks)
     samples = read_split(split_path)
     work = select(samples, tasks, cfg_b.max_samples_per_task)
@@ -176,9 +174,9 @@ def evaluate_behaviour(cfg: DictConfig) -> dict[str, Any]:
     table, regions = region_lookup(cfg_b, samples)
 
     if precomputed:
-        systems = {"precomputed": {"outputs": read_outputs(cfg.predictions, [s["id"] for s in samples]),
+        systems = {"precomputed": {"outputs": read_outputs(cfg.model.predictions, [s["id"] for s in samples]),
                                    "ppl": {}}}
-        info: dict[str, Any] = {"predictions": str(cfg.predictions)}
+        info: dict[str, Any] = {"predictions": str(cfg.model.predictions)}
     else:
         systems, info = _model_outputs(cfg, work)
 

@@ -4,7 +4,7 @@
 copies are named ``Pew_American_Trends_Panel_W<wave>.csv``) list the questions and their options in prompt
 order; ``steer-qa.csv`` / ``steer-bio.csv`` / ``steer-portray.csv`` hold the steering contexts (``md`` the
 attribute, ``subgroup`` the group) and ``Pew_American_Trends_Panel_disagreement_500.csv`` the steerability
-subset. ``DIR/human_resp/<survey>/`` holds the human responses (see :mod:`ava.evaluate.benchmarks.pew`);
+subset. ``DIR/human_resp/<survey>/`` holds the human responses (see :mod:`ava.evaluate.suites.pew`);
 the released ``human_resp/Pew_American_Trends_Panel_disagreement_500/`` (info.csv + metadata.csv, no
 responses) is read as the steerability subset when model_input has none, never as a survey.
 Question id = the ``key`` (``CAREREL_W27``); a key that info.csv gives to several texts (W43's IDIMPORT_W43,
@@ -23,19 +23,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ava.evaluate.benchmarks.base import (
+from ava.evaluate.suites.base import (
     LETTERS,
-    BenchmarkDataError,
-    BenchmarkResult,
     DistKey,
     Loaded,
     Question,
     Request,
+    SuiteDataError,
+    SuiteResult,
     format_options,
     parse_list,
     require_columns,
 )
-from ava.evaluate.benchmarks.pew import (
+from ava.evaluate.suites.pew import (
     InfoRow,
     group_name,
     ordinal_question,
@@ -81,17 +81,17 @@ def load(path: Path, cfg: Any) -> Loaded:
     path = Path(path)
     human_root = path / "human_resp"
     if not human_root.is_dir():
-        raise BenchmarkDataError(f"OpinionQA needs {human_root}/<survey>/info.csv,responses.csv,metadata.csv")
+        raise SuiteDataError(f"OpinionQA needs {human_root}/<survey>/info.csv,responses.csv,metadata.csv")
     surveys, subset_dir = _surveys(human_root)
     rows: list[InfoRow] = []
     survey_of: dict[str, Path] = {}
     for survey in surveys:
         for row in read_info(survey):
             if survey_of.setdefault(row.key, survey) != survey:
-                raise BenchmarkDataError(f"key {row.key} is in both {survey_of[row.key]} and {survey}")
+                raise SuiteDataError(f"key {row.key} is in both {survey_of[row.key]} and {survey}")
             rows.append(row)
     if not rows:
-        raise BenchmarkDataError(f"no survey folders with info.csv under {human_root}")
+        raise SuiteDataError(f"no survey folders with info.csv under {human_root}")
     ids = question_ids(rows)
     by_key: dict[str, list[InfoRow]] = {}
     for r in rows:
@@ -109,7 +109,7 @@ def load(path: Path, cfg: Any) -> Loaded:
             try:
                 options = tuple(str(o) for o in parse_list(row["options"], "options"))
             except ValueError as exc:
-                raise BenchmarkDataError(f"{file} row {i}: {exc}") from None
+                raise SuiteDataError(f"{file} row {i}: {exc}") from None
             source.append((row.get("key"), str(row["question"]), options))
     else:
         source = [(r.key, r.question, r.references) for r in rows]
@@ -175,7 +175,7 @@ def _read_steering(
             raise ValueError(f"unknown OpinionQA steering context {ctx!r}; choose from {sorted(STEER_FILES)}")
         path = model_input / STEER_FILES[ctx]
         if not path.is_file():
-            raise BenchmarkDataError(f"steering={ctx} needs {path} (from the OpinionQA model_input release)")
+            raise SuiteDataError(f"steering={ctx} needs {path} (from the OpinionQA model_input release)")
         df = read_table(path)
         require_columns(
             df.columns, ["question", "md", "subgroup"] + (["options", "correct"] if ctx == "qa" else []), path
@@ -185,7 +185,7 @@ def _read_steering(
             if ctx == "qa":
                 opts = [str(o) for o in parse_list(r["options"], f"{path} options")]
                 if str(r["correct"]) not in opts:
-                    raise BenchmarkDataError(
+                    raise SuiteDataError(
                         f"{path} row {i}: correct={r['correct']!r} is not among its options"
                     )
                 text = {
@@ -253,5 +253,5 @@ def requests(loaded: Loaded, cfg: Any) -> list[Request]:
     return out
 
 
-def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> BenchmarkResult:
+def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> SuiteResult:
     return score_survey(NAME, loaded, dists, cfg.template, loaded.extra["steer_subset"])

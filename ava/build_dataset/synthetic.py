@@ -1,4 +1,5 @@
-"""Synthetic Ad Library records and verbalizer output with known behaviour, written by the tests."""
+"""python benchmarks/bench_build_dataset.py: synthetic Ad Library records, verbalizer and dedup output with known
+behaviour, for the build_dataset tests and benchmarks (both import it from here)."""
 
 from __future__ import annotations
 

@@ -27,18 +27,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ava.evaluate.benchmarks.base import (
-    BenchmarkDataError,
-    BenchmarkResult,
+from ava.evaluate.metrics import drop_refusal, ordinal_alignment, refusal_share
+from ava.evaluate.suites.base import (
     DistKey,
     Loaded,
     Question,
+    SuiteDataError,
+    SuiteResult,
     mean_or_none,
     parse_list,
     require_columns,
     require_file,
 )
-from ava.evaluate.metrics import drop_refusal, ordinal_alignment, refusal_share
 
 OVERALL = "Overall"
 NOT_ORDINAL = "option_ordinal positions all equal (not an ordinal question)"
@@ -84,9 +84,9 @@ def read_info(survey_dir: Path) -> list[InfoRow]:
             refs = tuple(str(x) for x in parse_list(r["references"], "references"))
             ordinal = tuple(float(x) for x in parse_list(r["option_ordinal"], "option_ordinal"))
         except ValueError as exc:
-            raise BenchmarkDataError(f"{path} data row {i + 1}: {exc}") from None
+            raise SuiteDataError(f"{path} data row {i + 1}: {exc}") from None
         if len(ordinal) > len(refs):
-            raise BenchmarkDataError(
+            raise SuiteDataError(
                 f"{path} data row {i + 1} ({r['key']}): more option_ordinal values than references"
             )
         row = InfoRow(str(r["key"]), str(r["question"]), refs, ordinal)
@@ -113,7 +113,7 @@ def _weight_column(columns: list[str], survey_dir: Path) -> str:
         return f"WEIGHT_W{m.group(1)}"
     weights = [c for c in columns if c.startswith("WEIGHT_W")]
     if len(weights) != 1:
-        raise BenchmarkDataError(
+        raise SuiteDataError(
             f"{survey_dir / 'responses.csv'}: cannot tell the survey weight column "
             f"(want WEIGHT_W<wave> matching the folder name {survey_dir.name!r}); found {weights or 'none'}"
         )
@@ -139,7 +139,7 @@ def read_human(survey_dir: Path, keys: list[str], attributes: list[str]) -> Huma
     bad = (raw.notna() & weight.isna()) | (weight < 0)
     if bad.any():
         rows = [int(i) + 1 for i in np.flatnonzero(bad.to_numpy())[:5]]
-        raise BenchmarkDataError(f"{resp_path}: {wcol} is not a non-negative number in data row(s) {rows}")
+        raise SuiteDataError(f"{resp_path}: {wcol} is not a non-negative number in data row(s) {rows}")
     weighted = weight.notna()
     resp, weight = resp[weighted], weight[weighted]
     attrs = [a for a in attributes if a in groups and a in resp.columns]
@@ -239,7 +239,7 @@ def _has_ordinal_answers(q: Question, human: dict[str, float] | None) -> bool:
 
 def score_survey(
     name: str, loaded: Loaded, dists: dict[DistKey, np.ndarray], template: str, steer_subset: set[str] | None
-) -> BenchmarkResult:
+) -> SuiteResult:
     """Representativeness per group (mean over questions of the OpinionQA alignment), refusal rate, and
     steerability (per group, per question the best of the steering contexts, averaged).
 
@@ -302,7 +302,7 @@ def score_survey(
         NORMALISED: sum(bool(q.meta.get("normalised")) for q in loaded.questions),
         "respondents_without_weight": loaded.extra["no_weight"],
     }
-    return BenchmarkResult(
+    return SuiteResult(
         benchmark=name,
         headline_metric="representativeness (mean over demographic groups)",
         headline=mean_or_none(demo),

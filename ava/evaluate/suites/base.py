@@ -2,7 +2,7 @@
 
 A reader turns a benchmark's official files into :class:`Question` s (options in the benchmark's own order,
 refusal option included where it has one), the model prompts to ask (:class:`Request`), and, given answer
-distributions keyed by ``(question id, group, context)``, a :class:`BenchmarkResult`.
+distributions keyed by ``(question id, group, context)``, a :class:`SuiteResult`.
 
 A question the files hold but the metric cannot score (OpinionQA's equal-ordinal questions, a
 GlobalOpinionQA row without a usable country distribution) stays in ``Loaded.questions`` with
@@ -26,7 +26,7 @@ LETTERS = string.ascii_uppercase
 DistKey = tuple[str, str | None, str | None]
 
 
-class BenchmarkDataError(ValueError):
+class SuiteDataError(ValueError):
     """A benchmark file is missing, or lacks a column, or has a value that cannot be read."""
 
 
@@ -54,7 +54,7 @@ class Request:
 
 
 @dataclass
-class BenchmarkResult:
+class SuiteResult:
     benchmark: str
     headline_metric: str
     headline: float | None
@@ -97,14 +97,14 @@ class Loaded:
 
 def require_file(path: Path, what: str) -> Path:
     if not path.is_file():
-        raise BenchmarkDataError(f"{what} not found: {path} (check data=... points at the benchmark's files)")
+        raise SuiteDataError(f"{what} not found: {path} (check data=... points at the benchmark's files)")
     return path
 
 
 def require_columns(columns: Any, needed: list[str], path: Path) -> None:
     missing = [c for c in needed if c not in set(columns)]
     if missing:
-        raise BenchmarkDataError(f"{path}: missing column(s) {missing}; found {list(columns)}")
+        raise SuiteDataError(f"{path}: missing column(s) {missing}; found {list(columns)}")
 
 
 # Longest cell read as a Python literal. The released GlobalOpinionQA cells are at most 2,128 characters

@@ -23,18 +23,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ava.evaluate.benchmarks.base import (
-    BenchmarkDataError,
-    BenchmarkResult,
+from ava.evaluate.metrics import accuracy, macro_f1
+from ava.evaluate.suites.base import (
     DistKey,
     Loaded,
     Question,
     Request,
+    SuiteDataError,
+    SuiteResult,
     format_options,
     require_columns,
     require_file,
 )
-from ava.evaluate.metrics import accuracy, macro_f1
 
 NAME = "culturebank"
 OPTIONS = ("Yes", "No")
@@ -49,7 +49,7 @@ def _csv(path: Path) -> Path:
     if path.is_dir():
         found = sorted(path.glob("*.csv"))
         if len(found) != 1:
-            raise BenchmarkDataError(
+            raise SuiteDataError(
                 f"{path}: expected exactly one CultureBank CSV, found {[p.name for p in found]}"
             )
         return found[0]
@@ -76,7 +76,7 @@ def load(path: Path, cfg: Any) -> Loaded:
             continue
         qid = str(i) if cfg.id_column is None else str(row[cfg.id_column])
         if qid in seen:
-            raise BenchmarkDataError(f"{file}: duplicate id {qid!r} in column {cfg.id_column!r}")
+            raise SuiteDataError(f"{file}: duplicate id {qid!r} in column {cfg.id_column!r}")
         seen.add(qid)
         values = {f: row[c] for f, c in columns.items()}
         questions.append(
@@ -95,7 +95,7 @@ def requests(loaded: Loaded, cfg: Any) -> list[Request]:
     ]
 
 
-def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> BenchmarkResult:
+def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> SuiteResult:
     skipped = Counter(loaded.skipped)
     labels, preds = [], []
     by_group: dict[str, list[tuple[int, int]]] = defaultdict(list)
@@ -109,7 +109,7 @@ def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> Benchma
         preds.append(pred)
         by_group[q.text].append((q.meta["target"], pred))
     per_group = {g: accuracy(*zip(*v, strict=True)) for g, v in sorted(by_group.items())}
-    return BenchmarkResult(
+    return SuiteResult(
         benchmark=NAME,
         headline_metric=f"macro-F1 of 'the majority agrees' ({loaded.extra['target_column']} > 0.5)",
         headline=macro_f1(labels, preds) if labels else None,

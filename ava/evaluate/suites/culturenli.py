@@ -20,18 +20,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ava.evaluate.benchmarks.base import (
-    BenchmarkResult,
+from ava.evaluate.metrics import accuracy, best_threshold_macro_f1
+from ava.evaluate.suites.base import (
     DistKey,
     Loaded,
     Question,
     Request,
+    SuiteResult,
     mean_or_none,
     parse_list,
     require_columns,
     require_file,
 )
-from ava.evaluate.metrics import accuracy, best_threshold_macro_f1
 
 NAME = "culturenli"
 FILE = "data.tsv"
@@ -79,7 +79,7 @@ def requests(loaded: Loaded, cfg: Any) -> list[Request]:
     ]
 
 
-def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> BenchmarkResult:
+def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> SuiteResult:
     per_group, counts, details = {}, {}, {}
     skipped, used_ids = Counter(loaded.skipped), set()
     thresholds = [float(t) for t in cfg.thresholds]
@@ -105,7 +105,7 @@ def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> Benchma
             "accuracy_at_best": accuracy(labels, [int(s > best_t) for s in scores]),
             "positives": int(sum(labels)),
         }
-    return BenchmarkResult(
+    return SuiteResult(
         benchmark=NAME,
         headline_metric="macro-F1 of P(entail) at the best of the original thresholds (mean over cultures)",
         headline=mean_or_none(list(per_group.values())),

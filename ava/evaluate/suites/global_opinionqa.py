@@ -24,15 +24,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ava.evaluate.benchmarks.base import (
+from ava.evaluate.metrics import js_similarity
+from ava.evaluate.suites.base import (
     LETTERS,
     MAX_LITERAL_CHARS,
-    BenchmarkDataError,
-    BenchmarkResult,
     DistKey,
     Loaded,
     Question,
     Request,
+    SuiteDataError,
+    SuiteResult,
     format_options,
     mean_or_none,
     parse_list,
@@ -40,7 +41,6 @@ from ava.evaluate.benchmarks.base import (
     require_columns,
     require_file,
 )
-from ava.evaluate.metrics import js_similarity
 
 NAME = "global_opinionqa"
 FILE = "global_opinions.csv"
@@ -89,7 +89,7 @@ def load(path: Path, cfg: Any) -> Loaded:
             meta["unscorable"] = "no usable country distribution"
         questions.append(Question(str(i), str(row["question"]), options, meta))
     if not questions and not skipped:
-        raise BenchmarkDataError(f"{file}: no rows")
+        raise SuiteDataError(f"{file}: no rows")
     return Loaded(questions, len(df), skipped, {"dropped_country_distributions": dict(dropped)})
 
 
@@ -116,7 +116,7 @@ def requests(loaded: Loaded, cfg: Any) -> list[Request]:
     return out
 
 
-def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> BenchmarkResult:
+def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> SuiteResult:
     per_country: dict[str, list[float]] = defaultdict(list)
     skipped, used, unscorable_predictions = Counter(loaded.skipped), 0, 0
     predicted = {qid for qid, _, _ in dists}
@@ -138,7 +138,7 @@ def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> Benchma
         else:
             skipped["no model distribution"] += 1
     groups = {c: float(np.mean(v)) for c, v in sorted(per_country.items())}
-    return BenchmarkResult(
+    return SuiteResult(
         benchmark=NAME,
         headline_metric="similarity 1 - JSD (mean over countries)",
         headline=mean_or_none(list(groups.values())),

@@ -19,7 +19,7 @@ Each of the other 82 waves needs an ``info.csv`` (which options are ordinal, the
 refusals), a ``metadata.csv`` of the attribute groups and a ``responses.csv`` recoded from its ``.sav`` with
 the answer texts of the JSON; the ordinals are not published anywhere. The JSON's option texts differ from
 OpinionQA's references by case and curly quotes in 23 questions of the 5 waves tested here (21 of 298 in
-W26/W41/W42/W92): they are matched after :func:`~ava.evaluate.benchmarks.pew.normalise_option` and counted
+W26/W41/W42/W92): they are matched after :func:`~ava.evaluate.suites.pew.normalise_option` and counted
 (``metrics.options_matched_after_normalisation``); options the JSON cut at 120 characters (ALLIES_W92,
 RACESURV50_W43) still skip their question.
 """
@@ -33,16 +33,16 @@ from typing import Any
 
 import numpy as np
 
-from ava.evaluate.benchmarks import opinionqa
-from ava.evaluate.benchmarks.base import (
-    BenchmarkDataError,
-    BenchmarkResult,
+from ava.evaluate.suites import opinionqa
+from ava.evaluate.suites.base import (
     DistKey,
     Loaded,
     Request,
+    SuiteDataError,
+    SuiteResult,
     require_file,
 )
-from ava.evaluate.benchmarks.pew import (
+from ava.evaluate.suites.pew import (
     InfoRow,
     normalise_option,
     ordinal_question,
@@ -62,9 +62,9 @@ def load(path: Path, cfg: Any) -> Loaded:
     try:
         waves = json.loads(qpath.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, RecursionError) as exc:
-        raise BenchmarkDataError(f"{qpath}: malformed JSON ({type(exc).__name__}: {str(exc)[:200]})") from None
+        raise SuiteDataError(f"{qpath}: malformed JSON ({type(exc).__name__}: {str(exc)[:200]})") from None
     if not isinstance(waves, dict):
-        raise BenchmarkDataError(f"{qpath}: expected {{wave: {{qcode: {{question, options}}}}}}")
+        raise SuiteDataError(f"{qpath}: expected {{wave: {{qcode: {{question, options}}}}}}")
     skipped: Counter = Counter()
     questions, human, no_weight = [], {}, 0
     for wave, items in waves.items():
@@ -84,7 +84,7 @@ def load(path: Path, cfg: Any) -> Loaded:
                 or not isinstance(item.get("question"), str)
                 or not isinstance(item.get("options"), list)
             ):
-                raise BenchmarkDataError(
+                raise SuiteDataError(
                     f"{qpath}: {wave}/{qcode} needs 'question' (str) and 'options' (list)"
                 )
             candidates = by_key.get(f"{qcode}_{wave}", [])
@@ -114,5 +114,5 @@ def requests(loaded: Loaded, cfg: Any) -> list[Request]:
     return opinionqa.requests(loaded, cfg)
 
 
-def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> BenchmarkResult:
+def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> SuiteResult:
     return score_survey(NAME, loaded, dists, cfg.template, None)

@@ -126,16 +126,12 @@ def _check_line(
 
 
 class ReadLog(dict):
-    """The predictions as a dict that remembers which keys scoring looked up (``get``, ``[]``, ``in``).
-
-    A benchmark that takes every key's probabilities (``items``/``values``: the OpinionQA surveys match groups
-    to their human answers themselves) has read them all: :func:`not_scored` then counts nothing for it.
-    """
+    """The predictions as a dict that remembers which keys scoring looked up (``get``, ``[]``, ``in``); iterating
+    over the keys alone reads none of them."""
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.read: set = set()
-        self.iterated = False
 
     def get(self, key, default=None):
         self.read.add(key)
@@ -149,20 +145,12 @@ class ReadLog(dict):
         self.read.add(key)
         return super().__contains__(key)
 
-    def items(self):  # the probabilities of every key handed over: all read (keys alone are not)
-        self.iterated = True
-        return super().items()
-
-    def values(self):
-        self.iterated = True
-        return super().values()
-
 
 def not_scored(dists: ReadLog) -> dict[str, Any]:
     """Predictions scoring never looked up (an empty or unknown ``group``: a country not in the question's
     data), counted per group (the first ``MAX_LISTED`` groups by count), so a misspelt country is reported,
     not silently ignored."""
-    unread = [] if dists.iterated else [key for key in dists if key not in dists.read]
+    unread = [key for key in dists if key not in dists.read]
     groups: Counter = Counter(repr(group) for _, group, _ in unread)
     return {"predictions_not_scored": sum(groups.values()),
             "predictions_not_scored_by_group": dict(groups.most_common(MAX_LISTED))}

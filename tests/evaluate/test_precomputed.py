@@ -192,3 +192,15 @@ def test_predictions_for_groups_not_in_the_data_are_counted(data_root, tmp_path)
     assert counts["predictions_not_scored_by_group"] == {"'Atlantis'": 2, "''": 1}
     saved = json.loads((tmp_path / "b" / "results.json").read_text())["benchmarks"]["global_opinionqa"]["counts"]
     assert saved["predictions_not_scored"] == 3
+    # OpinionQA's steering predictions: a group its surveys do not hold is counted, a real one is scored
+    oqa = fixtures.write_jsonl(tmp_path / "oqa.jsonl", [
+        *({"id": k, "probs": p} for k, p in OQA_PROBS.items()),
+        {"id": "CARS1_W99", "probs": [0.1, 0.1, 0.7, 0.1], "group": "POLPARTY=Democrat", "context": "qa"},
+        {"id": "CARS1_W99", "probs": [0.1, 0.1, 0.7, 0.1], "group": "POLPARTY=Atlantis", "context": "qa"},
+    ])
+    cfg = fixtures.compose_cfg([f"data={data_root / 'opinionqa'}", "benchmark=opinionqa", "model=precomputed",
+                                f"model.predictions={oqa}", f"output_dir={tmp_path / 'q'}",
+                                "suites.opinionqa.attributes=[SEX,POLPARTY]"])
+    result = evaluate(cfg)["benchmarks"]["opinionqa"]
+    assert result["counts"]["predictions_not_scored_by_group"] == {"'POLPARTY=Atlantis'": 1}
+    assert set(result["metrics"]["steerability"]) == {"POLPARTY=Democrat"}

@@ -250,10 +250,10 @@ def score_survey(
     per_group: dict[str, list[float]] = defaultdict(list)
     refusals: list[float] = []
     used = unscorable_predictions = 0
-    steer: dict[tuple[str, str], dict[str | None, np.ndarray]] = defaultdict(dict)
-    for (qid, group, context), d in dists.items():
-        if group is not None:
-            steer[(qid, group)][context] = d
+    steer: dict[tuple[str, str], list[DistKey]] = defaultdict(list)  # keys only: a distribution is read when scored
+    for key in dists:
+        if key[1] is not None:
+            steer[(key[0], key[1])].append(key)
     steer_scores: dict[str, list[float]] = defaultdict(list)
     for q in loaded.questions:
         hq = human.get(q.meta["key"])
@@ -285,7 +285,7 @@ def score_survey(
         for g, counts in hq.items():
             contexts = steer.get((q.id, g))
             if contexts:
-                scores = [a for a in (_alignment(q, cd, counts) for cd in contexts.values()) if a is not None]
+                scores = [a for a in (_alignment(q, dists[k], counts) for k in contexts) if a is not None]
                 if scores:
                     steer_scores[g].append(max(scores))
     groups = {g: float(np.mean(v)) for g, v in sorted(per_group.items())}

@@ -39,8 +39,8 @@ def test_files_and_summary(run):
     assert on_disk["items"] == summary["items"] == {"total": 6, "ok": 6, "error": 0, "processed_this_run": 6,
                                                     "skipped_already_done": 0}
     assert summary["media_types"] == {"image": 4, "video": 1, "audio": 1}
-    assert summary["encoders"] == {"ocr": "rapidocr-onnxruntime:PP-OCRv4", "asr": "faster-whisper:tiny.en",
-                                   "faces": "opencv-haar:frontalface_default",
+    assert summary["encoders"] == {"ocr": "rapidocr:PP-OCRv6-small", "asr": "faster-whisper:tiny.en",
+                                   "faces": "yunet:libfacedetection",
                                    "colours": "median-cut palette (Pillow)", "phash": "phash:dct-8x8",
                                    "vision": "open_clip:ava-tiny-clip/random-init"}
 

@@ -14,11 +14,18 @@ WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"a an the of photo pictu
 @pytest.fixture(scope="module")
 def tiny_blip(tmp_path_factory):
     import torch
-    from transformers import BertTokenizerFast, BlipConfig, BlipForConditionalGeneration, BlipImageProcessor, BlipProcessor
+    from transformers import (
+        BertTokenizerFast,
+        BlipConfig,
+        BlipForConditionalGeneration,
+        BlipImageProcessor,
+        BlipProcessor,
+    )
 
     path = tmp_path_factory.mktemp("blip") / "tiny-blip"
     tok = BertTokenizerFast(vocab={w: i for i, w in enumerate(WORDS)}, model_max_length=64)
-    BlipProcessor(image_processor=BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer=tok).save_pretrained(path)
+    images = BlipImageProcessor(size={"height": 32, "width": 32})
+    BlipProcessor(image_processor=images, tokenizer=tok).save_pretrained(path)
     layer = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2}
     cfg = BlipConfig(vision_config={**layer, "image_size": 32, "patch_size": 8}, projection_dim=32,
                      text_config={**layer, "vocab_size": len(WORDS), "max_position_embeddings": 64,

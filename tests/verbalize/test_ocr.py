@@ -6,7 +6,7 @@ import matplotlib
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from ava.encoders.ocr import RapidOCREngine, keep_line
+from ava.encoders.ocr import RapidOCREngine, bundled_models, keep_line
 from ava.encoders.scripts import allowed_scripts, languages, line_script
 
 
@@ -82,3 +82,17 @@ def test_engine_reads_rendered_lines_in_order_with_spaces(ocr):
 
 def test_blank_image_reads_nothing(ocr):
     assert ocr.read(Image.new("RGB", (320, 200), "white")) == ""
+
+
+def test_engine_loads_the_wheels_models_with_no_network(monkeypatch):
+    """RapidOCR downloads a model only when the file is missing; ours are given by path from the wheel."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    engine = RapidOCREngine(threads=1)
+    assert all(p.is_file() and p.parent.parent.name == "rapidocr" for p in bundled_models().values())
+    assert engine.read(render_lines(["SUMMER SALE"], None)) == "SUMMER SALE"

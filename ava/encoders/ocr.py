@@ -1,21 +1,36 @@
-"""python -m ava.verbalize ocr=rapidocr: on-screen text with RapidOCR (PP-OCRv4 ONNX models in the wheel).
+"""python -m ava.verbalize ocr=rapidocr: on-screen text with RapidOCR 3 (PP-OCRv6 small ONNX models in the wheel).
+
+The ``rapidocr`` wheel ships ``PP-OCRv6_det_small.onnx``, ``PP-OCRv6_rec_small.onnx`` and the PP-OCRv4 angle
+classifier in ``rapidocr/models/``; RapidOCR finds them there by its default config (it checks their SHA-256
+against ``default_models.yaml`` and downloads only a missing or different file). We pass the three paths
+explicitly, so a missing file is a FileNotFoundError here, never a download. PP-OCRv6 keeps the spaces between
+words that the PP-OCRv4 models of ``rapidocr-onnxruntime`` 1.4.4 dropped: on the bundled samples it reads
+"SUMMER SALE", "50% OFF ALL SHOES", "OPEN FROM 7AM" where PP-OCRv4 read "SUMMERSALE", "50% OFF ALLSHOES",
+"OPEN FROM7AM" (``benchmarks/bench_verbalize.py``).
 
 Lines are read top-to-bottom, left-to-right; a line is dropped when (1) its confidence is below ``min_score``,
 (2) it is a single glyph with confidence below ``min_glyph_score``, or (3) the ad gives ``languages`` we can
 place (ava/encoders/scripts.py) and the line's letters are mostly in a script none of them uses (Latin is
-always allowed: brand names and URLs are Latin in ads of every language). Rules 2 and 3 remove what
-PP-OCRv4 (trained on Chinese and English) reads in photos: on real English ads it read single CJK glyphs at
+always allowed: brand names and URLs are Latin in ads of every language). Rules 2 and 3 remove what a model
+trained on Chinese and English reads in photos: on real English ads PP-OCRv4 read single CJK glyphs at
 0.56-0.74 confidence from a tie's pattern and from glasses. Lines without letters ("50%") always pass rule 3.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
 from ava.encoders.base import Encoder, Item, Weights, package_weights
 from ava.encoders.scripts import allowed_scripts, languages, line_script
 
-PACKAGE = "rapidocr-onnxruntime"
+PACKAGE = "rapidocr"
+MODELS = {"Det": "PP-OCRv6_det_small.onnx", "Rec": "PP-OCRv6_rec_small.onnx",
+          "Cls": "ch_ppocr_mobile_v2.0_cls_mobile.onnx"}
+# A text line's top edge, rounded to this many pixels, is its row in reading order (lines whose tops differ by
+# less sort left to right): rendered lines of one row differ by a few pixels, separate lines by 40 or more.
+ROW_PX = 10
 
 
 def keep_line(text: str, score: float, scripts: frozenset[str] | None, min_score: float,
@@ -30,29 +45,45 @@ def keep_line(text: str, score: float, scripts: frozenset[str] | None, min_score
     return scripts is None or script is None or script in scripts
 
 
+def bundled_models() -> dict[str, Path]:
+    import rapidocr
+
+    root = Path(rapidocr.__file__).parent / "models"
+    return {stage: root / name for stage, name in MODELS.items()}
+
+
 class RapidOCREngine(Encoder):
     """Per keyframe: ``scenes[i].ocr_text`` (lines joined by newlines); the item's ``ocr_text`` joins the scenes."""
 
     def __init__(self, min_score: float = 0.5, min_glyph_score: float = 0.8, device: str = "cpu",
                  threads: int = 0):
-        from rapidocr_onnxruntime import RapidOCR
+        from rapidocr import RapidOCR
 
-        # threads > 0 caps ONNX Runtime's intra-op threads (one worker of a pool); 0 = all cores.
-        self.engine = RapidOCR(**({"intra_op_num_threads": threads} if threads else {}))
+        params = {"Global.log_level": "warning", "Global.text_score": min_score}
+        for stage, path in bundled_models().items():
+            if not path.is_file():
+                raise FileNotFoundError(f"RapidOCR model {path} is missing from the rapidocr wheel; reinstall "
+                                        "rapidocr (pip install --force-reinstall --no-deps rapidocr)")
+            params[f"{stage}.model_path"] = str(path)
+        if threads:  # threads > 0 caps ONNX Runtime's intra-op threads (one worker of a pool); 0 = all cores
+            params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
+        self.engine = RapidOCR(params=params)
         self.min_score = min_score
         self.min_glyph_score = min_glyph_score
         self.name = self.resolve({}).name
 
     @classmethod
     def resolve(cls, cfg) -> Weights:
-        return package_weights("rapidocr-onnxruntime:PP-OCRv4", PACKAGE)
+        return package_weights("rapidocr:PP-OCRv6-small", PACKAGE)
 
     def read(self, image, scripts: frozenset[str] | None = None) -> str:
         """The kept lines of one image, in reading order."""
-        result, _ = self.engine(np.asarray(image.convert("RGB"))[:, :, ::-1])  # RapidOCR takes BGR like cv2
-        lines = [(box, text) for box, text, score in (result or [])
+        result = self.engine(np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1]))  # BGR, as cv2
+        if result.txts is None:
+            return ""
+        lines = [(box, text) for box, text, score in zip(result.boxes, result.txts, result.scores, strict=True)
                  if keep_line(text, float(score), scripts, self.min_score, self.min_glyph_score)]
-        lines.sort(key=lambda bt: (round(min(p[1] for p in bt[0]) / 10), min(p[0] for p in bt[0])))
+        lines.sort(key=lambda bt: (round(float(bt[0][:, 1].min()) / ROW_PX), float(bt[0][:, 0].min())))
         return "\n".join(text.strip() for _, text in lines)
 
     def encode(self, items: list[Item]) -> None:

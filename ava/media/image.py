@@ -1,4 +1,4 @@
-"""python -m ava.verbalize: safe image loading and cheap visual facts (dominant colours, faces).
+"""python -m ava.verbalize: safe image loading and cheap visual facts (blank frames, dominant colours).
 
 Decompression bombs are refused from the header, before any pixel is decoded; truncated files raise
 instead of being padded with grey (Pillow's default ``LOAD_TRUNCATED_IMAGES = False`` is kept).
@@ -7,7 +7,6 @@ instead of being padded with grey (Pillow's default ``LOAD_TRUNCATED_IMAGES = Fa
 from __future__ import annotations
 
 import warnings
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -105,21 +104,3 @@ def dominant_colours(img: Image.Image, k: int = 3) -> list[str]:
     ranked = sorted(named.items(), key=lambda kv: -kv[1][0])[:k]
     return [f"{name} {hexcode} {100 * share:.0f}%" for name, (share, hexcode) in ranked]
 
-
-@lru_cache(maxsize=1)
-def _face_cascade():
-    import cv2
-
-    cascade = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"))
-    if cascade.empty():
-        raise RuntimeError("OpenCV's frontal-face Haar cascade did not load from cv2.data.haarcascades")
-    return cascade
-
-
-def count_faces(img: Image.Image) -> int:
-    """Frontal faces found by OpenCV's Haar cascade (weights ship inside opencv-python)."""
-    import cv2
-
-    grey = cv2.cvtColor(np.asarray(img), cv2.COLOR_RGB2GRAY)
-    faces = _face_cascade().detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(24, 24))
-    return int(len(faces))

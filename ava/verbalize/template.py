@@ -1,26 +1,34 @@
 """python -m ava.verbalize: the text an LLM reads for one media item (a stable, documented layout).
 
-    Advertiser: <page_name>
-    Ad text: <ad_creative_bodies, joined by " | ">
-    Headline: <ad_creative_link_titles, joined by " | ">
-    Creative: <image|video|audio>[, WxH (aspect)][, N.N s][, K scenes][, F faces][, all frames blank]
-    Colours: <name #hex NN%, ...>
-    Scene i [start-end s]: <tags; ...>          (videos: one block per scene; images: "Image: ...")
+    Media: <image|video|audio>[, WxH (aspect)][, N.N s][, K scenes][, F faces][, all frames blank]
+    Colours: <name NN%, ...>
+    Not available: <no captioner loaded; no CLIP model loaded (no tags); ...>
+    Scene i [start-end s]:                     (videos: one block per scene; images: "Image:")
+      Caption: <the captioner's description>
+      Objects: <the captioner's answer to the objects prompt>
+      Tags: <CLIP zero-shot tags; ...>
+      Faces: <F>
       On-screen text: <OCR lines joined by " / ">
       Speech: "<words spoken during the scene>"
-    Audio: <speech | music or other sound | silence | no audio track>[; N.N s of speech not transcribed (language xx)]
+      Sound: <kind (whole scene) | kind start-end s, ...; ...>   (speech, singing, music)
+    Audio: <kinds heard | other sound | silence | no audio track> (audio-only media: as "Sound", with ranges)
+           [; N.N s of speech not transcribed (language xx)]
     Transcript: "<all speech>"
 
-Width and height are as displayed (a phone video with a 90° display matrix is portrait). A scene whose
-keyframe is blank reads "blank frame" instead of its tags.
-
-Lines whose value is empty are left out; nothing else varies, so the same inputs give the same text.
+The ad's advertiser and copy are not repeated here: ``python -m ava.build_dataset`` puts them in every prompt
+beside this text (ava/build_dataset/tasks/base.py ``ad_text``), and the row keeps its own columns. What an
+encoder could not give is said once per item ("Not available"), not per scene. Width and height are as
+displayed. A scene whose keyframe is blank reads "blank frame". Lines whose value is empty are left out;
+nothing else varies, so the same inputs give the same text.
 """
 
 from __future__ import annotations
 
 from math import gcd
 from typing import Any
+
+# An event reaching both ends of a scene to within this is named without its range ("music").
+WHOLE_SCENE_S = 0.25
 
 
 def _aspect(width: int, height: int) -> str:
@@ -29,21 +37,43 @@ def _aspect(width: int, height: int) -> str:
     return f"{w}:{h}" if w <= 50 and h <= 50 else f"{width / height:.2f}:1"
 
 
-def _join(values: Any) -> str:
-    return " | ".join(str(v).strip() for v in (values or []) if str(v).strip())
+def _events(events: list[dict], start: float | None = None, end: float | None = None) -> str:
+    """"music; speech 3.1-5.8 s": each kind, with its ranges unless it covers [start, end] whole."""
+    kinds: dict[str, list[tuple[float, float]]] = {}
+    for ev in events:
+        kinds.setdefault(ev["kind"], []).append((ev["start"], ev["end"]))
+    parts = []
+    for kind, ranges in sorted(kinds.items()):
+        whole = (start is not None and len(ranges) == 1 and ranges[0][0] - start <= WHOLE_SCENE_S
+                 and end - ranges[0][1] <= WHOLE_SCENE_S)
+        parts.append(kind if whole else f"{kind} " + ", ".join(f"{s:.1f}-{e:.1f} s" for s, e in ranges))
+    return "; ".join(parts)
 
 
-def render(ad: dict[str, Any], row: dict[str, Any]) -> str:
-    """Verbalization of one media ``row`` (a verbalized-schema dict) of manifest record ``ad``."""
+def missing(row: dict[str, Any]) -> list[str]:
+    """What no encoder of this run could say about the item (once per item)."""
+    out = []
+    if row["media_type"] in ("image", "video") and not row.get("blank"):
+        if row.get("caption_backend") is None:
+            out.append("no captioner loaded")
+        if (row.get("vision_backend") or "none") == "none":
+            out.append("no CLIP model loaded (no tags)")
+        if row.get("faces") is None:
+            out.append("no face detector")
+    if row["media_type"] in ("video", "audio") and row.get("audio") != "no audio track" \
+            and row.get("audio_events") is None:
+        out.append("no audio event detector")
+    return out
+
+
+def render(row: dict[str, Any]) -> str:
+    """Verbalization of one media ``row`` (a verbalized-schema dict)."""
     lines: list[str] = []
 
-    def add(label: str, value: str) -> None:
+    def add(label: str, value: str, indent: str = "") -> None:
         if value:
-            lines.append(f"{label}: {value}")
+            lines.append(f"{indent}{label}: {value}")
 
-    add("Advertiser", str(ad.get("page_name") or "").strip())
-    add("Ad text", _join(ad.get("ad_creative_bodies")))
-    add("Headline", _join(ad.get("ad_creative_link_titles")))
     parts = [row["media_type"]]
     if row.get("width") and row.get("height"):
         parts.append(f"{row['width']}x{row['height']} ({_aspect(row['width'], row['height'])})")
@@ -56,17 +86,26 @@ def render(ad: dict[str, Any], row: dict[str, Any]) -> str:
         parts.append(f"{row['faces']} face{'s' if row['faces'] != 1 else ''}")
     if row.get("blank"):
         parts.append("all frames blank")
-    add("Creative", ", ".join(parts))
-    add("Colours", ", ".join(row.get("colours") or []))
+    add("Media", ", ".join(parts))
+    add("Colours", ", ".join(c.split(" #")[0] + " " + c.rsplit(" ", 1)[-1] for c in row.get("colours") or []))
+    add("Not available", "; ".join(missing(row)))
     for scene in scenes:
         head = ("Image" if row["media_type"] == "image"
                 else f"Scene {scene['index'] + 1} [{scene['start']:.1f}-{scene['end']:.1f} s]")
-        lines.append(f"{head}: {'blank frame' if scene.get('blank') else '; '.join(scene['tags']) or 'no tags'}")
-        if scene["ocr_text"]:
-            lines.append(f"  On-screen text: {' / '.join(scene['ocr_text'].splitlines())}")
-        if scene["transcript"]:
+        lines.append(f"{head}: blank frame" if scene.get("blank") else f"{head}:")
+        if not scene.get("blank"):
+            add("Caption", scene.get("caption") or "", "  ")
+            add("Objects", scene.get("objects") or "", "  ")
+            add("Tags", "; ".join(scene.get("tags") or []), "  ")
+            add("Faces", str(scene["faces"]) if scene.get("faces") else "", "  ")
+            add("On-screen text", " / ".join((scene.get("ocr_text") or "").splitlines()), "  ")
+        if scene.get("transcript"):
             lines.append(f'  Speech: "{scene["transcript"]}"')
+        if scene.get("start") is not None:
+            add("Sound", _events(scene.get("audio_events") or [], scene["start"], scene["end"]), "  ")
     audio = row.get("audio") or ""
+    if not scenes and row.get("audio_events"):  # audio-only media: the ranges, as a scene would show them
+        audio = _events(row["audio_events"])
     if audio and (row.get("speech_untranscribed_s") or 0) >= 0.1:
         audio += (f"; {row['speech_untranscribed_s']:.1f} s of speech not transcribed"
                   f" (language {row.get('speech_language') or 'unknown'})")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from huggingface_hub import constants
 
-from ava.encoders import clip
+from ava.encoders import base
 from ava.models.hub import hub_offline
 
 
@@ -22,10 +22,10 @@ def test_hub_offline_unset_and_set_after_import(monkeypatch):
     assert hub_offline() is True
 
 
-def test_clip_never_asks_the_network_offline(monkeypatch):
+def test_clip_and_captioner_never_ask_the_network_offline(monkeypatch):
     def no_dns(*_args, **_kwargs):
         raise AssertionError("offline: the hub's host must not be looked up")
 
-    monkeypatch.setattr(clip.socket, "getaddrinfo", no_dns)
+    monkeypatch.setattr(base.socket, "getaddrinfo", no_dns)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert clip._hub_resolves() is False
+    assert base.hub_reachable() is False

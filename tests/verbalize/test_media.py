@@ -61,7 +61,7 @@ def test_rotated_video_is_reported_as_displayed(media, rows):
     row = rows["rotated.mp4"]
     assert row["status"] == "ok", row["error"]
     assert (row["width"], row["height"]) == (180, 320)
-    assert "Creative: video, 180x320 (9:16)" in row["verbalization"]
+    assert "Media: video, 180x320 (9:16)" in row["verbalization"]
     dec = decode(media / "rotated.mp4", compose_verbalize([]).media)
     assert all(s.frame.size == (180, 320) for s in dec.scenes)  # keyframes upright too
 

@@ -51,12 +51,8 @@ def decode_item(ad: Ad, index: int, root: Path, media_cfg: Any) -> tuple[dict[st
 
 def _start(row: dict[str, Any], dec: Decoded) -> None:
     """The fields every decoded item has, before any encoder: its type, size and empty scenes."""
-    if dec.media_type == "image":
-        audio = None
-    elif dec.pcm is None:
-        audio = "no audio track"
-    else:
-        audio = None  # an ASR encoder says what the track holds
+    # a track's contents are the audio-event encoder's to say (ava/encoders/audio_events.py)
+    audio = "no audio track" if dec.media_type != "image" and dec.pcm is None else None
     row.update(status="ok", vision_backend="none", media_type=dec.media_type, width=dec.width, height=dec.height,
                duration_s=dec.duration_s, audio=audio, blank=dec.blank if dec.scenes else None,
                scenes=[{"index": sc.index, "start": sc.start, "end": sc.end, "blank": sc.blank, "tags": [],

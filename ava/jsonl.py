@@ -6,7 +6,8 @@ with file and line, predictions list every bad line) and words its own message f
 
 The rules, in one place:
 
-- a UTF-8 byte-order mark at the start of the file is accepted (``utf-8-sig``); anywhere else it is an error;
+- a UTF-8 byte-order mark at the start of the file is accepted (``utf-8-sig``); a line holding only a BOM is
+  skipped like a blank line; a BOM before JSON elsewhere is that line's error;
 - a line that is not UTF-8 is that line's error (``kind="not_utf8"``);
 - ``NaN`` / ``Infinity`` / ``-Infinity`` (which Python's ``json`` accepts and strict JSON does not) are that
   line's error (``kind="non_finite"``) unless the caller passes ``allow_nan=True`` (the training metrics log,

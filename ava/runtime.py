@@ -100,7 +100,8 @@ def check_output_dir(path: str | Path) -> None:
     The nearest existing folder on the path must be a folder and writable; otherwise
     :class:`OutputDirError` (exit status 1, the message on stderr, no traceback). Hydra makes its log folder
     under ``output_dir`` before the command's code runs, so the entry points call this first
-    (:func:`checked_output_dir`) and the stage functions again (they may be called without Hydra).
+    (:func:`checked_output_dir`), and verbalize, dedup and build_dataset call it again (they may be called
+    without Hydra).
     """
     target = Path(path).absolute()
     probe = target

@@ -55,15 +55,6 @@ from machine import append_csv, describe  # noqa: E402
 SAMPLES = HERE.parent / "ava" / "samples" / "ads.jsonl"
 
 
-class MediaCfg:  # the defaults of conf/verbalize.yaml's media section
-    max_image_pixels = 89478485
-    ffmpeg_timeout_s = 120
-    scene_threshold = 27.0
-    min_scene_len_s = 0.5
-    max_scenes = 12
-    frame_max_side = 768
-
-
 def timed(fn, *args):
     t = time.perf_counter()
     out = fn(*args)
@@ -273,7 +264,10 @@ def stages(repeat: int, device: str) -> list[dict]:
                         "rate_per_s": round(rate, 3), "baseline": baseline or "", "ratio_vs_baseline": ""})
         return rate
 
-    decoded, s = timed(lambda: [decode(p, MediaCfg) for p in media])
+    from omegaconf import OmegaConf
+
+    media_cfg = OmegaConf.load(HERE.parent / "conf" / "verbalize.yaml").media  # the shipped defaults
+    decoded, s = timed(lambda: [decode(p, media_cfg) for p in media])
     record("decode", "ffmpeg+pillow", len(media), s)
     _, s = timed(lambda: [detect_scenes(p, 9.0, 27.0, 0.5, 12) for p in videos])
     record("scenes", "pyscenedetect", len(videos), s, "videos")

@@ -42,7 +42,7 @@ logging.getLogger("faiss.contrib.exhaustive_search").setLevel(logging.WARNING)
 TRAIN_POINTS_PER_LIST = 64
 # float32 rounding between faiss's scores and the exact rescoring; the pairs it admits are refiltered exactly
 EXACT_MARGIN = 1e-4
-EXACT_BLOCK_BYTES = 256 * 2**20  # exact NumPy search holds at most this much of the similarity matrix at once
+EXACT_BLOCK_BYTES = 256 * 2**20  # exact search (range_ground_truth): the database slice and its similarity tile
 EXACT_QUERY_BLOCK = 4096  # exact search queries per pass over the matrix: a recall sample (2000) takes one pass
 ADD_BLOCK = 65536  # vectors added to the index per call: the rows read from a memmap per call (128 MiB at d=512)
 UNTUNED_NPROBE_FRACTION = 16  # nprobe = nlist / 16 when the sample holds no pair to tune on

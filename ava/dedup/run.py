@@ -28,7 +28,8 @@ from ava.dedup.load import DedupInputError, embedding_matrix, phash_codes, read_
 from ava.runtime import check_output_dir, cuda_driver_devices, loud_warning, peak_rss_mb, write_json, write_table
 
 log = logging.getLogger(__name__)
-SPILL_NAME = ".ava-dedup-embeddings.npy"  # in spill_dir: embeddings above embeddings_in_memory_max_gb; deleted after
+# in method.spill_dir: the embeddings when above method.embeddings_in_memory_max_gb; deleted after
+SPILL_NAME = ".ava-dedup-embeddings.npy"
 
 OUTPUT_SCHEMA = pa.schema(
     [

@@ -1,1 +1,2 @@
-"""python -m ava.verbalize: the encoders (OCR, ASR, faces, colours, pHash, CLIP) and their one protocol (base.py)."""
+"""python -m ava.verbalize: the encoders (OCR, audio events, ASR, faces, colours, pHash, captions, CLIP) and their
+one protocol (base.py)."""

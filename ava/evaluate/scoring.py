@@ -69,6 +69,21 @@ def use_chat_template(tokenizer: Any, setting: str | bool) -> bool:
     return bool(setting)
 
 
+def pad_batch(rows: Sequence[Sequence[int]], pad: int, left: bool) -> tuple[Any, Any]:
+    """``(input_ids, attention_mask)`` of token lists padded to the longest with ``pad``, on the left (prompts a
+    model continues) or on the right."""
+    import torch
+
+    width = max(len(ids) for ids in rows)
+    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for r, ids in enumerate(rows):
+        span = slice(width - len(ids), width) if left else slice(0, len(ids))
+        input_ids[r, span] = torch.tensor(ids, dtype=torch.long)
+        mask[r, span] = 1
+    return input_ids, mask
+
+
 def letter_distributions(
     model: Any,
     tokenizer: Any,
@@ -104,12 +119,7 @@ def letter_distributions(
     with torch.inference_mode():
         for start in tqdm(batches, desc="scoring", unit="batch", disable=len(batches) < 2):
             chunk = encoded[start : start + batch_size]
-            width = max(len(ids) for _, ids in chunk)
-            input_ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for row, (_, ids) in enumerate(chunk):
-                input_ids[row, width - len(ids) :] = torch.tensor(ids)
-                mask[row, width - len(ids) :] = 1
+            input_ids, mask = pad_batch([ids for _, ids in chunk], pad, left=True)
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
             logits = model(
                 input_ids=input_ids.to(device),

@@ -82,13 +82,12 @@ def read_fingerprint(path: Path) -> str | None:
     return value.decode() if value else None
 
 
-def readable(path: Path) -> bool:
-    """Whether every page of the shard decodes (an intact footer over a corrupted data page does not)."""
+def read_whole(path: Path) -> pa.Table | None:
+    """The shard's table, or None when a page does not decode (an intact footer over a corrupted data page)."""
     try:
-        pq.ParquetFile(path).read()
+        return pq.ParquetFile(path).read()
     except (OSError, pa.ArrowException):
-        return False
-    return True
+        return None
 
 
 @dataclass
@@ -136,7 +135,8 @@ class Plan:
         self.manifest_errors += [e for e in shard if isinstance(e, ManifestError)]
         path, fp = self.path(k), fingerprint(shard, self.settings)
         old = read_fingerprint(path) if path.exists() else None
-        if old == fp and not readable(path):
+        done = read_whole(path) if old == fp else None
+        if old == fp and done is None:
             log.warning("shard %s has the right fingerprint but its data cannot be read; redoing it", path.name)
             old = None
         if old != fp:
@@ -147,7 +147,7 @@ class Plan:
         if not self.retry_failed:
             self.skipped += sum(len(a.media) for a in ads)
             return None
-        kept = pq.read_table(path).to_pylist()
+        kept = done.to_pylist()
         failed = {(r["manifest_line"], r["media_index"]) for r in kept if r["status"] == "error"}
         self.skipped += len(kept) - len(failed)
         if not failed:

@@ -132,10 +132,14 @@ def sample_id(task: str, *keys: str) -> str:
     return hashlib.sha1("|".join((task, *keys)).encode()).hexdigest()[:16]
 
 
+def hash64(*parts: object) -> int:
+    """A 64-bit integer from ``parts`` (seeded, stable across runs and machines)."""
+    return int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big")
+
+
 def unit_hash(*parts: object) -> float:
     """A uniform number in [0, 1) from ``parts`` (seeded, stable across runs and machines)."""
-    h = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(h[:8], "big") / 2**64
+    return hash64(*parts) / 2**64
 
 
 def pick(templates: str | Sequence[str], seed: int, sid: str) -> tuple[str, int]:

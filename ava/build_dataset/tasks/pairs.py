@@ -23,7 +23,6 @@ the word-level edit distance, thresholded at ``min_word_edits`` (rapidfuzz stops
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -36,6 +35,7 @@ from ava.build_dataset.tasks.base import (
     ItemFacts,
     PoolEntry,
     ad_text,
+    hash64,
     make_sample,
     pick,
     sample_id,
@@ -54,8 +54,7 @@ NPROBE = 32
 
 def _key_hashes(group: Sequence[ItemFacts], seed: int, salt: str) -> np.ndarray:
     """A seeded 64-bit hash of each entry's key (stable across runs and machines)."""
-    return np.array([int.from_bytes(hashlib.sha256(f"{seed}|{salt}|{e.key}".encode()).digest()[:8], "big")
-                     for e in group], dtype=np.uint64)
+    return np.array([hash64(seed, salt, e.key) for e in group], dtype=np.uint64)
 
 
 def _mix(x: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@
 * ``majority``: the same answer for every sample, the most frequent one in the training split (ties: the
   first in sorted order). TAP-R: the ``k`` regions named most often in the training top-k lists.
 
-A baseline that needs the training split and finds no training sample of the task is ``None``, with a reason.
+A baseline that needs the training split and finds no training sample of the task is ``None``.
 """
 
 from __future__ import annotations
@@ -18,10 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from ava.evaluate.behaviour.parse import LABEL_KEY, RANGE_KEY
 from ava.evaluate.behaviour.score import METRICS, sample_scores, score_classification
-
-_LABEL = {"TAP-G": ("gender", "gender"), "TAP-A": ("age", "age")}  # task → (target key, classes key)
-_RANGE = {"TAP-B": "spend", "TAP-I": "impressions"}
 
 
 def _range_of(target: Mapping[str, Any], key: str) -> dict[str, float | None]:
@@ -37,16 +35,16 @@ def _expected(task: str, target: Mapping[str, Any], candidates: Sequence[Mapping
 def random_baseline(task: str, targets: Sequence[Mapping[str, Any]], train: Sequence[Mapping[str, Any]],
                     classes: Mapping[str, Sequence[str]], regions: Sequence[str]) -> dict[str, Any] | None:
     per_sample: list[dict[str, float]]
-    if task in _LABEL:
-        key, cls = _LABEL[task]
-        cands = [{key: c} for c in classes[cls]]
+    if task in LABEL_KEY:
+        key = LABEL_KEY[task]
+        cands = [{key: c} for c in classes[key]]
         per_sample = [_expected(task, t, cands) for t in targets]
     elif task == "TAP-R":
         table = set(regions)
         per_sample = [{"top_k_overlap": len(set(t["regions"]) & table) / len(table),
                        "first_state_accuracy": float(t["regions"][0] in table) / len(table)} for t in targets]
-    elif task in _RANGE:
-        key = _RANGE[task]
+    elif task in RANGE_KEY:
+        key = RANGE_KEY[task]
         seen = sorted({tuple(_range_of(t, key).values()) for t in train}, key=lambda r: (r[0], r[1] is None, r[1]))
         if not seen:
             return None
@@ -67,15 +65,15 @@ def majority_prediction(task: str, train: Sequence[Mapping[str, Any]]) -> dict[s
         best = max(counts.values())
         return sorted((v for v, n in counts.items() if n == best), key=str)[0]
 
-    if task in _LABEL:
-        key = _LABEL[task][0]
+    if task in LABEL_KEY:
+        key = LABEL_KEY[task]
         return {key: most_common([t[key] for t in train])}
     if task == "TAP-R":
         counts = Counter(r for t in train for r in t["regions"])
         k = len(train[0]["regions"])
         return {"regions": [r for r, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:k]]}
-    if task in _RANGE:
-        key = _RANGE[task]
+    if task in RANGE_KEY:
+        key = RANGE_KEY[task]
         lo, hi = most_common([tuple(_range_of(t, key).values()) for t in train])
         return {key: {"lower": lo, "upper": hi}}
     return {"choice": most_common([int(t["choice"]) for t in train])}

@@ -15,6 +15,8 @@ from typing import Any
 
 from tqdm import tqdm
 
+from ava.evaluate.scoring import pad_batch
+
 
 def prompt_text(tokenizer: Any, messages: Sequence[dict[str, str]]) -> str:
     """The chat-template prefix the reply follows: every turn before the last assistant turn."""
@@ -46,12 +48,8 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_tokens:
     with torch.inference_mode():
         for start in tqdm(batches, desc=desc, unit="batch", disable=len(batches) < 2):
             rows = order[start : start + batch_size]
-            width = max(len(encoded[i]) for i in rows)
-            input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(rows), width), dtype=torch.long)
-            for r, i in enumerate(rows):
-                input_ids[r, width - len(encoded[i]) :] = torch.tensor(encoded[i])
-                mask[r, width - len(encoded[i]) :] = 1
+            input_ids, mask = pad_batch([encoded[i] for i in rows], pad, left=True)
+            width = input_ids.shape[1]
             gen = model.generate(
                 input_ids=input_ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,
                 do_sample=False, num_beams=1, pad_token_id=pad, eos_token_id=stop or None,
@@ -66,6 +64,7 @@ def reply_perplexities(model: Any, tokenizer: Any, prompts: Sequence[str], repli
                        batch_size: int) -> list[float]:
     """Perplexity of each ``reply`` as the answer to its ``prompt`` (prompt tokens are context, not scored)."""
     import torch
+    import torch.nn.functional as F
 
     device = next(model.parameters()).device
     pairs = []
@@ -82,19 +81,12 @@ def reply_perplexities(model: Any, tokenizer: Any, prompts: Sequence[str], repli
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
-            width = max(len(pairs[i][0]) + len(pairs[i][1]) for i in rows)
-            input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(rows), width), dtype=torch.long)
-            for r, i in enumerate(rows):
-                ids = pairs[i][0] + pairs[i][1]
-                input_ids[r, : len(ids)] = torch.tensor(ids)
-                mask[r, : len(ids)] = 1
-            logp = torch.log_softmax(
-                model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits.float(), dim=-1
-            ).cpu()
-            for r, i in enumerate(rows):
+            input_ids, mask = pad_batch([pairs[i][0] + pairs[i][1] for i in rows], pad, left=False)
+            logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
+            for r, i in enumerate(rows):  # only the reply's positions: no [batch, width, vocab] log-softmax
                 ctx, ans = pairs[i]
                 positions = torch.arange(len(ctx) - 1, len(ctx) + len(ans) - 1)  # logits at t predict t + 1
-                nll = -logp[r, positions, torch.tensor(ans)].mean().item()
-                out[i] = math.exp(nll)
+                nll = F.cross_entropy(logits[r, positions.to(logits.device)].float(),
+                                      torch.tensor(ans, device=logits.device))
+                out[i] = math.exp(nll.item())
     return out

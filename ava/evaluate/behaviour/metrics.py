@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from ava.build_dataset.behaviour import Range
 from ava.evaluate.metrics import js_similarity
 
 BLEU_ORDERS = (1, 2, 3, 4)
@@ -27,12 +28,9 @@ def topk_overlap(predicted: Sequence[str], true: Sequence[str]) -> float:
     return len(set(predicted[:k]) & set(true)) / k
 
 
-def range_point(r: Mapping[str, float | None]) -> float:
-    return float(r["lower"]) if r.get("upper") is None else (float(r["lower"]) + float(r["upper"])) / 2
-
-
 def in_range(predicted: Mapping[str, float | None], true: Mapping[str, float | None]) -> bool:
-    x = range_point(predicted)
+    top = predicted.get("upper")
+    x = Range(float(predicted["lower"]), None if top is None else float(top)).point("midpoint")
     upper = true.get("upper")
     return float(true["lower"]) <= x and (upper is None or x <= float(upper))
 

@@ -48,6 +48,8 @@ _LEADING_INT = re.compile(r"\s*(\d+)\s*(?:[.:)]\s|[.:)]?\s*$)")  # "2", "2. Fema
 
 CLASSIFICATION = ("TAP-G", "TAP-A", "TAP-R", "TAP-B", "TAP-I", "AS")
 GENERATIVE_FAMILIES = ("TAG", "TS", "TC")
+LABEL_KEY = {"TAP-G": "gender", "TAP-A": "age"}  # the target's key, also the key of its classes in the config
+RANGE_KEY = {"TAP-B": "spend", "TAP-I": "impressions"}
 
 
 def family(task: str) -> str:
@@ -68,7 +70,7 @@ def parse_gender(text: str) -> dict[str, Any] | None:
     if not found:
         return None
     out: dict[str, Any] = {"gender": found[0]}
-    shares = _shares(text, {w: g for w, g in GENDER_WORDS.items()})
+    shares = _shares(text, GENDER_WORDS)
     if shares:
         out["distribution"] = shares
     return out
@@ -167,7 +169,7 @@ def parse(task: str, text: str, target: Mapping[str, Any], regions: tuple[re.Pat
         return parse_regions(text, *regions)
     if task in ("TAP-B", "TAP-I"):
         got = parse_range(text)
-        return None if got is None else {"spend" if task == "TAP-B" else "impressions": got}
+        return None if got is None else {RANGE_KEY[task]: got}
     if task == "AS":
         return parse_choice(text, list(target.get("options") or []))
     raise ValueError(f"no answer parser for task {task!r}; known: {', '.join(CLASSIFICATION)}, "

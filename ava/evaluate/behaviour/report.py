@@ -35,7 +35,8 @@ def markdown(doc: dict[str, Any]) -> str:
         "Classification metrics are fractions (0-1); ROUGE-Lsum and BLEU are 0-100. Missing and unparseable",
         "answers count as wrong (and as empty text for ROUGE/BLEU).",
         "",
-        "| task | samples | metric | " + " | ".join(BASELINES) + " | " + " | ".join(systems) + " | unparseable |",
+        "| task | samples | metric | " + " | ".join(BASELINES) + " | " + " | ".join(systems)
+        + " | missing + unparseable |",
         "|---|---|---|" + "---|" * (len(BASELINES) + len(systems)) + "---|",
     ]
     for task, d in b["tasks"].items():

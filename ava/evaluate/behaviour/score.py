@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ava.evaluate.behaviour import metrics
-from ava.evaluate.behaviour.parse import is_generative
+from ava.evaluate.behaviour.parse import LABEL_KEY, RANGE_KEY, is_generative
 
 # The task's headline metric (first) and the others reported for it.
 METRICS: dict[str, tuple[str, ...]] = {
@@ -24,8 +24,6 @@ METRICS: dict[str, tuple[str, ...]] = {
     "AS": ("accuracy",),
 }
 GENERATIVE_METRICS = ("ROUGE-Lsum", *(f"BLEU-{n}" for n in metrics.BLEU_ORDERS))
-_RANGE_KEY = {"TAP-B": "spend", "TAP-I": "impressions"}
-_LABEL_KEY = {"TAP-G": "gender", "TAP-A": "age"}
 
 
 def metric_names(task: str) -> tuple[str, ...]:
@@ -37,15 +35,15 @@ def sample_scores(task: str, pred: Mapping[str, Any] | None, target: Mapping[str
     names = METRICS[task]
     if pred is None:
         return dict.fromkeys(names, 0.0)
-    if task in _LABEL_KEY:
-        key = _LABEL_KEY[task]
+    if task in LABEL_KEY:
+        key = LABEL_KEY[task]
         return {"accuracy": float(pred[key] == target[key])}
     if task == "TAP-R":
         got, true = list(pred["regions"]), list(target["regions"])
         return {"top_k_overlap": metrics.topk_overlap(got, true),
                 "first_state_accuracy": float(bool(got) and got[0] == true[0])}
-    if task in _RANGE_KEY:
-        key = _RANGE_KEY[task]
+    if task in RANGE_KEY:
+        key = RANGE_KEY[task]
         return {"range_accuracy": float(metrics.in_range(pred[key], target[key])),
                 "exact_range_accuracy": float(metrics.same_range(pred[key], target[key]))}
     return {"accuracy": float(pred["choice"] == target["choice"])}
@@ -58,7 +56,7 @@ def score_classification(task: str, targets: Sequence[Mapping[str, Any]],
     out: dict[str, Any] = {m: float(np.mean([r[m] for r in rows])) for m in METRICS[task]}
     js = [metrics.js_distance(p["distribution"], t["distribution"]) for p, t in zip(preds, targets, strict=True)
           if p is not None and p.get("distribution") and t.get("distribution")]
-    if task in _LABEL_KEY:
+    if task in LABEL_KEY:
         out["distributions_predicted"] = len(js)
         out["js_distance"] = float(np.mean(js)) if js else None
     return out

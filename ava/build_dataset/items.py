@@ -24,8 +24,8 @@ import pyarrow.parquet as pq
 
 from ava.build_dataset.behaviour import Behaviour, BehaviourConfig, Issues, merge, parse_behaviour
 from ava.build_dataset.text import ad_copy, mask_urls
-from ava.dedup.graph import connected
 from ava.manifest import Ad, ManifestError, iter_manifest, parse_line
+from ava.unionfind import connected
 
 log = logging.getLogger(__name__)
 

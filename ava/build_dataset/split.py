@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
 from ava.build_dataset.tasks.base import PoolEntry, unit_hash
-from ava.dedup.graph import connected
+from ava.unionfind import connected
 
 
 def parse_when(text: str) -> date | datetime:

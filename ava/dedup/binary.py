@@ -18,7 +18,7 @@ import faiss
 import numpy as np
 from tqdm import tqdm
 
-from ava.dedup.index import RecallReport, pair_recall
+from ava.vector_index import RecallReport, pair_recall
 
 NBITS = 64
 MULTIHASH_TABLES = 4  # 4 x 16-bit chunks: 65,536 buckets a table, so a bucket holds few unrelated hashes

@@ -22,10 +22,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from ava.dedup.binary import binary_pairs, build_binary, estimate_binary_recall, hamming_to
-from ava.dedup.graph import UnionFind, pick_representatives, summed_cosine, summed_hamming_similarity
-from ava.dedup.index import IndexChooser, PairSearch, RecallReport, build_index, rescore, tune_and_estimate
+from ava.dedup.graph import pick_representatives, summed_cosine, summed_hamming_similarity
 from ava.dedup.load import DedupInputError, embedding_matrix, phash_codes, read_verbalized
 from ava.runtime import check_output_dir, cuda_driver_devices, loud_warning, peak_rss_mb, write_json, write_table
+from ava.unionfind import UnionFind
+from ava.vector_index import IndexChooser, PairSearch, RecallReport, build_index, rescore, tune_and_estimate
 
 log = logging.getLogger(__name__)
 # in method.spill_dir: the embeddings when above method.embeddings_in_memory_max_gb; deleted after

@@ -12,7 +12,7 @@ import pytest
 from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 
-from ava.dedup.index import IndexChooser
+from ava.vector_index import IndexChooser
 from tests.dedup.helpers import EMBEDDING_SCHEMA, pair_counts, planted, rows_for, write_verbalized
 
 

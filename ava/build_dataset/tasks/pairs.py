@@ -95,7 +95,7 @@ def similar_pairs(emb: np.ndarray, min_cosine: float, k: int, seed: int) -> tupl
     Returns (pairs m × 2, their exact cosines, how many rows had all ``k`` neighbours above the threshold:
     those may have more similar ads than were looked at).
     """
-    from ava.dedup.index import IndexChooser, build_index, rescore
+    from ava.vector_index import IndexChooser, build_index, rescore
 
     n = len(emb)
     x = np.ascontiguousarray(emb, dtype=np.float32)

@@ -1,4 +1,5 @@
-"""python -m ava.dedup: choose, build, tune and search the FAISS index over embeddings (autofaiss-style).
+"""python -m ava.dedup, python -m ava.build_dataset (transsuasion partners): choose, build, tune and search a FAISS
+index over embeddings (autofaiss-style).
 
 Choice (:meth:`IndexChooser.plan`) by item count n, dimension d and the memory budget ``max_memory_gb``:
 

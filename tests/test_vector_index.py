@@ -4,7 +4,7 @@ import faiss
 import numpy as np
 import pytest
 
-from ava.dedup.index import (
+from ava.vector_index import (
     BuiltIndex,
     IndexChooser,
     IndexPlan,
@@ -110,7 +110,7 @@ def test_lossy_pq_codes_are_rescored_with_a_measured_margin():
 
 
 def test_blocked_exact_pairs_match_one_matrix_product(monkeypatch):
-    import ava.dedup.index as index_module
+    import ava.vector_index as index_module
 
     x, _ = planted(100, 400, d=16, seed=2, sigma=(0.05, 0.6))
     rows = np.sort(np.random.default_rng(0).choice(len(x), 200, replace=False))

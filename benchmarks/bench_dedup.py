@@ -138,7 +138,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
-    from ava.dedup.index import nlist_for
+    from ava.vector_index import nlist_for
 
     machine = describe("faiss")
     print(f"machine {machine}")

@@ -8,12 +8,12 @@ import math
 
 import pytest
 
-from ava.evaluate.behaviour.predictions import read_outputs
+from ava.evaluate.behaviour.outputs import read_outputs
 from ava.evaluate.predictions import PredictionsError
 from ava.jsonl import LineError, iter_jsonl
 from ava.manifest import ManifestError, iter_manifest
+from ava.sample import DatasetError, read_samples
 from ava.train.callbacks import read_metrics
-from ava.train.data import DatasetError, read_samples
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
 LINES = [

@@ -32,6 +32,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ava.sample import Range
+
 Dist = dict[str, float]
 # Ad Library shares arrive rounded to 6 decimals, so two real shares that differ do so by >= 1e-6; summing at
 # most 21 cells in float64 moves a share by < 1e-15. Closer than this, two top shares are a tie.
@@ -41,36 +43,6 @@ TARGETING_FIELDS = ("target_ages", "target_gender", "target_locations")
 
 class Issues(Counter):
     """Counts of missing / inconsistent behaviour by kind (e.g. ``age_gender.sum_far_from_1``)."""
-
-
-@dataclass(frozen=True)
-class Range:
-    lower: float
-    upper: float | None  # None: open range ("1000000+")
-
-    def point(self, rule: str) -> float:
-        if self.upper is None:
-            return self.lower
-        if rule == "midpoint":
-            return (self.lower + self.upper) / 2
-        if rule == "lower":
-            return self.lower
-        if rule == "upper":
-            return self.upper
-        raise ValueError(f"range_point={rule!r} is not one of midpoint, lower, upper")
-
-    def text(self, currency: str | None = None) -> str:
-        unit = f" {currency}" if currency else ""
-        if self.upper is None:
-            return f"{_fmt(self.lower)}+{unit}"
-        return f"{_fmt(self.lower)}-{_fmt(self.upper)}{unit}"
-
-    def as_dict(self) -> dict[str, float | None]:
-        return {"lower": self.lower, "upper": self.upper}
-
-
-def _fmt(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 @dataclass

@@ -26,11 +26,13 @@ from tqdm import tqdm
 
 from ava.build_dataset.behaviour import BehaviourConfig, Issues
 from ava.build_dataset.items import Manifest, MediaStore, group_ads, index_manifest, load_dedup, load_item
-from ava.build_dataset.regions import COUNTRY_TABLE, US_TABLE, RegionRanker, load_codes, load_population
+from ava.build_dataset.regions import RegionRanker
 from ava.build_dataset.split import assign_splits
-from ava.build_dataset.stats import target_label, write_outputs
+from ava.build_dataset.stats import write_outputs
 from ava.build_dataset.tasks.base import Context, Generator, ItemFacts, PoolEntry, item_facts, unit_hash
+from ava.populations import COUNTRY_TABLE, US_TABLE, load_codes, load_population
 from ava.runtime import check_output_dir, loud_warning, peak_rss_mb
+from ava.sample import target_label
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "val")

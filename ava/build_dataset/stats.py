@@ -11,23 +11,6 @@ from ava.jsonl import LineError, iter_jsonl
 from ava.runtime import write_json, write_table
 
 
-def target_label(sample: dict[str, Any]) -> str:
-    """A short label of a sample's target, to show class imbalance per task."""
-    t = sample["target"]
-    for key in ("age", "gender", "group", "target_group"):
-        if key in t:
-            return str(t[key])
-    if "regions" in t:
-        return str(t["regions"][0])
-    if "condition" in t:
-        return target_label({"target": t["condition"]})
-    if "range" in t:
-        return str(t["range"])
-    if "choice" in t:
-        return f"choice {t['choice']}"
-    return "rewrite"
-
-
 def plot_counts(summary: dict[str, Any], path: Path) -> None:
     tasks = list(summary["samples_per_task"])
     fig, ax = plots.subplots(figsize=(max(6.0, 0.5 * len(tasks)), 4))

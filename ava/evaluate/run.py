@@ -61,28 +61,12 @@ def plan(cfg: DictConfig) -> list[tuple[str, Path, Path | None]]:
     return out
 
 
-def load_for_eval(cfg: DictConfig, require_chat_template: bool = False) -> tuple[Any, Any, str]:
-    """(model, tokenizer, device) for ``cfg.model``, wrapped with ``cfg.adapter`` (a PEFT folder) when given."""
-    from ava.models.load import load_model_and_tokenizer
-
-    device = pick_device(cfg.device)
-    model, tokenizer = load_model_and_tokenizer(cfg.model, device=device,
-                                                require_chat_template=require_chat_template)
-    if cfg.adapter is not None:
-        from peft import PeftModel
-
-        if not Path(cfg.adapter).is_dir():
-            raise FileNotFoundError(
-                f"adapter={cfg.adapter} is not a folder (a PEFT adapter from python -m ava.train)"
-            )
-        model = PeftModel.from_pretrained(model, str(cfg.adapter)).to(device)
-    return model, tokenizer, device
-
-
 def _model_distributions(cfg: DictConfig, work: dict[str, Loaded]) -> tuple[dict, dict[str, Any]]:
     from ava.evaluate.scoring import letter_distributions, use_chat_template
+    from ava.models.load import load_with_adapter
 
-    model, tokenizer, device = load_for_eval(cfg)
+    device = pick_device(cfg.device)
+    model, tokenizer = load_with_adapter(cfg.model, cfg.adapter, device)
     chat = use_chat_template(tokenizer, cfg.prompt.chat_template)
     max_tokens = getattr(model.config, "max_position_embeddings", None)
     dists, info = {}, {"device": device, "chat_template": chat, "prompts_too_long": {}}
@@ -98,7 +82,7 @@ def _model_distributions(cfg: DictConfig, work: dict[str, Loaded]) -> tuple[dict
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Run the benchmarks ``cfg`` names and write the reports; returns the ``results.json`` document."""
     if cfg.benchmark == "behaviour":
-        from ava.evaluate.behaviour.run import evaluate_behaviour
+        from ava.evaluate.behaviour.tasks import evaluate_behaviour
 
         return evaluate_behaviour(cfg)
     steps = plan(cfg)

@@ -94,6 +94,20 @@ def load_model_and_tokenizer(
     return model, tokenizer
 
 
+def load_with_adapter(cfg_model: Mapping[str, Any], adapter: str | Path | None, device: str,
+                      require_chat_template: bool = False):
+    """(model, tokenizer) on ``device``, the model wrapped with ``adapter`` (a PEFT folder from python -m
+    ava.train) when one is given: what python -m ava.evaluate scores."""
+    model, tokenizer = load_model_and_tokenizer(cfg_model, device=device, require_chat_template=require_chat_template)
+    if adapter is not None:
+        from peft import PeftModel
+
+        if not Path(adapter).is_dir():
+            raise FileNotFoundError(f"adapter={adapter} is not a folder (a PEFT adapter from python -m ava.train)")
+        model = PeftModel.from_pretrained(model, str(adapter)).to(device)
+    return model, tokenizer
+
+
 def _missing(path: str, exc: OSError) -> OSError:
     if Path(path).exists():
         return OSError(f"could not load a model/tokenizer from the folder {path}: {exc}")

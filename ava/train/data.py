@@ -1,9 +1,6 @@
-"""python -m ava.train: read ``DATASET_DIR/{train,val}.jsonl``, render with the chat template, mask the loss.
+"""python -m ava.train: render ``DATASET_DIR/{train,val}.jsonl`` samples with the chat template, mask the loss.
 
-Each line is one sample (``id``, ``task``, ``messages`` [{role, content}], ``target``, ``meta``). A line
-that is not UTF-8, not valid JSON (nested too deep included), not an object, or has malformed messages (or
-opens with the assistant's turn) stops the run with the file and its 1-based line number; an empty file is an
-error too. A UTF-8 byte-order mark at the start of the file is accepted.
+The files are read by ``ava.sample.read_samples`` (what a sample is, and what stops a run, is said there).
 
 Rendering: the whole conversation goes through the tokenizer's own chat template (as text), then is
 tokenized once with character offsets. The loss-bearing spans are found model-agnostically: for the
@@ -23,61 +20,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 from tqdm import tqdm
 
-from ava.jsonl import LineError, iter_jsonl
+from ava.sample import DatasetError
 
 IGNORE_INDEX = -100
-ROLES = ("system", "user", "assistant")
-
-
-class DatasetError(ValueError):
-    """A missing, empty or malformed dataset file (the message names the file and line and the fix)."""
-
-
-def _check_sample(obj: Any) -> str | None:
-    """Why ``obj`` is not a valid sample, or ``None``."""
-    if not isinstance(obj, dict):
-        return f"expected a JSON object, got {type(obj).__name__}"
-    for key in ("id", "task"):
-        if not isinstance(obj.get(key), str) or not obj[key]:
-            return f"field {key!r} must be a non-empty string"
-    msgs = obj.get("messages")
-    if not isinstance(msgs, list) or not msgs:
-        return "field 'messages' must be a non-empty list of {role, content}"
-    for j, m in enumerate(msgs):
-        if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
-            return f"messages[{j}] must be {{role: one of {'/'.join(ROLES)}, content: string}}, got {m!r:.80}"
-    if not any(m["role"] == "assistant" for m in msgs):
-        return "no assistant message: nothing to learn from"
-    if msgs[0]["role"] == "assistant":
-        return "messages[0] is the assistant's: a conversation opens with a system or user message"
-    return None
-
-
-def read_samples(path: Path) -> list[dict[str, Any]]:
-    """All samples of one JSONL file; the first malformed line raises :class:`DatasetError`."""
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"{path} does not exist; point dataset= at a python -m ava.build_dataset output")
-    samples = []
-    for line_no, obj in iter_jsonl(path):  # a UTF-8 BOM at the start of the file is accepted (utf-8-sig)
-        if isinstance(obj, LineError):
-            if obj.kind == "not_utf8":
-                raise DatasetError(f"{path}:{line_no}: not UTF-8 ({obj.exc}); fix or remove the line") from obj.exc
-            why = f"{obj.exc.__class__.__name__}: {str(obj.exc):.200}"  # RecursionError: nested too deep
-            raise DatasetError(f"{path}:{line_no}: not valid JSON ({why}); fix or remove the line") from obj.exc
-        problem = _check_sample(obj)
-        if problem:
-            raise DatasetError(f"{path}:{line_no}: {problem}; fix or remove this line")
-        samples.append(obj)
-    if not samples:
-        raise DatasetError(f"{path} has no samples; rebuild it with python -m ava.build_dataset")
-    return samples
 
 
 def assistant_spans(messages: Sequence[dict[str, str]], tokenizer) -> tuple[str, list[tuple[int, int]]]:

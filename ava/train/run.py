@@ -17,8 +17,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from ava.runtime import loud_warning, pick_device, write_json
+from ava.sample import read_samples
 from ava.train.callbacks import GuardedTrainer, MetricsLog, peak_memory_mb, plot_losses, read_metrics
-from ava.train.data import TokenizedSamples, encode_all, pad_collator, read_samples
+from ava.train.data import TokenizedSamples, encode_all, pad_collator
 
 log = logging.getLogger(__name__)
 

@@ -7,14 +7,15 @@ import pytest
 from ava.build_dataset.behaviour import (
     BehaviourConfig,
     Issues,
-    Range,
     best,
     impressions_per_spend,
     merge,
     parse_behaviour,
 )
-from ava.build_dataset.regions import COUNTRY_TABLE, RegionRanker, load_codes, load_population, rank_regions
+from ava.build_dataset.regions import RegionRanker, rank_regions
 from ava.build_dataset.synthetic import ad
+from ava.populations import COUNTRY_TABLE, load_codes, load_population
+from ava.sample import Range
 
 CFG = BehaviourConfig(
     age_buckets=("13-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65+"),

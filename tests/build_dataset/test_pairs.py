@@ -140,9 +140,10 @@ def one_advertiser(n, seed=0):
     """``n`` entries of one advertiser (synthetic ads with known behaviour), as the generation pass builds them."""
     from ava.build_dataset.behaviour import Issues, parse_behaviour
     from ava.build_dataset.items import Item
-    from ava.build_dataset.regions import RegionRanker, load_population
+    from ava.build_dataset.regions import RegionRanker
     from ava.build_dataset.synthetic import random_ads
     from ava.build_dataset.tasks.base import item_facts
+    from ava.populations import load_population
     from tests.build_dataset.test_behaviour import CFG
 
     ranker = RegionRanker({"region": load_population(None)}, True, 0.9, frozenset({"Unknown"}))

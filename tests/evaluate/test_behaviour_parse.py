@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from ava.build_dataset.regions import load_population
 from ava.evaluate.behaviour import parse
+from ava.populations import load_population
 from tests.evaluate import behaviour_samples as bs
 
 NAMES = list(load_population(None))

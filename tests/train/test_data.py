@@ -10,7 +10,8 @@ from omegaconf import OmegaConf
 from transformers import AutoModelForCausalLM
 
 from ava.models.load import load_tokenizer
-from ava.train.data import IGNORE_INDEX, DatasetError, encode, encode_all, pad_collator, read_samples
+from ava.sample import DatasetError, read_samples
+from ava.train.data import IGNORE_INDEX, encode, encode_all, pad_collator
 from tests.train.samples import make_sample
 
 TINY = OmegaConf.create({"name_or_path": "tiny", "tiny": {"seed": 0}})

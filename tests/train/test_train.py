@@ -18,8 +18,9 @@ from hydra import compose, initialize_config_module
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
 from ava.models.tiny import build_tiny
+from ava.sample import read_samples
 from ava.train.callbacks import NonFiniteLossError, read_metrics
-from ava.train.data import encode_all, pad_collator, read_samples
+from ava.train.data import encode_all, pad_collator
 from ava.train.run import train
 from tests.train.samples import write_dataset
 

@@ -17,6 +17,8 @@ from typing import Any
 from ava.build_dataset.behaviour import Issues, best, impressions_per_spend
 from ava.build_dataset.items import Item
 from ava.build_dataset.regions import RegionRanker
+from ava.sample import ad_text as labelled_text
+from ava.sample import record
 
 
 @dataclass
@@ -181,8 +183,8 @@ def describe_ad(e: ItemFacts, ctx: Context, hide: frozenset[str] = frozenset()) 
 
 
 def ad_text(e: ItemFacts, fields: Sequence[str] = ("title", "body", "creative")) -> str:
-    labels = {"title": "Title", "body": "Content", "description": "Description", "creative": "Creative"}
-    return "\n".join(f"{labels[f]}: {getattr(e.item, f)}" for f in fields if getattr(e.item, f))
+    """The item's ad as labelled lines (``ava.sample.ad_text``)."""
+    return labelled_text({f: getattr(e.item, f) for f in fields}, fields)
 
 
 def make_sample(task: str, sid: str, ctx: Context, user: str, answer: str, target: dict[str, Any],
@@ -209,14 +211,7 @@ def make_sample(task: str, sid: str, ctx: Context, user: str, answer: str, targe
     }
     if extra:
         meta.update(extra)
-    return {
-        "id": sid,
-        "task": task,
-        "messages": [{"role": "system", "content": ctx.system}, {"role": "user", "content": user},
-                     {"role": "assistant", "content": answer}],
-        "target": target,
-        "meta": meta,
-    }
+    return record(sid, task, ctx.system, user, answer, target, meta)
 
 
 class Generator:

@@ -41,6 +41,7 @@ from ava.build_dataset.tasks.base import (
     sample_id,
 )
 from ava.build_dataset.text import normalised, word_levenshtein
+from ava.sample import attribute
 
 TS_ATTRIBUTES = ("B", "A", "G", "R")
 TC_ATTRIBUTES = ("A", "G", "R")
@@ -146,7 +147,7 @@ class _PairGenerator(Generator):
     def _sample(self, task: str, ctx: Context, src: ItemFacts, dst: ItemFacts, fields: dict[str, Any],
                 target: dict[str, Any]) -> dict:
         sid = sample_id(task, src.key, dst.key)
-        template, ti = pick(self.templates[task.split("-")[1]], ctx.seed, sid)
+        template, ti = pick(self.templates[attribute(task).letter], ctx.seed, sid)
         user = template.format(advertiser=src.item.advertiser, ad=ad_text(src, self.text_fields), **fields)
         answer = ad_text(dst, self.text_fields)
         target = {"text": answer, "title": dst.item.title, "body": dst.item.body, **target}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from ava import sample
 from ava.build_dataset.tasks.base import (
     Context,
     Generator,
@@ -24,7 +25,7 @@ from ava.build_dataset.tasks.base import (
     spend_text,
 )
 
-ATTRIBUTES = ("G", "A", "R", "B", "I")
+ATTRIBUTES = tuple(sample.ATTRIBUTES)
 
 
 def attribute_facts(attr: str, e: ItemFacts, ctx: Context, k: int = 3) -> tuple[dict, dict] | None:
@@ -90,6 +91,7 @@ class TAP(Generator):
                 sid = sample_id(task, e.key)
                 t = self.templates[attr]
                 question, ti = pick(t["question"], ctx.seed, sid)
-                hide = frozenset({"B": {"spend"}, "I": {"impressions"}}.get(attr, set()))
+                a = sample.ATTRIBUTES[attr]
+                hide = frozenset({a.key} if a.kind == "range" else ())  # the ad_fields of the range asked
                 user = f"{describe_ad(e, ctx, hide)}\n\n{question.format(k=self.k, places=fields.get('places', ''))}"
                 yield make_sample(task, sid, ctx, user, t["answer"].format(**fields), target, [e], ti)

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ava.evaluate.behaviour.parse import LABEL_KEY, RANGE_KEY
-from ava.evaluate.behaviour.score import METRICS, sample_scores, score_classification
+from ava.evaluate.behaviour.grading import METRICS, sample_scores, score_classification
+from ava.sample import LABEL_KEY, RANGE_KEY
 
 
 def _range_of(target: Mapping[str, Any], key: str) -> dict[str, float | None]:

@@ -1,22 +1,10 @@
-"""python -m ava.evaluate benchmark=behaviour: a model's free-text answer → the sample's ``target`` schema.
+"""python -m ava.evaluate benchmark=behaviour: a model's free-text answer → the sample's ``target`` schema
+(``ava/sample.py`` has the table of targets and of what is parsed for each task).
 
 Each parser reads what the answer names first, in the order it names things, with the wording of the training
 answers (``conf/dataset_tasks/paper.yaml``) and the usual variants (``women`` for female, ``25 to 34`` for
 ``25-34``, ``$1,000`` for ``1000``). A parser returns ``None`` when the answer names nothing of the kind asked:
 that answer is counted as unparseable (and wrong), never dropped.
-
-=========  ===============================================  ============================================
-task       target (``ava.build_dataset``)                    prediction
-=========  ===============================================  ============================================
-TAP-G      ``{"gender", "distribution"}``                    ``{"gender"}`` (+ ``"distribution"`` when the
-                                                             answer gives a share per gender)
-TAP-A      ``{"age", "distribution"}``                       ``{"age"}`` (+ ``"distribution"``)
-TAP-R      ``{"regions": [k names], "distribution"}``       ``{"regions": [names, in the answer's order]}``
-TAP-B      ``{"spend": {"lower", "upper", …}, "range"}``     ``{"spend": {"lower", "upper"}}``
-TAP-I      ``{"impressions": {"lower", "upper"}, "range"}``  ``{"impressions": {"lower", "upper"}}``
-AS         ``{"choice": 1-based, "options": [profiles]}``    ``{"choice"}``
-TAG/TS/TC  the real ad                                       ``{"text"}`` (unparseable only when empty)
-=========  ===============================================  ============================================
 """
 
 from __future__ import annotations
@@ -24,6 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from ava.sample import CLASSIFICATION, GENERATIVE_FAMILIES, RANGE_KEY, is_generative
 
 GENDER_WORDS = {
     "female": "female", "females": "female", "woman": "female", "women": "female",
@@ -45,20 +35,6 @@ _SHARE = r"\s*(?:[:=(]|is|at)?\s*(\d+(?:\.\d+)?)\s*%"
 _OPTION = re.compile(r"\b(?:option|choice|number|no\.?|#)\s*(\d+)\b", re.IGNORECASE)
 _INT = re.compile(r"(?<![\d.])(\d+)(?![\d.])")
 _LEADING_INT = re.compile(r"\s*(\d+)\s*(?:[.:)]\s|[.:)]?\s*$)")  # "2", "2. Female …", "3) …"
-
-CLASSIFICATION = ("TAP-G", "TAP-A", "TAP-R", "TAP-B", "TAP-I", "AS")
-GENERATIVE_FAMILIES = ("TAG", "TS", "TC")
-LABEL_KEY = {"TAP-G": "gender", "TAP-A": "age"}  # the target's key, also the key of its classes in the config
-RANGE_KEY = {"TAP-B": "spend", "TAP-I": "impressions"}
-
-
-def family(task: str) -> str:
-    return task.split("-")[0]
-
-
-def is_generative(task: str) -> bool:
-    return family(task) in GENERATIVE_FAMILIES
-
 
 def _number(digits: str, suffix: str | None) -> float:
     value = float(digits.replace(",", ""))

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ava.build_dataset.behaviour import Range
 from ava.evaluate.metrics import js_similarity
+from ava.sample import Range
 
 BLEU_ORDERS = (1, 2, 3, 4)
 

@@ -2,7 +2,7 @@
 
 Scores a model on the behaviour tasks of ``python -m ava.build_dataset`` (``DATASET_DIR/val.jsonl``): each
 sample's answer is generated greedily with the chat template used in training, parsed into the sample's
-``target`` schema (``parse``) and scored per task (``score``), next to the random and majority baselines
+``target`` schema (``parse``) and scored per task (``grading``), next to the random and majority baselines
 (``baselines``, from ``train.jsonl``). With ``adapter=`` the base model (adapter disabled) is scored in the
 same run too (``behaviour.compare_base``), so one report compares them. TAG / TS / TC also get the perplexity
 of the real reply, and TS / TC ΔPPL = PPL(target ad) − PPL(source ad), both as the reply to the same prompt
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -25,15 +24,15 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from ava.evaluate.behaviour import baselines, parse, score
-from ava.evaluate.behaviour.predictions import read_outputs
-from ava.evaluate.behaviour.report import write_behaviour_report
-from ava.runtime import peak_rss_mb, write_jsonl
+from ava import sample
+from ava.evaluate.behaviour import baselines, grading, parse
+from ava.evaluate.behaviour.outputs import read_outputs
+from ava.evaluate.behaviour.task_report import write_behaviour_report
+from ava.runtime import peak_rss_mb, pick_device, write_jsonl
+from ava.sample import read_samples, reply, source_ad
 
 log = logging.getLogger(__name__)
 NAME = "behaviour"
-# The pair tasks' prompts hold the source ad as ``ava.build_dataset``'s labelled lines, then a blank line.
-_SOURCE_AD = re.compile(r"^((?:Title|Content|Description|Creative): .*?)(?:\n\n|\Z)", re.MULTILINE | re.DOTALL)
 
 
 class BehaviourDataError(ValueError):
@@ -41,8 +40,6 @@ class BehaviourDataError(ValueError):
 
 
 def read_split(path: Path) -> list[dict[str, Any]]:
-    from ava.train.data import read_samples
-
     samples = read_samples(path)
     for s in samples:
         if not isinstance(s.get("target"), dict):
@@ -61,20 +58,9 @@ def select(samples: list[dict[str, Any]], tasks: list[str] | None, per_task: int
     return {t: (v[:per_task] if per_task else v) for t, v in sorted(by_task.items())}
 
 
-def source_ad(sample: dict[str, Any]) -> str | None:
-    """TS / TC: the source ad's text as it stands in the prompt (the labelled lines), or None."""
-    user = next(m["content"] for m in sample["messages"] if m["role"] == "user")
-    m = _SOURCE_AD.search(user)
-    return m.group(1).strip() if m else None
-
-
-def reply(sample: dict[str, Any]) -> str:
-    return [m["content"] for m in sample["messages"] if m["role"] == "assistant"][-1]
-
-
 def region_lookup(cfg_b: DictConfig, samples: list[dict[str, Any]]) -> tuple[list[str], tuple]:
     """Region names the parser knows: the population table's, plus any region in the samples' targets."""
-    from ava.build_dataset.regions import load_population
+    from ava.populations import load_population
 
     table = list(load_population(cfg_b.population))
     extra = {r for s in samples if s["task"] == "TAP-R" for r in [*s["target"]["regions"],
@@ -88,10 +74,11 @@ def _model_outputs(cfg: DictConfig, work: dict[str, list[dict]]) -> tuple[dict[s
     from contextlib import nullcontext
 
     from ava.evaluate.behaviour.generate import generate, prompt_text, reply_perplexities
-    from ava.evaluate.run import load_for_eval
+    from ava.models.load import load_with_adapter
 
     cfg_b = cfg.behaviour
-    model, tokenizer, device = load_for_eval(cfg, require_chat_template=True)
+    device = pick_device(cfg.device)
+    model, tokenizer = load_with_adapter(cfg.model, cfg.adapter, device, require_chat_template=True)
     if cfg.adapter is None:
         systems: dict[str, Any] = {"base": nullcontext}
     else:  # PeftModel.disable_adapter(): the same weights without the LoRA update
@@ -100,7 +87,7 @@ def _model_outputs(cfg: DictConfig, work: dict[str, list[dict]]) -> tuple[dict[s
     bs = int(cfg_b.batch_size)
     families: dict[str, list[dict]] = defaultdict(list)
     for task, samples in work.items():
-        families[parse.family(task)].extend(samples)
+        families[sample.family(task)].extend(samples)
     out: dict[str, dict] = {}
     for name, ctx in systems.items():
         outputs: dict[str, str] = {}
@@ -112,7 +99,7 @@ def _model_outputs(cfg: DictConfig, work: dict[str, list[dict]]) -> tuple[dict[s
                 texts = generate(model, tokenizer, prompts, int(cfg_b.max_new_tokens[fam]), bs,
                                  desc=f"{name} {fam}")
                 outputs.update({s["id"]: t for s, t in zip(samples, texts, strict=True)})
-                if fam in parse.GENERATIVE_FAMILIES and cfg_b.perplexity:
+                if fam in sample.GENERATIVE_FAMILIES and cfg_b.perplexity:
                     scored = [(s, pr, reply(s), "target") for s, pr in zip(samples, prompts, strict=True)]
                     scored += [(s, pr, src, "source") for s, pr in zip(samples, prompts, strict=True)
                                if fam in ("TS", "TC") and (src := source_ad(s))]
@@ -138,17 +125,17 @@ def score_system(task: str, samples: list[dict], outputs: dict[str, str], ppl: d
         preds.append(pred)
         rows.append({"id": s["id"], "task": task, "output": text, "parsed": pred})
     entry: dict[str, Any] = {"missing": missing, "unparseable": unparseable}
-    if parse.is_generative(task):
-        entry["metrics"] = score.score_generative([p and p["text"] for p in preds], [reply(s) for s in samples])
+    if sample.is_generative(task):
+        entry["metrics"] = grading.score_generative([p and p["text"] for p in preds], [reply(s) for s in samples])
         tgt = [ppl[s["id"]]["target"] for s in samples if "target" in ppl.get(s["id"], {})]
         deltas = [ppl[s["id"]]["target"] - ppl[s["id"]]["source"] for s in samples
                   if "source" in ppl.get(s["id"], {})]
         entry["metrics"]["ppl_target"] = float(np.mean(tgt)) if tgt else None
-        if parse.family(task) != "TAG":
+        if sample.family(task) != "TAG":
             entry["metrics"]["delta_ppl"] = float(np.mean(deltas)) if deltas else None
             entry["delta_ppl_samples"] = len(deltas)
     else:
-        entry["metrics"] = score.score_classification(task, [s["target"] for s in samples], preds)
+        entry["metrics"] = grading.score_classification(task, [s["target"] for s in samples], preds)
     return entry, rows
 
 
@@ -184,13 +171,13 @@ def evaluate_behaviour(cfg: DictConfig) -> dict[str, Any]:
     task_docs: dict[str, Any] = {}
     for task, ss in work.items():
         targets = [s["target"] for s in ss]
-        tdoc: dict[str, Any] = {"family": parse.family(task), "samples": len(ss),
-                                "headline_metric": score.headline(task), "systems": {}, "baselines": {}}
+        tdoc: dict[str, Any] = {"family": sample.family(task), "samples": len(ss),
+                                "headline_metric": grading.headline(task), "systems": {}, "baselines": {}}
         for name, sys in systems.items():
             entry, rows = score_system(task, ss, sys["outputs"], sys["ppl"], regions)
             tdoc["systems"][name] = entry
             sys.setdefault("rows", []).extend(rows)
-        if not parse.is_generative(task):
+        if not sample.is_generative(task):
             tr = [s["target"] for s in train.get(task, [])]
             tdoc["baselines"]["random"] = baselines.random_baseline(task, targets, tr, cfg_b.classes, table)
             tdoc["baselines"]["majority"], tdoc["majority_answer"] = baselines.majority_baseline(task, targets, tr)
@@ -199,7 +186,7 @@ def evaluate_behaviour(cfg: DictConfig) -> dict[str, Any]:
 
     scored = "adapter" if "adapter" in systems else next(iter(systems))
     heads = [d["systems"][scored]["metrics"][d["headline_metric"]] for d in task_docs.values()
-             if d["family"] not in parse.GENERATIVE_FAMILIES]
+             if d["family"] not in sample.GENERATIVE_FAMILIES]
     doc: dict[str, Any] = {
         "model": str(cfg.model.get("name_or_path")),
         "adapter": None if cfg.adapter is None else str(cfg.adapter),

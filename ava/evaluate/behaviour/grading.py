@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from ava.evaluate.behaviour import metrics
-from ava.evaluate.behaviour.parse import LABEL_KEY, RANGE_KEY, is_generative
+from ava.evaluate.behaviour import measures
+from ava.sample import LABEL_KEY, RANGE_KEY, is_generative
 
 # The task's headline metric (first) and the others reported for it.
 METRICS: dict[str, tuple[str, ...]] = {
@@ -23,7 +23,7 @@ METRICS: dict[str, tuple[str, ...]] = {
     "TAP-I": ("range_accuracy", "exact_range_accuracy"),
     "AS": ("accuracy",),
 }
-GENERATIVE_METRICS = ("ROUGE-Lsum", *(f"BLEU-{n}" for n in metrics.BLEU_ORDERS))
+GENERATIVE_METRICS = ("ROUGE-Lsum", *(f"BLEU-{n}" for n in measures.BLEU_ORDERS))
 
 
 def metric_names(task: str) -> tuple[str, ...]:
@@ -40,12 +40,12 @@ def sample_scores(task: str, pred: Mapping[str, Any] | None, target: Mapping[str
         return {"accuracy": float(pred[key] == target[key])}
     if task == "TAP-R":
         got, true = list(pred["regions"]), list(target["regions"])
-        return {"top_k_overlap": metrics.topk_overlap(got, true),
+        return {"top_k_overlap": measures.topk_overlap(got, true),
                 "first_state_accuracy": float(bool(got) and got[0] == true[0])}
     if task in RANGE_KEY:
         key = RANGE_KEY[task]
-        return {"range_accuracy": float(metrics.in_range(pred[key], target[key])),
-                "exact_range_accuracy": float(metrics.same_range(pred[key], target[key]))}
+        return {"range_accuracy": float(measures.in_range(pred[key], target[key])),
+                "exact_range_accuracy": float(measures.same_range(pred[key], target[key]))}
     return {"accuracy": float(pred["choice"] == target["choice"])}
 
 
@@ -54,7 +54,7 @@ def score_classification(task: str, targets: Sequence[Mapping[str, Any]],
     """Mean of each metric over all samples, plus the JS distance where a distribution was predicted."""
     rows = [sample_scores(task, p, t) for p, t in zip(preds, targets, strict=True)]
     out: dict[str, Any] = {m: float(np.mean([r[m] for r in rows])) for m in METRICS[task]}
-    js = [metrics.js_distance(p["distribution"], t["distribution"]) for p, t in zip(preds, targets, strict=True)
+    js = [measures.js_distance(p["distribution"], t["distribution"]) for p, t in zip(preds, targets, strict=True)
           if p is not None and p.get("distribution") and t.get("distribution")]
     if task in LABEL_KEY:
         out["distributions_predicted"] = len(js)
@@ -64,7 +64,7 @@ def score_classification(task: str, targets: Sequence[Mapping[str, Any]],
 
 def score_generative(hypotheses: Sequence[str | None], references: Sequence[str]) -> dict[str, Any]:
     hyps = [h or "" for h in hypotheses]
-    return {"ROUGE-Lsum": metrics.rouge_lsum(hyps, references), **metrics.bleu(hyps, references)}
+    return {"ROUGE-Lsum": measures.rouge_lsum(hyps, references), **measures.bleu(hyps, references)}
 
 
 def headline(task: str) -> str:

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from ava import plots
-from ava.evaluate.behaviour.parse import GENERATIVE_FAMILIES
 from ava.runtime import atomic_write_bytes, write_json
+from ava.sample import GENERATIVE_FAMILIES
 
 BASELINES = ("random", "majority")
 

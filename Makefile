@@ -47,6 +47,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check ava kernels tests benchmarks tools
+	$(BIN)/lint-imports --no-logo   # pyproject.toml [tool.importlinter]: the stages meet only through their files
 
 # make bench-verbalize, bench-dedup, bench-lora-linear, ...: benchmarks/bench_<name>.py (dashes → underscores)
 bench-%: $(STAMP)

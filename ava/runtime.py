@@ -116,11 +116,23 @@ def check_output_dir(path: str | Path) -> None:
 
 
 def output_dir_of(argv: list[str], config_name: str) -> str | None:
-    """The ``output_dir`` a command line asks for (its last ``output_dir=`` override, else the root config's
-    default); None when it is not a plain path (``???``, an interpolation, a multirun list)."""
-    values = [a.split("=", 1)[1] for a in argv if a.lstrip("+").startswith("output_dir=")]
-    if values:
-        value = values[-1].strip("'\"")
+    """The ``output_dir`` a command line asks for (its last ``output_dir=`` override as Hydra's own parsers read
+    it, else the root config's default); None when it is not one plain path (``???``, an interpolation, a
+    sweep) or the command line does not parse (Hydra then reports it itself)."""
+    from hydra._internal.utils import get_args_parser
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    args, _ = get_args_parser().parse_known_args(argv)
+    try:
+        overrides = OverridesParser.create().parse_overrides(args.overrides)
+    except HydraException:
+        return None
+    ours = [o for o in overrides if o.key_or_group == "output_dir" and not o.is_delete()]
+    if ours and ours[-1].is_sweep_override():
+        return None
+    if ours:
+        value = ours[-1].value()
     else:
         from importlib.resources import files
 
@@ -129,8 +141,6 @@ def output_dir_of(argv: list[str], config_name: str) -> str | None:
         node = OmegaConf.load(str(files("ava_conf") / f"{config_name}.yaml"))
         value = OmegaConf.to_container(node, resolve=False).get("output_dir")
     if not isinstance(value, str) or not value or value == "???" or "${" in value:
-        return None
-    if ("-m" in argv or "--multirun" in argv) and "," in value:
         return None
     return value
 

@@ -5,7 +5,7 @@ of a topic have cosine ~0.5, like CLIP embeddings of one product category), and 
 of 2-5: an original plus noisy copies at cosine 0.93-0.995 to it (copies of one original may sit below the
 threshold to each other; the group is still one connected component). Threshold 0.9.
 
-For each N, every index choice runs the real dedup code path (``ava.dedup.run.cluster_embeddings``: build,
+For each N, every index choice runs the real dedup code path (``ava.dedup.methods.Embedding.cluster``: build,
 tune nprobe for 0.99 recall on a sample, blocked range search, union-find) in a fresh process, so its peak
 RSS is its own; the baseline is a blocked NumPy matrix product + SciPy connected components. Reported: wall
 time, peak RSS, planted-pair recall/precision (pairs put in one cluster vs pairs planted in one group), the
@@ -89,9 +89,10 @@ def brute_force(x: np.ndarray, threshold: float) -> np.ndarray:
 def run_one(path: str, method: str, factory: str) -> dict:
     """One measurement in a fresh process: returns wall time, peak RSS, labels and the recall estimate."""
     from hydra import compose, initialize_config_module
+    from hydra.utils import instantiate
     from scipy.sparse.csgraph import connected_components  # noqa: F401  (import before the clock starts)
 
-    from ava.dedup.run import Summary, cluster_embeddings
+    from ava.dedup.run import Summary
     from ava.runtime import peak_rss_mb
 
     x = np.load(path)
@@ -111,7 +112,7 @@ def run_one(path: str, method: str, factory: str) -> dict:
         labels = brute_force(x, THRESHOLD)
     else:
         summary = Summary("synthetic", "-", "embedding", THRESHOLD)
-        labels, _, _ = cluster_embeddings(x, cfg, summary)
+        labels, _, _ = instantiate(cfg.method).cluster(x, cfg, summary)
         info = {
             "index": summary.index,
             "recall_estimate": summary.recall.get("estimate"),

@@ -85,6 +85,10 @@ def test_check_output_dir(tmp_path):
     assert output_dir_of([], "verbalize") == "outputs/verbalize"  # the root config's default
     assert output_dir_of([], "train") is None  # ??? : Hydra reports the missing value itself
     assert output_dir_of(["-m", "output_dir=/a,/b"], "train") is None
+    # Hydra's own parsers: flags and their values are not overrides; a quoted path keeps its ", " and "="
+    assert output_dir_of(["--cfg", "job", "output_dir='/x/a, b=c'", "seed=1"], "train") == "/x/a, b=c"
+    assert output_dir_of(["output_dir=${oc.env:HOME}"], "train") is None  # an interpolation: Hydra resolves it
+    assert output_dir_of(["output_dir=[unclosed"], "train") is None  # Hydra reports the parse error itself
 
 
 def test_pick_device_without_torch_asks_the_driver():

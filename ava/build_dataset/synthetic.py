@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import random
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from omegaconf import OmegaConf
 
-AGES = ["13-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65+"]
+AGES = list(OmegaConf.load(resources.files("ava_conf") / "audience" / "ad_library.yaml").age_buckets)
 STATES = ["California", "Texas", "New York", "Vermont", "Wyoming", "Massachusetts", "Florida", "Ohio"]
 
 

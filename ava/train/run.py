@@ -98,43 +98,16 @@ def _any_checkpoint(ckpt_dir: Path) -> str | None:
 
 
 def _training_args(cfg: DictConfig, out: Path, device: str, has_val: bool):
-    from transformers import TrainingArguments
+    """``cfg.training_args`` (a ``transformers.TrainingArguments`` node) plus what this run decides."""
+    from hydra.utils import instantiate
 
-    t, optim, sched = cfg.trainer, cfg.optim, cfg.schedule
-    return TrainingArguments(
+    eval_steps = int(cfg.trainer.eval_steps)
+    return instantiate(
+        cfg.training_args,
         output_dir=str(out / "checkpoints"),
-        per_device_train_batch_size=t.batch_size,
-        per_device_eval_batch_size=t.eval_batch_size,
-        gradient_accumulation_steps=t.grad_accum,
-        num_train_epochs=t.epochs,
-        max_steps=t.max_steps,
-        optim=optim.name,
-        learning_rate=optim.lr,
-        weight_decay=optim.weight_decay,
-        adam_beta1=optim.betas[0],
-        adam_beta2=optim.betas[1],
-        adam_epsilon=optim.eps,
-        max_grad_norm=optim.max_grad_norm,
-        lr_scheduler_type=sched.name,
-        warmup_steps=sched.warmup,
-        logging_steps=t.logging_steps,
-        logging_nan_inf_filter=False,  # a NaN must reach the guard and the log, not be averaged away
-        eval_strategy="steps" if has_val and t.eval_steps > 0 else "no",
-        eval_steps=t.eval_steps if t.eval_steps > 0 else None,
-        save_strategy="steps",
-        save_steps=t.save_steps,
-        save_total_limit=t.save_total_limit,
-        seed=cfg.seed,
         use_cpu=device == "cpu",
-        activation_checkpointing=t.activation_checkpointing,
-        activation_checkpointing_kwargs={"use_reentrant": False},
-        train_sampling_strategy="group_by_length",
-        include_num_input_tokens_seen="non_padding",
-        remove_unused_columns=False,
-        ddp_find_unused_parameters=False,  # every LoRA weight is used in every forward
-        dataloader_num_workers=t.num_workers,
-        report_to="none",
-        disable_tqdm=False,
+        eval_strategy="steps" if has_val and eval_steps > 0 else "no",
+        eval_steps=eval_steps if eval_steps > 0 else None,
         **mixed_precision(str(cfg.precision), device),
     )
 
@@ -156,7 +129,8 @@ def train(cfg: DictConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
 
     ``callbacks``: extra ``transformers.TrainerCallback`` objects (tests use one to interrupt a run).
     """
-    from peft import LoraConfig, get_peft_model
+    from hydra.utils import instantiate
+    from peft import get_peft_model
     from transformers import TrainerState, set_seed
 
     from ava.models.load import load_model_and_tokenizer
@@ -179,13 +153,8 @@ def train(cfg: DictConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
                          f"{stats.dropped_no_target} dropped (no assistant token left)")
     train_ds = TokenizedSamples([row for ds in train_sets.values() for row in ds.rows])
 
-    lora = cfg.lora
-    peft_config = LoraConfig(
-        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-        target_modules=list(lora.target_modules), bias="none", task_type="CAUSAL_LM",
-    )
-    model = get_peft_model(model, peft_config)
-    fused_report = apply_fused(model, lora.fused, device)
+    model = get_peft_model(model, instantiate(cfg.lora.config))
+    fused_report = apply_fused(model, cfg.lora.fused, device)
     trainable, total = model.get_nb_trainable_parameters()
 
     resumed = TrainerState.load_from_json(f"{resume_from}/trainer_state.json") if resume_from else None
@@ -239,7 +208,7 @@ def train(cfg: DictConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
             "peak_mem_mb": peak_memory_mb(),
             "trainable_params": trainable,
             "total_params": total,
-            "lora": OmegaConf.to_container(cfg.lora, resolve=True),
+            "lora": {k: v for k, v in OmegaConf.to_container(cfg.lora, resolve=True).items() if k != "config"},
             "fused_lora": fused_report,
             "adapter": str(out / "adapter"),
             "wall_s": time.perf_counter() - t0,

@@ -23,8 +23,11 @@ def hydra_cfg(*overrides: str):
 @pytest.mark.parametrize("group, option", HYDRA_OPTIONS)
 def test_every_launcher_and_sweeper_composes_and_instantiates(group, option):
     node = hydra_cfg(f"hydra/{group}={option}")[group]
+    from hydra.plugins.launcher import Launcher
+    from hydra.plugins.sweeper import Sweeper
+
     OmegaConf.to_container(node, resolve=True)
-    assert type(instantiate(node)).__name__ == node._target_.rsplit(".", 1)[1]
+    assert isinstance(instantiate(node), {"launcher": Launcher, "sweeper": Sweeper}[group])  # Hydra can drive it
 
 
 def test_defaults_joblib_one_job_at_a_time_and_the_summary_callback():

@@ -80,9 +80,9 @@ def test_transsuasion_with_minilm(tmp_path):
     assert emb[0] @ emb[1] > 0.7 > emb[0] @ emb[2]
 
 
-def test_embedder_equals_the_former_transformers_pooling():
-    """sentence-transformers' pipeline equals what the project computed by hand before (mean over non-padding
-    tokens of the encoder's last hidden state, then L2 norm), on the bundled model."""
+def test_embedder_equals_the_model_cards_recipe_in_plain_transformers():
+    """sentence-transformers' pipeline equals all-MiniLM-L6-v2's documented usage written with plain
+    transformers (mean over non-padding tokens of the encoder's last hidden state, then L2 norm)."""
     import torch
     from transformers import AutoModel, AutoTokenizer
 

@@ -1,5 +1,4 @@
-"""ava.evaluate.metrics (SciPy's W1 and JS distance inside) against the former hand-written versions and
-hand-computed cases."""
+"""ava.evaluate.metrics (SciPy's W1 and JS distance inside) against hand-computed cases."""
 
 from __future__ import annotations
 
@@ -9,39 +8,18 @@ import pytest
 from ava.evaluate import metrics
 
 
-def _former_w1(positions, p, q):
-    """metrics.wasserstein_1d before it called SciPy: the integral of |F_p - F_q| over the sorted support."""
-    x, pa, qa = (np.asarray(v, dtype=np.float64) for v in (positions, p, q))
-    pa, qa = pa / pa.sum(), qa / qa.sum()
-    order = np.argsort(x, kind="stable")
-    x, pa, qa = x[order], pa[order], qa[order]
-    return float(np.sum(np.abs(np.cumsum(pa) - np.cumsum(qa))[:-1] * np.diff(x)))
-
-
-def _former_js_similarity(p, q):
-    """metrics.js_similarity before it called SciPy: 1 - sqrt of the base-2 JS divergence, clipped at 0."""
-    pa, qa = (np.asarray(v, dtype=np.float64) for v in (p, q))
-    pa, qa = pa / pa.sum(), qa / qa.sum()
-    m = 0.5 * (pa + qa)
-
-    def kl2(a):
-        nz = a > 0
-        return float(np.sum(a[nz] * np.log2(a[nz] / m[nz])))
-
-    return 1.0 - float(np.sqrt(max(0.5 * kl2(pa) + 0.5 * kl2(qa), 0.0)))
-
-
-@pytest.mark.parametrize("seed", range(8))
-def test_wasserstein_equals_the_former_hand_written_w1(seed):
-    rng = np.random.default_rng(seed)
-    k = int(rng.integers(2, 7))
-    positions = rng.permutation(np.arange(1, k + 1) * 1.0)
-    positions[-1] = 1.5 if k > 2 else positions[-1]  # a non-1..N layout (OpinionQA's option_ordinal)
-    if seed % 2:
-        positions[0] = positions[1]  # a repeated position
-    p, q = rng.random(k) * 3, rng.random(k)  # unnormalised: both sides normalise
-    p[rng.integers(k)] = 0.0
-    assert metrics.wasserstein_1d(positions, p, q) == pytest.approx(_former_w1(positions, p, q), abs=1e-12)
+@pytest.mark.parametrize(("positions", "p", "q", "w1"), [
+    ([1, 2, 3], [1, 0, 0], [0, 0, 1], 2.0),  # all mass moves two steps
+    ([1, 2, 3], [0.5, 0.5, 0], [0, 0.5, 0.5], 1.0),  # |F_p - F_q| = 0.5 over [1, 2] and over [2, 3]
+    ([1, 2, 3], [2, 2, 0], [0, 3, 3], 1.0),  # unnormalised: both sides normalise
+    ([3, 1, 2], [0, 0.5, 0.5], [0.5, 0, 0.5], 1.0),  # positions in any order: the same case permuted
+    ([1, 2, 1.5], [1, 0, 0], [0, 1, 0], 1.0),  # a non-1..N layout (OpinionQA's option_ordinal)
+    ([1, 2, 1.5], [1, 0, 0], [0, 0, 1], 0.5),
+    ([1, 1, 2], [1, 0, 0], [0, 1, 0], 0.0),  # a repeated position: no distance between its options
+    ([1, 1, 2], [0.5, 0.5, 0], [0, 0, 1], 1.0),
+])
+def test_wasserstein_hand_computed(positions, p, q, w1):
+    assert metrics.wasserstein_1d(positions, p, q) == pytest.approx(w1, abs=1e-12)
     assert metrics.wasserstein_1d(positions, p, p) == pytest.approx(0.0, abs=1e-12)
 
 
@@ -69,20 +47,17 @@ def test_drop_refusal_renormalises_and_reports_mass():
         metrics.drop_refusal([0, 0, 1], [False, False, True])
 
 
-@pytest.mark.parametrize("seed", range(8))
-def test_js_similarity_equals_the_former_hand_written_one(seed):
-    rng = np.random.default_rng(seed)
-    k = int(rng.integers(2, 9))
-    p, q = rng.random(k), rng.random(k) * 5
-    q[rng.integers(k)] = 0.0
-    assert metrics.js_similarity(p, q) == pytest.approx(_former_js_similarity(p, q), abs=1e-12)
-    near = p * (1 + 1e-15 * rng.standard_normal(k))  # divergence that may round below zero
-    assert metrics.js_similarity(p, near) == pytest.approx(_former_js_similarity(p, near), abs=1e-7)
-
-
 def test_js_similarity_hand_cases():
     assert metrics.js_similarity([1, 0], [0, 1]) == pytest.approx(0.0)
     assert metrics.js_similarity([0.3, 0.7], [0.3, 0.7]) == pytest.approx(1.0)
+    # p = [1, 0], q = [1/2, 1/2], m = [3/4, 1/4]: KL2(p||m) = log2(4/3), KL2(q||m) = (log2(2/3) + 1) / 2,
+    # JSD = their mean = 0.311278; similarity = 1 - sqrt(JSD) (base 2: GlobalOpinionQA's definition)
+    jsd = 0.5 * (np.log2(4 / 3) + 0.5 * (np.log2(2 / 3) + 1))
+    assert metrics.js_similarity([1, 0], [0.5, 0.5]) == pytest.approx(1 - np.sqrt(jsd), abs=1e-12)
+    assert metrics.js_similarity([2, 0], [3, 3]) == pytest.approx(1 - np.sqrt(jsd), abs=1e-12)  # unnormalised
+    p = np.array([0.2, 0.3, 0.5])
+    near = p * (1 + 1e-15 * np.array([1.0, -1.0, 0.5]))  # a divergence that may round below zero: still 1
+    assert metrics.js_similarity(p, near) == pytest.approx(1.0, abs=1e-7)
 
 
 def test_macro_f1_accuracy_and_thresholds_hand_computed():

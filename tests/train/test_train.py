@@ -41,13 +41,22 @@ def val_loss(model, tok, dataset: Path) -> float:
         return model(**batch).loss.item()
 
 
-def test_configs_compose(dataset_dir, tmp_path):
+def test_every_preset_builds_the_objects_transformers_and_peft_accept(dataset_dir, tmp_path):
+    """Each model x optimizer x schedule preset gives TrainingArguments and a LoraConfig that transformers and
+    PEFT validate (an unknown optimizer or scheduler name, or a bad LoRA field, raises there)."""
+    from hydra.utils import instantiate
+
+    from ava.train.run import _training_args
+
     for model in ("tiny", "llama3_8b", "llama2_7b_chat", "mistral_7b_instruct"):
         for optim in ("adamw", "adafactor"):
             for schedule in ("cosine", "linear", "constant"):
                 groups = (f"model={model}", f"optim={optim}", f"schedule={schedule}")
                 cfg = cfg_for(dataset_dir, tmp_path, *groups)
-                assert cfg.lora.target_modules == cfg.model.target_modules and cfg.max_length > 0
+                args = _training_args(cfg, tmp_path, "cpu", has_val=True)
+                assert args.optim.value == cfg.optim.name and args.lr_scheduler_type.value == cfg.schedule.name
+                lora = instantiate(cfg.lora.config)
+                assert lora.target_modules == set(cfg.model.target_modules) and cfg.max_length > 0
 
 
 def test_loss_falls_and_adapter_loads_and_changes_outputs(dataset_dir, tmp_path):

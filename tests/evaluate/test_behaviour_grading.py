@@ -83,7 +83,7 @@ def test_baselines_by_hand():
     val = [s["target"] for s in bs.val_samples() if s["task"] == "TAP-A"]      # 25-34, 65+
     train = [s["target"] for s in bs.train_samples() if s["task"] == "TAP-A"]  # 25-34, 18-24, 25-34
     classes = {"gender": ["male", "female"], "age": bs.AGES}
-    assert baselines.random_baseline("TAP-A", val, train, classes, [])["accuracy"] == pytest.approx(1 / 7)
+    assert baselines.random_baseline("TAP-A", val, train, classes, {})["accuracy"] == pytest.approx(1 / 7)
     got, pred = baselines.majority_baseline("TAP-A", val, train)
     assert pred == {"age": "25-34"} and got == {"accuracy": 0.5}
 
@@ -93,10 +93,15 @@ def test_baselines_by_hand():
     got, pred = baselines.majority_baseline("TAP-R", vr, tr)
     assert pred == {"regions": ["Texas", "Iowa", "Maine"]}
     assert got["top_k_overlap"] == pytest.approx((0 + 2 / 3) / 2) and got["first_state_accuracy"] == 0.5
-    table = ["Vermont", "Texas", "Ohio", "Utah"]  # N = 4; val 0 has 1 of its regions there, val 1 has 2
+    table = {"region": ["Vermont", "Texas", "Ohio", "Utah"],  # N = 4; val 0 has 1 of its regions there, val 1 has 2
+             "country": ["France", "Malta"]}
     got = baselines.random_baseline("TAP-R", vr, tr, classes, table)
     assert got["top_k_overlap"] == pytest.approx((1 / 4 + 2 / 4) / 2)
     assert got["first_state_accuracy"] == pytest.approx((1 / 4 + 1 / 4) / 2)
+    # a DSA record's target ranks countries: the guess is drawn from the country table (N = 2), not the states
+    eu = [{"regions": ["Malta", "Spain"], "region_kind": "country"}]
+    assert baselines.random_baseline("TAP-R", eu, tr, classes, table) == {"top_k_overlap": 1 / 2,
+                                                                            "first_state_accuracy": 1 / 2}
 
     # TAP-B: train ranges 100-199 (x2), 200-299; val 100-199 and 1000-4999
     tb = [s["target"] for s in bs.train_samples() if s["task"] == "TAP-B"]

@@ -1,8 +1,9 @@
 """python -m ava.evaluate benchmark=behaviour: chance baselines for every classification task.
 
 * ``random``: the exact expected score of a uniform random guess, no sampling. TAP-G / TAP-A: one of the
-  configured classes (``behaviour.classes``); TAP-R: ``k`` distinct regions of the region table's ``N`` (top-k
-  overlap ``|true ∩ table| / N``, first-state accuracy ``1/N``); TAP-B / TAP-I: one of the distinct ranges of
+  configured classes (``behaviour.classes``); TAP-R: ``k`` distinct regions of the ``N`` of the table the
+  target ranks (its ``region_kind``: US states or EU/EEA countries; top-k overlap ``|true ∩ table| / N``,
+  first-state accuracy ``1/N``); TAP-B / TAP-I: one of the distinct ranges of
   that task in the training split; AS: one of the sample's options.
 * ``majority``: the same answer for every sample, the most frequent one in the training split (ties: the
   first in sorted order). TAP-R: the ``k`` regions named most often in the training top-k lists.
@@ -33,16 +34,20 @@ def _expected(task: str, target: Mapping[str, Any], candidates: Sequence[Mapping
 
 
 def random_baseline(task: str, targets: Sequence[Mapping[str, Any]], train: Sequence[Mapping[str, Any]],
-                    classes: Mapping[str, Sequence[str]], regions: Sequence[str]) -> dict[str, Any] | None:
+                    classes: Mapping[str, Sequence[str]], regions: Mapping[str, Sequence[str]]
+                    ) -> dict[str, Any] | None:
+    """``regions``: the names of each region table by kind (``region``: US states, ``country``: EU/EEA)."""
     per_sample: list[dict[str, float]]
     if task in LABEL_KEY:
         key = LABEL_KEY[task]
         cands = [{key: c} for c in classes[key]]
         per_sample = [_expected(task, t, cands) for t in targets]
     elif task == "TAP-R":
-        table = set(regions)
-        per_sample = [{"top_k_overlap": len(set(t["regions"]) & table) / len(table),
-                       "first_state_accuracy": float(t["regions"][0] in table) / len(table)} for t in targets]
+        per_sample = []
+        for t in targets:
+            table = set(regions[t.get("region_kind", "region")])
+            per_sample.append({"top_k_overlap": len(set(t["regions"]) & table) / len(table),
+                               "first_state_accuracy": float(t["regions"][0] in table) / len(table)})
     elif task in RANGE_KEY:
         key = RANGE_KEY[task]
         seen = sorted({tuple(_range_of(t, key).values()) for t in train}, key=lambda r: (r[0], r[1] is None, r[1]))

@@ -58,15 +58,17 @@ def select(samples: list[dict[str, Any]], tasks: list[str] | None, per_task: int
     return {t: (v[:per_task] if per_task else v) for t, v in sorted(by_task.items())}
 
 
-def region_lookup(cfg_b: DictConfig, samples: list[dict[str, Any]]) -> tuple[list[str], tuple]:
-    """Region names the parser knows: the population table's, plus any region in the samples' targets."""
-    from ava.populations import load_population
+def region_lookup(cfg: DictConfig, samples: list[dict[str, Any]]) -> tuple[dict[str, list[str]], tuple]:
+    """The region tables by kind (the ones build_dataset ranked with: ``population.*``) and the names the parser
+    knows: every table's, plus any region in the samples' targets."""
+    from ava.populations import COUNTRY_TABLE, US_TABLE, load_population
 
-    table = list(load_population(cfg_b.population))
+    tables = {"region": list(load_population(cfg.population.path, US_TABLE)),
+              "country": list(load_population(cfg.population.countries_path, COUNTRY_TABLE))}
     extra = {r for s in samples if s["task"] == "TAP-R" for r in [*s["target"]["regions"],
                                                                    *(s["target"].get("distribution") or {})]}
-    names = sorted(set(table) | extra)
-    return table, (parse.region_pattern(names), {n.lower(): n for n in names})
+    names = sorted({n for t in tables.values() for n in t} | extra)
+    return tables, (parse.region_pattern(names), {n.lower(): n for n in names})
 
 
 def _model_outputs(cfg: DictConfig, work: dict[str, list[dict]]) -> tuple[dict[str, dict], dict[str, Any]]:
@@ -158,7 +160,7 @@ def evaluate_behaviour(cfg: DictConfig) -> dict[str, Any]:
     train = select(read_split(train_path), tasks, None) if train_path.is_file() else {}
     if not train:
         log.warning("%s not found or empty: majority and range baselines are left out", train_path)
-    table, regions = region_lookup(cfg_b, samples)
+    tables, regions = region_lookup(cfg, samples)
 
     if precomputed:
         systems = {"precomputed": {"outputs": read_outputs(cfg.model.predictions, [s["id"] for s in samples]),
@@ -179,7 +181,7 @@ def evaluate_behaviour(cfg: DictConfig) -> dict[str, Any]:
             sys.setdefault("rows", []).extend(rows)
         if not sample.is_generative(task):
             tr = [s["target"] for s in train.get(task, [])]
-            tdoc["baselines"]["random"] = baselines.random_baseline(task, targets, tr, cfg_b.classes, table)
+            tdoc["baselines"]["random"] = baselines.random_baseline(task, targets, tr, cfg_b.classes, tables)
             tdoc["baselines"]["majority"], tdoc["majority_answer"] = baselines.majority_baseline(task, targets, tr)
             tdoc["train_samples"] = len(tr)
         task_docs[task] = tdoc

@@ -88,8 +88,10 @@ class ShardState:
         return next((s for s in self.shards if s.status == "pending"), None)
 
     def split(self, shard: Shard) -> list[Shard]:
-        """Replace ``shard`` by its halves, right after it in the list (they are crawled next)."""
+        """Replace ``shard`` by its halves, right after it in the list (they are crawled next, from the start)."""
         halves = shard.halves()
+        for half in halves:
+            half.limit = shard.limit  # the page size the API accepted at depth holds for the halves too
         shard.status = "split"
         i = self.shards.index(shard)
         self.shards[i + 1:i + 1] = halves

@@ -50,6 +50,7 @@ class Standin:
     delay_s: float = 0.0
     expire_after: int | None = None   # tokens stop working after this many requests (code 190)
     pages: dict[str, str] = field(default_factory=dict)      # ad id -> snapshot HTML
+    page_faults: dict[str, list[int]] = field(default_factory=dict)  # ad id -> HTTP statuses to answer first
     files: dict[str, tuple[int, str, bytes]] = field(default_factory=dict)  # path -> (status, type, body)
     requests: list[dict[str, str]] = field(default_factory=list)  # ads_archive parameters, token removed
     snapshot_requests: list[str] = field(default_factory=list)
@@ -84,7 +85,10 @@ class Standin:
             self.send(h, status, "application/json", json.dumps(body).encode(), headers)
         elif url.path.startswith("/render_ad"):
             self.snapshot_requests.append(params.get("id", ""))
-            if params.get("access_token") not in self.tokens:
+            faults = self.page_faults.get(params.get("id", ""))
+            if faults:
+                self.send(h, faults.pop(0), "text/html", b"<html><body>You're Temporarily Blocked</body></html>")
+            elif params.get("access_token") not in self.tokens:
                 self.send(h, 400, "text/html", b"<html><body>Invalid access token</body></html>")
             elif params.get("id") in self.pages:
                 self.send(h, 200, "text/html; charset=utf-8", self.pages[params["id"]].encode())

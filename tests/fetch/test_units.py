@@ -97,8 +97,8 @@ def test_slowdown_is_zero_below_the_threshold_and_max_at_100():
 
 
 def test_error_envelopes_and_parameters():
-    err = parse_error(400, {"error": {"message": "(#100) Param ad_type must be one of {ALL, ...}", "type": "OAuthException",
-                                      "code": 100, "error_subcode": 33, "fbtrace_id": "Ab"}})
+    err = parse_error(400, {"error": {"message": "(#100) Param ad_type must be one of {ALL, ...}",
+                                      "type": "OAuthException", "code": 100, "error_subcode": 33, "fbtrace_id": "Ab"}})
     assert (err.code, err.subcode, err.fbtrace_id) == (100, 33, "Ab") and parameter_of(err.message) == "ad_type"
     assert parameter_of("(#100) The parameter search_terms is required") == "search_terms"
     assert parse_error(200, {"data": []}) is None

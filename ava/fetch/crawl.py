@@ -65,10 +65,16 @@ def fetch_ads(cfg: DictConfig, client: Client | None = None) -> dict[str, Any]:
     check_output_dir(out)
     query = query_of(cfg)
     token = read_token(cfg.api.token_file)
-    filt = install_redaction(token)
     lock = FolderLock(out)
-    counters = Counters()
-    client = client or Client(cfg.api, token, counters)
+    filt = install_redaction(token)
+    try:
+        return _crawl(cfg, out, query, token, client or Client(cfg.api, token, Counters()))
+    finally:
+        lock.release()
+        remove_redaction(filt)
+
+
+def _crawl(cfg: DictConfig, out: Path, query: dict[str, Any], token: str, client: Client) -> dict[str, Any]:
     counters = client.counters
     state = ShardState(out, query)
     store = AdStore(out)
@@ -109,8 +115,6 @@ def fetch_ads(cfg: DictConfig, client: Client | None = None) -> dict[str, Any]:
         write_json(out / SUMMARY_FILE, summary)
         store.close()
         client.close()
-        lock.release()
-        remove_redaction(filt)
     if status in ("token_expired", "transient", "api_error"):
         raise SystemExit(message)  # exit status 1, the message on stderr; a rerun continues
     if status != "complete":

@@ -207,8 +207,16 @@ def fetch_media(cfg: DictConfig, browser: Browser | None = None) -> dict[str, An
     if not ads_path.is_file():
         raise SystemExit(f"{ads_path} not found: run python -m ava.fetch output_dir={out} (stage=ads) first")
     token = read_token(cfg.api.token_file)
-    filt = install_redaction(token)
     lock = FolderLock(out)
+    filt = install_redaction(token)
+    try:
+        return _media(cfg, out, ads_path, token, browser or Browser(cfg.media))
+    finally:
+        lock.release()
+        remove_redaction(filt)
+
+
+def _media(cfg: DictConfig, out: Path, ads_path: Path, token: str, browser: Browser) -> dict[str, Any]:
     mcfg = cfg.media
     retry = set(mcfg.retry)
     page_text = {k: list(v) for k, v in mcfg.page_text.items()}
@@ -216,7 +224,6 @@ def fetch_media(cfg: DictConfig, browser: Browser | None = None) -> dict[str, An
     if redone_by_hash:
         log.warning("%d ads had a media file missing or altered (SHA-256 differs): they are done again",
                     redone_by_hash)
-    browser = browser or Browser(mcfg)
     session = requests.Session()
     session.headers["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) ava-fetch/0.1"
     counts: Counter[str] = Counter()
@@ -268,8 +275,6 @@ def fetch_media(cfg: DictConfig, browser: Browser | None = None) -> dict[str, An
                    "statuses": dict(Counter(e["status"] for e in done.values())),
                    "seconds": round(time.time() - started, 3)}
         write_json(out / SUMMARY_FILE, summary)
-        lock.release()
-        remove_redaction(filt)
     if stopped:
         raise SystemExit(stopped)
     log.info("media: %s", summary["statuses"])

@@ -39,8 +39,8 @@ return out;
 """
 
 
-class BrowserMissing(RuntimeError):
-    """Chromium or chromedriver is not installed where the config says."""
+class BrowserMissing(SystemExit):
+    """Chromium or chromedriver is not installed where the config says, or does not start (the run stops)."""
 
 
 @dataclass
@@ -105,7 +105,12 @@ class Browser:
                     "--mute-audio", "--no-first-run", "--window-size=1280,2000",
                     f"--user-data-dir={self.profile}"):
             opts.add_argument(arg)
-        self.driver = webdriver.Chrome(service=Service(executable_path=driver), options=opts)
+        from selenium.common.exceptions import WebDriverException
+
+        try:
+            self.driver = webdriver.Chrome(service=Service(executable_path=driver), options=opts)
+        except WebDriverException as exc:
+            raise BrowserMissing(f"{chromium} did not start through {driver}: {exc.msg}") from None
         self.driver.set_page_load_timeout(float(self.cfg.page_timeout_s))
 
     def render(self, url: str) -> Rendered:

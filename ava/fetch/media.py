@@ -39,7 +39,7 @@ import requests
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from ava.fetch.browser import Browser, BrowserMissing, Candidate, Rendered
+from ava.fetch.browser import Browser, Candidate, Rendered
 from ava.fetch.store import ADS_FILE, FolderLock, ad_key, repair_tail
 from ava.fetch.token import install_redaction, read_token, redact, remove_redaction
 from ava.jsonl import LineError, iter_jsonl
@@ -286,10 +286,8 @@ def _one_ad(key: str, url: Any, token: str, browser: Browser, session: requests.
     """Render one ad's page and save its creatives: its status line."""
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         return {"id": key, "status": "not found", "media": [], "items": [], "detail": "no ad_snapshot_url"}
-    try:
+    try:  # BrowserMissing (a SystemExit) passes: no browser stops the run
         page = browser.render(with_token(url, token))
-    except BrowserMissing:
-        raise
     except Exception as exc:  # a browser failure is this ad's error, never the run's (retried on a rerun)
         return {"id": key, "status": "error", "media": [], "items": [],
                 "detail": redact(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", token)}

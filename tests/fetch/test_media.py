@@ -176,6 +176,6 @@ def test_media_needs_the_manifest(tmp_path, standin, token_env):
 
 def test_missing_chromium_is_named(tmp_path, standin, token_env):
     (tmp_path / "ads.jsonl").write_text(json.dumps({"id": "1", "ad_snapshot_url": f"{standin.base_url}/x"}) + "\n")
-    with pytest.raises(Exception, match="chromium-driver"):
+    with pytest.raises(SystemExit, match="chromium-driver"):
         fetch_media(media_cfg(tmp_path, standin.base_url, "media.chromedriver=/nowhere/chromedriver"))
     assert read_ads(tmp_path / "ads.jsonl") == [{"id": "1", "ad_snapshot_url": f"{standin.base_url}/x"}]

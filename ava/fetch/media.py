@@ -247,11 +247,11 @@ def _media(cfg: DictConfig, out: Path, ads_path: Path, token: str, browser: Brow
                     blocked_in_a_row = 0
                     break
                 blocked_in_a_row += 1
-                counts["blocked pauses"] += 1
                 if blocked_in_a_row > int(mcfg.max_blocked):
                     stopped = (f"blocked {blocked_in_a_row} times in a row (last: ad {key}, {entry.get('detail')}); "
                                "everything so far is kept: rerun later to continue")
                     break
+                counts["blocked pauses"] += 1
                 log.warning("blocked at ad %s (%s); pausing %.0f s", key, entry.get("detail"),
                             float(mcfg.blocked_pause_s))
                 time.sleep(float(mcfg.blocked_pause_s))

@@ -179,3 +179,45 @@ def test_missing_chromium_is_named(tmp_path, standin, token_env):
     with pytest.raises(SystemExit, match="chromium-driver"):
         fetch_media(media_cfg(tmp_path, standin.base_url, "media.chromedriver=/nowhere/chromedriver"))
     assert read_ads(tmp_path / "ads.jsonl") == [{"id": "1", "ad_snapshot_url": f"{standin.base_url}/x"}]
+
+
+class ScriptedBrowser:
+    """Stands in for Chromium where only the run's bookkeeping is tested: pages answered from a script."""
+
+    def __init__(self, answers):
+        self.answers, self.urls = list(answers), []
+
+    def render(self, url):
+        self.urls.append(url)
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def close(self):
+        pass
+
+
+def test_blocked_pauses_then_stops_and_a_rerun_goes_on(tmp_path, standin, token_env):
+    ads = [{"id": str(i), "ad_snapshot_url": f"{standin.base_url}/render_ad/?id={i}"} for i in range(3)]
+    (tmp_path / "ads.jsonl").write_text("".join(json.dumps(a) + "\n" for a in ads))
+    cfg = media_cfg(tmp_path, standin.base_url, "media.max_blocked=2")
+    text = Rendered(200, "Vote yes")
+    wall = Rendered(200, "You're Temporarily Blocked")
+    first = ScriptedBrowser([text, Rendered(429, ""), wall, Rendered(429, "")])
+    with pytest.raises(SystemExit, match="blocked 3 times in a row"):
+        fetch_media(cfg, browser=first)
+    assert all(u.endswith("&access_token=tok-A") for u in first.urls)  # the token only in the browser's URL
+    status = [json.loads(x) for x in (tmp_path / "media_status.jsonl").read_text().splitlines()]
+    assert [(s["id"], s["status"]) for s in status] == [("0", "text-only")]
+    summary = json.loads((tmp_path / "media_summary.json").read_text())
+    assert summary["status"] == "stopped" and summary["this_run"]["blocked pauses"] == 2
+    assert [a.get("media_status") for a in read_ads(tmp_path / "ads.jsonl")] == ["text-only", None, None]
+    second = ScriptedBrowser([RuntimeError("tab crashed"), text])
+    fetch_media(cfg, browser=second)
+    assert len(second.urls) == 2  # ad 0 was not rendered again
+    assert [a["media_status"] for a in read_ads(tmp_path / "ads.jsonl")] == ["text-only", "error", "text-only"]
+    third = ScriptedBrowser([text])
+    fetch_media(cfg, browser=third)  # an error is always done again
+    assert third.urls == [f"{standin.base_url}/render_ad/?id=1&access_token=tok-A"]
+    assert [a["media_status"] for a in read_ads(tmp_path / "ads.jsonl")] == ["text-only"] * 3

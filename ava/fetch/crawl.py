@@ -81,7 +81,7 @@ def _crawl(cfg: DictConfig, out: Path, query: dict[str, Any], token: str, client
     started = time.time()
     run = {"new_ads": 0, "pages": 0, "duplicates_dropped": 0, "token_stripped": 0, "page_size_halved": 0,
            "shards_split": 0}
-    status, message = "complete", "every shard done"
+    status, message = "interrupted", "stopped by an exception or a signal (see the log); rerun to continue"
     try:
         if state.resumed:
             log.info("resuming %s: %s, %d ads already in %s", state.path, state.counts(), store.existing,
@@ -89,6 +89,7 @@ def _crawl(cfg: DictConfig, out: Path, query: dict[str, Any], token: str, client
         state.save()
         while (shard := state.pending()) is not None:
             _crawl_shard(cfg, client, state, store, shard, token, run)
+        status, message = "complete", "every shard done"
         truncated = state.counts().get("truncated", 0)
         if truncated:
             status, message = "complete", (f"{truncated} one-day shards still hit code 1 at the smallest page "

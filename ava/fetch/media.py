@@ -231,13 +231,15 @@ def _media(cfg: DictConfig, out: Path, ads_path: Path, token: str, browser: Brow
     started = time.time()
     blocked_in_a_row = 0
     stopped = None
+    finished = False
     todo = []
     for line, rec in iter_jsonl(ads_path):
         if isinstance(rec, LineError) or not isinstance(rec, dict):
             log.warning("%s line %d: not a JSON object; skipped", ads_path, line)
             continue
-        if ad_key(rec) not in done:
-            todo.append((ad_key(rec), rec.get("ad_snapshot_url")))
+        key = ad_key(rec)
+        if key not in done:
+            todo.append((key, rec.get("ad_snapshot_url")))
     status_fh = (out / STATUS_FILE).open("ab")
     try:
         for key, url in tqdm(todo, desc="media", unit="ad", disable=not cfg.progress):
@@ -264,12 +266,14 @@ def _media(cfg: DictConfig, out: Path, ads_path: Path, token: str, browser: Brow
             status_fh.flush()
             os.fsync(status_fh.fileno())
             done[key] = entry
+        finished = not stopped
     finally:
         status_fh.close()
         browser.close()
         session.close()
         merged = _merge_into_manifest(ads_path, done)
-        summary = {"status": "stopped" if stopped else "complete", "message": stopped or "every ad done",
+        summary = {"status": "complete" if finished else "stopped",
+                   "message": "every ad done" if finished else stopped or "stopped by an exception or a signal",
                    "ads_with_status": len(done), "merged_into_manifest": merged, "this_run": dict(counts),
                    "files_this_run": dict(files), "redone_by_hash": redone_by_hash,
                    "statuses": dict(Counter(e["status"] for e in done.values())),

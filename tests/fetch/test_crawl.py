@@ -208,3 +208,19 @@ def test_no_token_is_a_clear_error(tmp_path, standin, monkeypatch):
     monkeypatch.delenv("AVA_META_TOKEN", raising=False)
     with pytest.raises(SystemExit, match="AVA_META_TOKEN"):
         fetch_ads(compose_fetch(tmp_path, standin.base_url))
+
+
+def test_an_interrupt_is_never_summarised_as_complete(tmp_path, standin, token_env):
+    standin.records = make_ads(30)
+    standin.faults = {3: Fault(code=4)}
+
+    def ctrl_c(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    cfg = compose_fetch(tmp_path, standin.base_url)
+    with pytest.raises(KeyboardInterrupt):
+        fetch_ads(cfg, client=Client(cfg.api, TOKEN, sleep=ctrl_c))
+    summary = json.loads((tmp_path / "fetch_summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["pages"] == 2
+    assert fetch_ads(cfg)["status"] == "complete"  # the lock was released; the rerun finishes
+    assert sorted(r["id"] for r in read_ads(tmp_path / "ads.jsonl")) == sorted(a["id"] for a in standin.records)

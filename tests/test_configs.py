@@ -12,7 +12,7 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 ROOTS = sorted(p.stem for p in CONF.glob("*.yaml"))
 GROUPS = sorted((p.parent.name, p.stem) for p in CONF.glob("*/*.yaml"))
 # The keys each command needs on its command line (`???` in its root config).
-REQUIRED = {"verbalize": set(), "dedup": {"input", "output_dir"}, "evaluate": set(),
+REQUIRED = {"verbalize": set(), "dedup": {"input", "output_dir"}, "evaluate": set(), "fetch": {"output_dir"},
             "build_dataset": {"manifest", "verbalized", "output_dir"}, "train": {"dataset", "output_dir"}}
 
 

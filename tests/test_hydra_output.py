@@ -18,7 +18,7 @@ JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 BASIC = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 # root -> (sweep callbacks, launcher): the commands whose entry point wraps its task in ava.sweep.run_job get the
 # sweep summary and the joblib launcher; the others Hydra's defaults.
-STAGES = {"verbalize": ({}, BASIC), "dedup": ({}, BASIC), "build_dataset": ({}, BASIC),
+STAGES = {"fetch": ({}, BASIC), "verbalize": ({}, BASIC), "dedup": ({}, BASIC), "build_dataset": ({}, BASIC),
           "train": (SUMMARY, JOBLIB), "evaluate": (SUMMARY, JOBLIB), "bench_lora_linear": (SUMMARY, JOBLIB)}
 STAMP = r"\d{8}-\d{6}"
 

@@ -151,5 +151,5 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             r.questions_used,
             r.questions_total,
         )
-    write_report(Path(cfg.output_dir), doc)
+    write_report(Path(cfg.output_dir), doc, {name: r.per_question for name, r in results.items()})
     return doc

@@ -1,14 +1,13 @@
 """python -m ava.evaluate: write results.json, report.md (one table across benchmarks, then per-group
 tables), a per-group bar plot per benchmark (matplotlib, Agg backend: no display needed) and
-``OUT/<benchmark>/per_question.csv`` (one row per question and group, :func:`~ava.evaluate.suites.base.question_row`)."""
+``OUT/<benchmark>/per_question.csv`` (one row per question and group: ``suites.base.question_row``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import io
 import json
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 

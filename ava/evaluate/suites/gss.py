@@ -69,7 +69,9 @@ NAME = "gss"
 QUESTION_FILES = ("questions_final.json", "questions_final.json.gz")
 DATA_SUFFIXES = (".dta", ".sav", ".rda", ".rdata")
 # option texts naming a missing category in the question file (23 entries list "REFUSED")
-MISSING_OPTION = re.compile(r"^(refused|dk|don'?t know|dont know|no answer|na|iap|dk, na, iap|can'?t choose|skipped on web)$")
+MISSING_OPTION = re.compile(
+    r"^(refused|dk|don'?t know|dont know|no answer|na|iap|dk, na, iap|can'?t choose|skipped on web)$"
+)
 _PANEL_YEAR = re.compile(r"^year_(1a|1b|2)$")
 _PANEL_SUFFIX = re.compile(r"_(1a|1b|2)$")
 

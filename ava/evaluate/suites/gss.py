@@ -10,7 +10,9 @@ from the first, cross-section files before panels (gss_sub's 2016/2018 before gs
 
 Questions (every filter counted): the entry's variable must be in the data; ``"Not available"`` and option-
 less or one-option entries are not questions; the authors' ``infer-steer.py`` also drops questions of
-``min_words - 1`` words or fewer. Each option is mapped to its code by the variable's value labels (after
+``min_words - 1`` words or fewer; entries whose options are non-integer numbers (OVERSAMP's weights) are
+not questions either. The file also holds codebook notes in place of question texts (SEX, RACE, VPSU);
+these pass the authors' filter and are kept, as the authors prompted them. Each option is mapped to its code by the variable's value labels (after
 :func:`~ava.evaluate.suites.pew.normalise_option`; a numeric option such as ``3.0`` is the code of that
 value); a question with an option that maps to no code is skipped. Options naming a missing category
 (``REFUSED``, ``DONT KNOW``, ``IAP``) are shown in the prompt and treated as refusals: dropped from the model's
@@ -209,6 +211,8 @@ def load(path: Path, cfg: Any) -> Loaded:
             reason = "fewer than two options"
         elif len(text.split(" ")) < min_words:
             reason = f"question of fewer than {min_words} words (infer-steer.py's filter)"
+        elif any(isinstance(o, float) and not o.is_integer() for o in shown):
+            reason = "non-integer numeric options (a weight or measure, not answer codes)"
         if reason:
             skipped[reason] += 1
             continue

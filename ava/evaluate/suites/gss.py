@@ -12,9 +12,10 @@ Questions (every filter counted): the entry's variable must be in the data; ``"N
 less or one-option entries are not questions; the authors' ``infer-steer.py`` also drops questions of
 ``min_words - 1`` words or fewer; entries whose options are non-integer numbers (OVERSAMP's weights) are
 not questions either. The file also holds codebook notes in place of question texts (SEX, RACE, VPSU);
-these pass the authors' filter and are kept, as the authors prompted them. Each option is mapped to its code by the variable's value labels (after
-:func:`~ava.evaluate.suites.pew.normalise_option`; a numeric option such as ``3.0`` is the code of that
-value); a question with an option that maps to no code is skipped. Options naming a missing category
+these pass the authors' filter and are kept, as the authors prompted them. Each option is mapped to its
+code by the variable's value labels (after :func:`~ava.evaluate.suites.pew.normalise_option`; a numeric
+option such as ``3.0`` is the code of that value); a question with an option that maps to no code (the file's
+abbreviated old labels, "ALMST ALWAYS WRG") is skipped. Options naming a missing category
 (``REFUSED``, ``DONT KNOW``, ``IAP``) are shown in the prompt and treated as refusals: dropped from the model's
 distribution, the rest renormalised.
 

@@ -122,7 +122,7 @@ def _opinionqa_info(path: Path, cfg: Any) -> dict[str, list[InfoRow]]:
         raise SuiteDataError(f"suites.oqa_xl.opinionqa_info={root} is not a folder of OpinionQA survey folders")
     by_key: dict[str, list[InfoRow]] = {}
     if root.is_dir():
-        for survey in sorted(p for p in root.iterdir() if (p / "info.csv").is_file()):
+        for survey in opinionqa.survey_folders(root)[0]:  # not the disagreement_500 subset (repeats wave keys)
             for row in read_info(survey):
                 by_key.setdefault(row.key, []).append(row)
     return by_key

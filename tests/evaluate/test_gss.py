@@ -296,3 +296,25 @@ def test_real_gss_sub_and_panel_command(gss_dir, tmp_path):
     assert r["headline"]["value"] == pytest.approx(r["metrics"]["baselines"]["uniform"]["overall"], abs=1e-12)
     assert r["counts"]["questions_used"] == len(loaded.questions) > 400
     assert set(r["per_group"]) == {str(y) for y in years}
+
+
+@pytest.mark.slow
+def test_tiny_model_reads_letters_in_code_order(tmp_path):
+    """With a model, the distribution is read over the prompt's letters in code order: FEFAM's letters B, A,
+    D, C give the probabilities of codes 1..4, the prompt-order reading permuted; a model run completes."""
+    from ava.evaluate.scoring import letter_distributions
+    from ava.evaluate.suites.base import Request
+    from ava.models.load import load_model_and_tokenizer
+    from tests.evaluate.test_scoring import TINY
+
+    data = write_gss(tmp_path / "gss", respondents())
+    cfg = OmegaConf.merge(CFG, {"years": YEARS})
+    req = next(r for r in gss.requests(gss.load(data, cfg), cfg) if r.key == ("FEFAM", None, "1990"))
+    model, tok = load_model_and_tokenizer(TINY, device="cpu")
+    plain = Request(req.qid, None, "plain", req.prompt, ("A", "B", "C", "D"))
+    dists, _ = letter_distributions(model, tok, [req, plain], 2, False)
+    assert dists[req.key] == pytest.approx(dists[plain.key][[1, 0, 3, 2]], abs=1e-12)
+    doc = evaluate(fixtures.compose_cfg([f"data={data}", "benchmark=gss", "model=tiny", "device=cpu",
+                                         f"output_dir={tmp_path / 'out'}", f"suites.gss.years={YEARS}"]))
+    r = doc["benchmarks"]["gss"]
+    assert r["headline"]["value"] is not None and r["counts"]["questions_used"] == 3

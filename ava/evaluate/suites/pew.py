@@ -8,6 +8,8 @@ options first, then the refusal option(s); ``option_ordinal`` gives the ordinal 
 ``WEIGHT_W<wave>``) and ``metadata.csv`` (``key, options``: each demographic attribute and its groups).
 A group's distribution is the survey-weighted share of each answer among its respondents; the refusal
 option is removed and the rest renormalised (Santurkar et al. 2023, ``helpers.extract_human_opinions``).
+OpinionQA-XL reads its humans from the release's ``.sav`` files instead (:mod:`.oqa_xl`), through the same
+:func:`group_totals`, and is scored by the same :func:`score_survey`.
 
 Real-file quirks handled as the official code (helpers.py on pandas 1.x) did: answers are read as text, so
 the answer "None" (28 questions) is an answer, not missing; respondents with an empty weight (W92: 695) are

@@ -2,9 +2,10 @@
 
 One JSON object a line: ``{"id": QUESTION_ID, "probs": [p1, ..., pK]}`` with the probabilities in the
 benchmark's option order (refusal option included where it has one), plus ``"group"`` for a steered run and
-optionally ``"context"`` (OpinionQA's ``qa`` / ``bio`` / ``portray``). A line whose group the data does not
-hold for its question (an empty group, an unknown country) is valid but cannot be scored: every suite
-counts it (``predictions_not_scored``, per group) in the results. Ids are
+optionally ``"context"`` (OpinionQA's ``qa`` / ``bio`` / ``portray``); GSS lines carry ``"year"`` instead
+(the year the prompt names; absent for the no-year prompt) and list probabilities in code order. A line
+whose group the data does not hold for its question (an empty group, an unknown country) is valid but
+cannot be scored: every suite counts it (``predictions_not_scored``, per group) in the results. Ids are
 compared as strings, so the row-number ids of GlobalOpinionQA and CultureNLI may be written as ``3`` or ``"3"``.
 
 Every problem is reported with its 1-based line number; the whole file is checked before anything is scored.
@@ -94,6 +95,11 @@ def _check_line(
     for name, value in (("group", group), ("context", context)):
         if value is not None and not isinstance(value, str):
             return f"'{name}' must be a string when given"
+    year = rec.get("year")
+    if year is not None:
+        if isinstance(year, bool) or not isinstance(year, int) or context is not None:
+            return "'year' must be an integer (GSS: the year the prompt names), and not given with 'context'"
+        context = str(year)
     probs = rec.get("probs")
     if not isinstance(probs, list) or not probs:
         return "'probs' must be a non-empty list of numbers"

@@ -1,12 +1,18 @@
 """python -m ava.evaluate: write results.json, report.md (one table across benchmarks, then per-group
-tables) and a per-group bar plot per benchmark (matplotlib, Agg backend: no display needed)."""
+tables), a per-group bar plot per benchmark (matplotlib, Agg backend: no display needed) and
+``OUT/<benchmark>/per_question.csv`` (one row per question and group: ``suites.base.question_row``)."""
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from ava import plots
+from ava.evaluate.suites.base import PER_QUESTION_COLUMNS
 from ava.runtime import atomic_write_bytes, write_json
 
 MAX_BARS = 40  # plots show the groups with the most questions; CultureBank has hundreds of groups
@@ -64,14 +70,33 @@ def plot_groups(name: str, result: dict[str, Any], path: Path) -> Path | None:
     return plots.save(fig, path)
 
 
-def write_report(out_dir: Path, doc: dict[str, Any]) -> dict[str, Path]:
+def per_question_csv(rows: list[dict[str, Any]]) -> bytes:
+    """The per-question table: list cells as JSON, an empty cell where a value does not apply."""
+    df = pd.DataFrame(rows, columns=PER_QUESTION_COLUMNS)
+    for col in ("options", "ordinals"):
+        df[col] = [None if v is None else json.dumps(v, ensure_ascii=False) for v in df[col]]
+    df["year"] = df["year"].astype("Int64")
+    buf = io.StringIO()
+    df.to_csv(buf, index=False)
+    return buf.getvalue().encode()
+
+
+def write_report(
+    out_dir: Path, doc: dict[str, Any], per_question: dict[str, list[dict[str, Any]]] | None = None
+) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"results": out_dir / "results.json", "report": out_dir / "report.md"}
+    for name, rows in (per_question or {}).items():
+        paths[f"table:{name}"] = out_dir / name / "per_question.csv"
+        atomic_write_bytes(paths[f"table:{name}"], per_question_csv(rows))
     for name, r in doc["benchmarks"].items():
         p = plot_groups(name, r, out_dir / "plots" / f"{name}_groups.png")
         if p is not None:
             paths[f"plot:{name}"] = p
-    doc["plots"] = {k.split(":", 1)[1]: str(v.relative_to(out_dir)) for k, v in paths.items() if ":" in k}
+    doc["plots"] = {k.split(":", 1)[1]: str(v.relative_to(out_dir)) for k, v in paths.items() if k.startswith("plot:")}
+    doc["per_question"] = {
+        k.split(":", 1)[1]: str(v.relative_to(out_dir)) for k, v in paths.items() if k.startswith("table:")
+    }
     write_json(paths["results"], doc)
     atomic_write_bytes(paths["report"], markdown(doc).encode())
     return paths

@@ -4,7 +4,7 @@ Reads each benchmark's official files, gets answer distributions (from a local m
 ``model=precomputed model.predictions=FILE.jsonl`` file), scores them with the official metrics and writes
 ``OUT/results.json``, ``OUT/report.md`` and ``OUT/plots/``. ``benchmark=all``: ``data`` is a folder with one
 entry per benchmark named after it (``opinionqa/``, ``oqa_xl/``, ``global_opinionqa/``, ``culturenli/``,
-``culturebank/``); every benchmark present is run, and precomputed ``predictions`` is then a folder of
+``culturebank/``, ``gss/``); every benchmark present is run, and precomputed ``predictions`` is then a folder of
 ``<benchmark>.jsonl`` files. ``benchmark=behaviour data=DATASET_DIR`` scores the behaviour tasks of a
 ``python -m ava.build_dataset`` output instead (``ava.evaluate.behaviour``).
 """
@@ -135,5 +135,5 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             r.questions_used,
             r.questions_total,
         )
-    write_report(Path(cfg.output_dir), doc)
+    write_report(Path(cfg.output_dir), doc, {name: r.per_question for name, r in results.items()})
     return doc

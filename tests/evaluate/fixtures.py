@@ -121,33 +121,58 @@ def write_opinionqa(root: Path, with_key: bool = True) -> Path:
     return root
 
 
+def write_sav(path: Path, columns: dict[str, list], labels: dict[str, dict[float, str]]) -> Path:
+    """An SPSS file with value labels, written by pyreadstat (None = missing)."""
+    import pyreadstat
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df = pd.DataFrame({c: pd.array(v, dtype="Float64").astype(float) for c, v in columns.items()})
+    pyreadstat.write_sav(df, str(path), variable_value_labels=labels)
+    return path
+
+
+def write_atp_release(
+    root: Path, wave: int, questions: dict, columns: dict[str, list], labels: dict, nested: bool = True
+) -> Path:
+    """The OQA-XL release layout: opinionqa-xl.json, ``ATP_data/PEW_ATP_Cleaned/<folder>/[<folder>/]ATP W<n>.sav``
+    and a ``__MACOSX`` resource-fork copy that is not an SPSS file."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "opinionqa-xl.json").write_text(json.dumps(questions))
+    folder = f"W{wave}_Sep19"
+    base = root / "ATP_data" / "PEW_ATP_Cleaned" / folder
+    write_sav((base / folder if nested else base) / f"ATP W{wave}.sav", columns, labels)
+    junk = root / "__MACOSX" / "ATP_data" / "PEW_ATP_Cleaned" / folder / folder / f"._ATP W{wave}.sav"
+    junk.parent.mkdir(parents=True, exist_ok=True)
+    junk.write_bytes(b"\x00\x05\x16\x07Mac OS X        resource fork")
+    return root
+
+
+ATP_LABELS = {
+    "F_SEX_FINAL": {1: "Male", 2: "Female", 99: "Refused"},
+    "F_PARTY_FINAL": {1: "Republican", 2: "Democrat", 3: "Independent", 4: "Something else", 99: "Refused"},
+}
+
+
 def write_oqa_xl(root: Path) -> Path:
     questions = {
         "W54": {
             "SPORTPOL": {
                 "question": "How important is it that athletes share your views?",
-                "options": ["Not too important", "Refused", "Very important", "Somewhat important"],
+                "options": ["Not too important", "Refused", "nan", "Very important", "Somewhat important"],
             },
             "NOHUMAN": {"question": "A question with no human data", "options": ["Yes", "No", "Refused"]},
         }
     }
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "opinionqa-xl.json").write_text(json.dumps(questions))
-    info = [
-        (
-            "SPORTPOL_W54",
-            "How important is it that athletes share your views?",
-            ["Very important", "Somewhat important", "Not too important", "Refused"],
-            [1.0, 2.0, 3.0],
-        )
-    ]
-    responses = [
-        {"SPORTPOL_W54": "Very important", "SEX": "Male", "POLPARTY": "Democrat", "W": 1.0},
-        {"SPORTPOL_W54": "Not too important", "SEX": "Female", "POLPARTY": "Republican", "W": 2.0},
-        {"SPORTPOL_W54": "Somewhat important", "SEX": "Female", "POLPARTY": "Democrat", "W": 1.0},
-    ]
-    write_pew_survey(root / "human_resp" / "W54", 54, info, responses)
-    return root
+    labels = {"SPORTPOL_W54": {1: "Very important", 2: "Somewhat important", 3: "Not too important", 99: "Refused"},
+              **ATP_LABELS}  # fmt: skip
+    columns = {
+        "QKEY": [1, 2, 3],
+        "SPORTPOL_W54": [1, 3, 2],  # Very (Male, Democrat, 1.0), Not too (Female, Republican, 2.0), Somewhat
+        "F_SEX_FINAL": [1, 2, 2],
+        "F_PARTY_FINAL": [2, 1, 2],
+        "WEIGHT_W54": [1.0, 2.0, 1.0],
+    }
+    return write_atp_release(root, 54, questions, columns, labels)
 
 
 GOQA_ROWS = [

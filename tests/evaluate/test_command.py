@@ -69,4 +69,5 @@ def test_every_model_config_composes_with_evaluate(model):
         "global_opinionqa",
         "culturenli",
         "culturebank",
+        "gss",
     }

@@ -6,11 +6,14 @@ import json
 from collections import defaultdict
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import wasserstein_distance
 
 from ava.evaluate.run import evaluate
+from ava.evaluate.suites import oqa_xl
+from ava.evaluate.suites.base import PER_QUESTION_COLUMNS
 from tests.evaluate import fixtures
 from tests.evaluate.test_readers import human_reference
 
@@ -153,6 +156,20 @@ def test_all_benchmarks_precomputed_match_references(data_root, tmp_path):
     report = (out / "report.md").read_text()
     for name in b:
         assert f"| {name} |" in report and (out / "plots" / f"{name}_groups.png").stat().st_size > 1000
+    # per_question.csv: each number read back to its question
+    tables = {name: pd.read_csv(out / name / "per_question.csv") for name in b}
+    assert all(list(t.columns) == PER_QUESTION_COLUMNS for t in tables.values())
+    goqa = tables["global_opinionqa"].set_index(["id", "group"])["value"]
+    assert goqa[(0, "Belgium")] == pytest.approx(sims["Belgium"][0]) and goqa[(1, "Nigeria")] == pytest.approx(
+        sims["Nigeria"][0]
+    )
+    xl = tables["oqa_xl"]
+    row = xl[(xl["id"] == "SPORTPOL_W54") & (xl["group"] == "Overall")].iloc[0]
+    assert row["value"] == pytest.approx(ref) and json.loads(row["ordinals"]) == pos
+    assert json.loads(row["options"]) == ["Not too important", "Very important", "Somewhat important"]
+    assert xl.loc[xl["id"] == "NOHUMAN_W54", "skip_reason"].tolist() == [oqa_xl.NO_COLUMN]
+    assert tables["culturenli"].set_index(["id", "group"])["value"][(0, "IN")] == pytest.approx(0.85)
+    assert tables["culturebank"]["value"].tolist() == [1.0, 0.0, 1.0, 1.0]  # targets [1,0,1,0], preds [1,1,1,0]
 
 
 def test_missing_predictions_are_counted_not_guessed(data_root, tmp_path):

@@ -6,7 +6,7 @@ import pytest
 
 from ava.evaluate.predictions import PredictionsError, read_predictions
 from ava.evaluate.run import evaluate
-from ava.evaluate.suites.base import Question
+from ava.evaluate.suites.base import Question, SuiteDataError
 from tests.evaluate import fixtures
 
 QS = {"q1": Question("q1", "?", ("A", "B", "C")), "7": Question("7", "?", ("Yes", "No"))}
@@ -75,7 +75,7 @@ def test_command_level_errors(data_root, tmp_path):
         evaluate(
             fixtures.compose_cfg([*base, "benchmark=culturenli", f"data={tmp_path / 'x'}", "model.predictions=p"])
         )
-    with pytest.raises(NotImplementedError, match="GSS"):
+    with pytest.raises(SuiteDataError, match="questions_final.json"):
         evaluate(fixtures.compose_cfg([*base, "benchmark=gss", f"data={tmp_path}", "model.predictions=p"]))
     with pytest.raises(FileNotFoundError, match="predictions .*opinionqa.jsonl are missing"):
         evaluate(

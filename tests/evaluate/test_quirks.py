@@ -163,45 +163,54 @@ def test_released_disagreement_folder_is_the_steering_subset(tmp_path):
 
 
 def test_oqa_xl_options_matched_after_normalisation(tmp_path):
-    """OQA-XL writes curly apostrophes and capitals where info.csv has neither; matched and counted, the
-    human answers looked up under info.csv's texts. Other differences still skip the question."""
-    info = [
-        ("TRUST_W54", "Does it change your trust?", ["Trust it more", "Trust it less", "No difference", "Refused"],
-         [1, 3, 2]),
-        ("SHARE_W54", "How often do you share news?", ["Often", "Never", "I don't share news", "Refused"], [1, 2, 3]),
-        ("OTHER_W54", "Another question", ["Yes", "No", "Refused"], [1, 2]),
-    ]  # fmt: skip
-    resp = [
-        {"TRUST_W54": "Trust it more", "SHARE_W54": "I don't share news", "OTHER_W54": "Yes", "SEX": "Male",
-         "POLPARTY": "Democrat", "W": 1.0},
-        {"TRUST_W54": "No difference", "SHARE_W54": "Often", "OTHER_W54": "No", "SEX": "Female",
-         "POLPARTY": "Republican", "W": 3.0},
-    ]  # fmt: skip
-    fixtures.write_pew_survey(tmp_path / "human_resp" / "W54", 54, info, resp)
+    """OQA-XL writes curly apostrophes and capitals where the .sav labels have neither; matched and counted.
+    OpinionQA's info.csv gives TRUST its curated ordinals (no difference between the poles), SHARE takes its
+    SPSS codes; an option matching no label leaves its question loaded but skipped, with that reason."""
+    info = [("TRUST_W54", "Does it change your trust?", ["Trust it more", "Trust it less", "No difference", "Refused"],
+             [1, 3, 2])]  # fmt: skip
+    fixtures.write_pew_survey(tmp_path / "human_resp" / "W54", 54, info, [])
+    labels = {
+        "TRUST_W54": {1: "Trust it more", 2: "Trust it less", 3: "No difference", 99: "Refused"},
+        "SHARE_W54": {1: "Often", 2: "Never", 3: "I don't share news", 99: "Refused"},
+        "OTHER_W54": {1: "Yes", 2: "No", 99: "Refused"},
+        **fixtures.ATP_LABELS,
+    }
+    columns = {"TRUST_W54": [1, 3], "SHARE_W54": [3, 1], "OTHER_W54": [1, 2], "F_SEX_FINAL": [1, 2],
+               "F_PARTY_FINAL": [2, 1], "WEIGHT_W54": [1.0, 3.0]}  # fmt: skip
     questions = {
         "W54": {
-            "TRUST": {
-                "question": info[0][1],
-                "options": ["Trust it MORE", "No  difference", "Trust it less", "Refused"],
-            },
-            "SHARE": {"question": info[1][1], "options": ["I don\u2019t share news", "Often", "Never", "Refused"]},
-            "OTHER": {"question": info[2][1], "options": ["Yes", "Maybe", "Refused"]},
+            "TRUST": {"question": info[0][1],
+                      "options": ["Trust it MORE", "No  difference", "Trust it less", "Refused"]},
+            "SHARE": {"question": "How often do you share news?",
+                      "options": ["I don\u2019t share news", "Often", "Never", "Refused"]},
+            "OTHER": {"question": "Another question", "options": ["Yes", "Maybe", "Refused"]},
         }
-    }
-    (tmp_path / oqa_xl.QUESTIONS_FILE).write_text(json.dumps(questions))
+    }  # fmt: skip
+    fixtures.write_atp_release(tmp_path, 54, questions, columns, labels, nested=False)
     loaded = oqa_xl.load(tmp_path, CFG0)
-    assert [q.id for q in loaded.questions] == ["TRUST_W54", "SHARE_W54"]
-    assert loaded.skipped == {"option text not among info.csv references": 1}
-    assert loaded.by_id()["TRUST_W54"].meta["positions"] == [1.0, 2.0, 3.0, None]
-    probs = {"TRUST_W54": [0.5, 0.3, 0.1, 0.1], "SHARE_W54": [0.1, 0.6, 0.2, 0.1]}
+    by_id = loaded.by_id()
+    assert list(by_id) == ["TRUST_W54", "SHARE_W54", "OTHER_W54"]
+    assert by_id["TRUST_W54"].meta["positions"] == [1.0, 2.0, 3.0, None]
+    assert by_id["TRUST_W54"].meta["source"] == "opinionqa" and by_id["SHARE_W54"].meta["source"] == "spss"
+    assert by_id["SHARE_W54"].meta["positions"] == [3.0, 1.0, 2.0, None]
+    probs = {"TRUST_W54": [0.5, 0.3, 0.1, 0.1], "SHARE_W54": [0.1, 0.6, 0.2, 0.1], "OTHER_W54": [0.5, 0.3, 0.2]}
     r, _ = run(tmp_path, tmp_path / "run", [{"id": k, "probs": p} for k, p in probs.items()], "oqa_xl",
                ["suites.oqa_xl.attributes=[SEX,POLPARTY]"])  # fmt: skip
     assert r["metrics"]["options_matched_after_normalisation"] == 2
+    assert r["counts"]["skipped"] == {"option text not among the .sav value labels or unlabelled codes": 1}
     # Overall, TRUST: model [more .5, no diff .3, less .1] at [1, 2, 3]; humans more 1, no diff 3
     trust = 1 - wasserstein_distance([1, 2, 3], [1, 2, 3], [5 / 9, 3 / 9, 1 / 9], [0.25, 0.75, 0]) / 2
     # SHARE: model [don't .1, often .6, never .2] at [3, 1, 2]; humans don't 1, often 3
     share = 1 - wasserstein_distance([3, 1, 2], [3, 1, 2], [1 / 9, 6 / 9, 2 / 9], [0.25, 0.75, 0]) / 2
     assert r["per_group"]["Overall"] == pytest.approx((trust + share) / 2, abs=1e-12)
+    table = pd.read_csv(tmp_path / "run" / "out" / "oqa_xl" / "per_question.csv")
+    row = table[(table["id"] == "SHARE_W54") & (table["group"] == "Overall")].iloc[0]
+    assert row["value"] == pytest.approx(share, abs=1e-12)
+    assert json.loads(row["options"]) == ["I don\u2019t share news", "Often", "Never"]
+    assert json.loads(row["ordinals"]) == [3.0, 1.0, 2.0]
+    assert table.loc[table["id"] == "OTHER_W54", "skip_reason"].tolist() == [
+        "option text not among the .sav value labels or unlabelled codes"
+    ]
 
 
 def test_goqa_all_zero_row_is_a_known_skipped_id(tmp_path):

@@ -82,12 +82,16 @@ def test_opinionqa_missing_files_are_clear(tmp_path):
 
 
 def test_oqa_xl_reader(tmp_path):
+    """The release layout: the .sav two folders down, the __MACOSX copy ignored and counted, "nan" dropped."""
     loaded = oqa_xl.load(fixtures.write_oqa_xl(tmp_path), CFG)
-    (q,) = loaded.questions
+    q, nohuman = loaded.questions
     assert q.id == "SPORTPOL_W54"
     assert q.options == ("Not too important", "Refused", "Very important", "Somewhat important")
-    assert q.meta["positions"] == [3.0, None, 1.0, 2.0]
-    assert loaded.skipped == {"no matching info.csv row": 1}
+    assert q.meta["positions"] == [3.0, None, 1.0, 2.0] and q.meta["answers"] == [3.0, 99.0, 1.0, 2.0]
+    assert nohuman.meta["unscorable"] == oqa_xl.NO_COLUMN and loaded.skipped == {}
+    stats = loaded.extra["stats"]
+    assert stats["nan_options_dropped"] == 1 and stats["sav_files"] == 1
+    assert stats["sav_files_ignored"] == {"__MACOSX / ._ resource-fork files": 1}
     (tmp_path / "opinionqa-xl.json").write_text("{not json")
     with pytest.raises(SuiteDataError, match="malformed JSON"):
         oqa_xl.load(tmp_path, CFG)
@@ -163,12 +167,12 @@ def test_culturebank_reader(tmp_path):
         culturebank.load(tmp_path, bad)
 
 
-def test_registry_names_and_gss():
+def test_registry_names():
     from ava.evaluate import suites
 
-    assert set(SUITES) == {"opinionqa", "oqa_xl", "global_opinionqa", "culturenli", "culturebank"}
-    with pytest.raises(NotImplementedError, match="not supported yet"):
-        suites.get("gss")
+    assert set(SUITES) == {"opinionqa", "oqa_xl", "global_opinionqa", "culturenli", "culturebank", "gss"}
+    with pytest.raises(ValueError, match="unknown benchmark"):
+        suites.get("gss2")
 
 
 def test_opinionqa_repeated_steering_group_and_bad_qa_answer(tmp_path):

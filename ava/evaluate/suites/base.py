@@ -65,6 +65,8 @@ class SuiteResult:
     questions_used: int
     skipped: dict[str, int]
     prompt_template: str
+    # OUT/<benchmark>/per_question.csv: one :func:`question_row` per question and group (not in results.json)
+    per_question: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -93,6 +95,27 @@ class Loaded:
 
     def by_id(self) -> dict[str, Question]:
         return {q.id: q for q in self.questions}
+
+
+PER_QUESTION_COLUMNS = ["id", "group", "year", "value", "options", "ordinals", "skip_reason"]
+
+
+def question_row(
+    qid: str,
+    group: str | None,
+    value: float | None,
+    options: list[str] | tuple[str, ...],
+    ordinals: list[float] | tuple[float, ...] | None,
+    skip_reason: str | None = None,
+    year: int | None = None,
+) -> dict[str, Any]:
+    """A per_question.csv row: ``options`` are the non-refusal options in the order the model saw them and
+    ``ordinals`` the position each was given (None where the metric uses none); JSON lists in the file."""
+    return {
+        "id": qid, "group": group, "year": year, "value": value,
+        "options": list(options), "ordinals": None if ordinals is None else [float(o) for o in ordinals],
+        "skip_reason": skip_reason,
+    }  # fmt: skip
 
 
 def require_file(path: Path, what: str) -> Path:

@@ -32,6 +32,7 @@ from ava.evaluate.suites.base import (
     SuiteDataError,
     SuiteResult,
     format_options,
+    question_row,
     require_columns,
     require_file,
 )
@@ -99,12 +100,15 @@ def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> SuiteRe
     skipped = Counter(loaded.skipped)
     labels, preds = [], []
     by_group: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    rows = []
     for q in loaded.questions:
         d = dists.get((q.id, None, None))
         if d is None:
             skipped["no model distribution"] += 1
+            rows.append(question_row(q.id, q.text, None, q.options, None, "no model distribution"))
             continue
         pred = int(d[0] / d.sum() > cfg.threshold)
+        rows.append(question_row(q.id, q.text, float(pred == q.meta["target"]), q.options, None))  # value: correct
         labels.append(q.meta["target"])
         preds.append(pred)
         by_group[q.text].append((q.meta["target"], pred))
@@ -126,4 +130,5 @@ def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> SuiteRe
         questions_used=len(labels),
         skipped=dict(skipped),
         prompt_template=cfg.template,
+        per_question=rows,
     )

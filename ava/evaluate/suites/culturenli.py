@@ -29,6 +29,7 @@ from ava.evaluate.suites.base import (
     SuiteResult,
     mean_or_none,
     parse_list,
+    question_row,
     require_columns,
     require_file,
 )
@@ -81,7 +82,7 @@ def requests(loaded: Loaded, cfg: Any) -> list[Request]:
 
 def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> SuiteResult:
     per_group, counts, details = {}, {}, {}
-    skipped, used_ids = Counter(loaded.skipped), set()
+    skipped, used_ids, rows = Counter(loaded.skipped), set(), []
     thresholds = [float(t) for t in cfg.thresholds]
     for culture in RATING_COLUMNS:
         labels, scores = [], []
@@ -91,9 +92,11 @@ def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> SuiteRe
                 d = dists.get((q.id, None, None))
             if d is None:
                 skipped[f"no model distribution ({culture})"] += 1
+                rows.append(question_row(q.id, culture, None, q.options, None, "no model distribution"))
                 continue
             labels.append(int(q.meta["labels"][culture] == "E"))
             scores.append(float(d[0] / d.sum()))
+            rows.append(question_row(q.id, culture, scores[-1], q.options, None))  # value: P(entail)
             used_ids.add(q.id)
         if not labels:
             continue
@@ -120,4 +123,5 @@ def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> SuiteRe
         questions_used=len(used_ids),
         skipped=dict(skipped),
         prompt_template=cfg.template,
+        per_question=rows,
     )

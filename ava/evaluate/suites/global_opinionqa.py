@@ -38,6 +38,7 @@ from ava.evaluate.suites.base import (
     mean_or_none,
     parse_list,
     parse_literal,
+    question_row,
     require_columns,
     require_file,
 )
@@ -120,10 +121,12 @@ def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> SuiteRe
     per_country: dict[str, list[float]] = defaultdict(list)
     skipped, used, unscorable_predictions = Counter(loaded.skipped), 0, 0
     predicted = {qid for qid, _, _ in dists}
+    rows = []
     for q in loaded.questions:
         if q.meta.get("unscorable"):
             skipped[q.meta["unscorable"]] += 1
             unscorable_predictions += q.id in predicted
+            rows.append(question_row(q.id, None, None, q.options, None, q.meta["unscorable"]))
             continue
         hit = False
         for country, human in q.meta["countries"].items():
@@ -132,11 +135,13 @@ def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> SuiteRe
                 d = dists.get((q.id, None, None))
             if d is not None:
                 per_country[country].append(js_similarity(d, human))
+                rows.append(question_row(q.id, country, per_country[country][-1], q.options, None))
                 hit = True
         if hit:
             used += 1
         else:
             skipped["no model distribution"] += 1
+            rows.append(question_row(q.id, None, None, q.options, None, "no model distribution"))
     groups = {c: float(np.mean(v)) for c, v in sorted(per_country.items())}
     return SuiteResult(
         benchmark=NAME,
@@ -154,4 +159,5 @@ def score(loaded: Loaded, dists: dict[DistKey, np.ndarray], cfg: Any) -> SuiteRe
         questions_used=used,
         skipped=dict(skipped),
         prompt_template=cfg.country_template if cfg.steer_country else cfg.template,
+        per_question=rows,
     )

@@ -69,7 +69,7 @@ def _model_input_rows(dir_: Path) -> list[tuple[Path, int, dict[str, Any]]]:
     return rows
 
 
-def _surveys(human_root: Path) -> tuple[list[Path], Path | None]:
+def survey_folders(human_root: Path) -> tuple[list[Path], Path | None]:
     """Survey folders, and the released ``Pew_American_Trends_Panel_disagreement_500/`` folder (info.csv +
     metadata.csv only, keys repeating the waves' keys): the steering subset, not a survey."""
     folders = sorted(p for p in human_root.iterdir() if p.is_dir() and (p / "info.csv").is_file())
@@ -82,7 +82,7 @@ def load(path: Path, cfg: Any) -> Loaded:
     human_root = path / "human_resp"
     if not human_root.is_dir():
         raise SuiteDataError(f"OpinionQA needs {human_root}/<survey>/info.csv,responses.csv,metadata.csv")
-    surveys, subset_dir = _surveys(human_root)
+    surveys, subset_dir = survey_folders(human_root)
     rows: list[InfoRow] = []
     survey_of: dict[str, Path] = {}
     for survey in surveys:

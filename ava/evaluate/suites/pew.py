@@ -8,6 +8,8 @@ options first, then the refusal option(s); ``option_ordinal`` gives the ordinal 
 ``WEIGHT_W<wave>``) and ``metadata.csv`` (``key, options``: each demographic attribute and its groups).
 A group's distribution is the survey-weighted share of each answer among its respondents; the refusal
 option is removed and the rest renormalised (Santurkar et al. 2023, ``helpers.extract_human_opinions``).
+OpinionQA-XL reads its humans from the release's ``.sav`` files instead (:mod:`.oqa_xl`), through the same
+:func:`group_totals`, and is scored by the same :func:`score_survey`.
 
 Real-file quirks handled as the official code (helpers.py on pandas 1.x) did: answers are read as text, so
 the answer "None" (28 questions) is an answer, not missing; respondents with an empty weight (W92: 695) are
@@ -36,6 +38,7 @@ from ava.evaluate.suites.base import (
     SuiteResult,
     mean_or_none,
     parse_list,
+    question_row,
     require_columns,
     require_file,
 )
@@ -146,28 +149,40 @@ def read_human(survey_dir: Path, keys: list[str], attributes: list[str]) -> Huma
     # each respondent's group index per attribute (-1: not one of metadata.csv's groups), computed once
     member = {a: pd.Index(groups[a]).get_indexer(resp[a].to_numpy(dtype=object)) for a in attrs}
     w = weight.to_numpy(dtype=np.float64)
-    out: dict[str, dict[str, dict[str, float]]] = {}
-    for key in dict.fromkeys(keys):
-        if key not in resp.columns:
-            continue
-        col = resp[key].to_numpy(dtype=object)
-        answered = pd.notna(col)
-        codes, answers = pd.factorize(col[answered])
-        wa, k = w[answered], len(answers)
-        per_group = {OVERALL: dict(zip(map(str, answers), np.bincount(codes, wa, k).tolist(), strict=True))}
-        for attr in attrs:
-            g = member[attr][answered]
-            inside = g >= 0
-            cell = g[inside] * k + codes[inside]  # (group, answer) cell
-            n = len(groups[attr]) * k
-            sums = np.bincount(cell, wa[inside], n).reshape(-1, k)
-            seen = np.bincount(cell, minlength=n).reshape(-1, k) > 0
-            for gi in np.flatnonzero(seen.any(axis=1)):
-                per_group[group_name(attr, groups[attr][gi])] = {
-                    str(answers[j]): float(sums[gi, j]) for j in np.flatnonzero(seen[gi])
-                }
-        out[key] = per_group
+    out = {
+        key: group_totals(resp[key].to_numpy(dtype=object), w, member, groups, str)
+        for key in dict.fromkeys(keys)
+        if key in resp.columns
+    }
     return Human(out, int((~weighted).sum()))
+
+
+def group_totals(
+    col: np.ndarray,
+    w: np.ndarray,
+    member: dict[str, np.ndarray],
+    groups: dict[str, list[str]],
+    answer_key: Any = str,
+) -> dict[str, dict[Any, float]]:
+    """Summed weight of each answer (``answer_key(answer)``), overall and per ``ATTRIBUTE=group``, over the
+    respondents who answered (missing: None/NaN); ``member[attr]`` is each respondent's group index or -1."""
+    answered = pd.notna(col)
+    codes, answers = pd.factorize(col[answered])
+    wa, k = w[answered], len(answers)
+    keys = [answer_key(a) for a in answers]
+    per_group = {OVERALL: dict(zip(keys, np.bincount(codes, wa, k).tolist(), strict=True))}
+    for attr, index in member.items():
+        g = index[answered]
+        inside = g >= 0
+        cell = g[inside] * k + codes[inside]  # (group, answer) cell
+        n = len(groups[attr]) * k
+        sums = np.bincount(cell, wa[inside], n).reshape(-1, k)
+        seen = np.bincount(cell, minlength=n).reshape(-1, k) > 0
+        for gi in np.flatnonzero(seen.any(axis=1)):
+            per_group[group_name(attr, groups[attr][gi])] = {
+                keys[j]: float(sums[gi, j]) for j in np.flatnonzero(seen[gi])
+            }
+    return per_group
 
 
 def normalise_option(text: str) -> str:
@@ -176,7 +191,7 @@ def normalise_option(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text.translate(_QUOTES)).casefold().split())
 
 
-def _match_options(options: tuple[str, ...], refs: tuple[str, ...]) -> tuple[list[int | None], bool]:
+def match_options(options: tuple[str, ...], refs: tuple[str, ...]) -> tuple[list[int | None], bool]:
     """Each option's index in ``refs`` (None if absent) and whether normalisation was needed."""
     exact = [refs.index(o) if o in refs else None for o in options]
     if None not in exact:
@@ -199,7 +214,7 @@ def ordinal_question(qid: str, text: str, options: tuple[str, ...], info: InfoRo
     code gives it no representativeness but keeps it in the refusal rate.
     """
     n = len(info.ordinal)
-    index, normalised = _match_options(options, info.references)
+    index, normalised = match_options(options, info.references)
     if any(i is None for i in index):
         return "option text not among info.csv references"
     if set(range(n)) - set(index):
@@ -250,6 +265,7 @@ def score_survey(
     per_group: dict[str, list[float]] = defaultdict(list)
     refusals: list[float] = []
     used = unscorable_predictions = 0
+    rows: list[dict[str, Any]] = []
     steer: dict[tuple[str, str], list[DistKey]] = defaultdict(list)  # keys only: a distribution is read when scored
     for key in dists:
         if key[1] is not None:
@@ -266,19 +282,24 @@ def score_survey(
             or (hq is None and "no human responses for the question")
             or (not answered and "no human answers on the ordinal options")
         )
+        shown = [o for o, r in zip(q.options, q.meta["refusal"], strict=True) if not r]
+        positions = [p for p in q.meta["positions"] if p is not None] or None
+        if not reason and d is None:
+            reason = "no model distribution"
+        elif not reason and all(d[i] <= 0 for i, r in enumerate(q.meta["refusal"]) if not r):
+            reason = "model put all its mass on the refusal option"
         if reason:
             skipped[reason] += 1
-            unscorable_predictions += d is not None
-            continue
-        if d is None:
-            skipped["no model distribution"] += 1
-        elif all(d[i] <= 0 for i, r in enumerate(q.meta["refusal"]) if not r):
-            skipped["model put all its mass on the refusal option"] += 1
+            unscorable_predictions += d is not None and bool(q.meta.get("unscorable") or not answered)
+            rows.append(question_row(q.id, OVERALL, None, shown, positions, reason))
+            if q.meta.get("unscorable") or not answered:
+                continue
         else:
             for g, counts in hq.items():
                 a = _alignment(q, d, counts)
                 if a is not None:
                     per_group[g].append(a)
+                    rows.append(question_row(q.id, g, a, shown, positions))
             used += 1
         if steer_subset is not None and q.id not in steer_subset:
             continue
@@ -313,4 +334,5 @@ def score_survey(
         questions_used=used,
         skipped=dict(skipped),
         prompt_template=template,
+        per_question=rows,
     )

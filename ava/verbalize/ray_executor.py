@@ -28,11 +28,10 @@ from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig
-from tqdm import tqdm
 
 from ava.encoders.base import Resolved, load_encoders
 from ava.manifest import Ad
-from ava.verbalize.executors import Work
+from ava.verbalize.executors import Progress, Work
 from ava.verbalize.rows import decode_item, describe_items
 from ava.verbalize.shards import ShardJob
 
@@ -95,7 +94,7 @@ class RayExecutor:
                 gpus = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0
             ray.data.DataContext.get_current().enable_progress_bars = False
             done = 0
-            with tqdm(desc="verbalize (ray)", unit="item", disable=not work.progress) as bar:
+            with Progress("verbalize (ray)", work) as bar:
                 window = head
                 while window:
                     done += self._window(ray, window, work, gpus, bar)
@@ -105,12 +104,14 @@ class RayExecutor:
             if started:
                 ray.shutdown()
 
-    def _window(self, ray, jobs: list[ShardJob], work: Work, gpus: int, bar: tqdm) -> int:
+    def _window(self, ray, jobs: list[ShardJob], work: Work, gpus: int, bar: Progress) -> int:
         items = [{"shard": job.index, "line": ad.line, "index": i, "record": json.dumps(ad.record)}
                  for job in jobs for ad, indices in job.items for i in indices]
         for job in jobs:
+            bar.arrived(job)
             if job.size == 0:  # a shard of ads without media (or only manifest errors): nothing for Ray
                 job.finish([])
+                bar.finished(0)
         if not items:
             return 0
         ds = (ray.data.from_items(items)
@@ -128,10 +129,10 @@ class RayExecutor:
             row = pickle.loads(out["row"])
             shard = int(out["shard"])
             rows[shard][(row["manifest_line"], row["media_index"])] = row
-            bar.update()
             job = pending.get(shard)
             if job is not None and len(rows[shard]) == job.size:
                 job.finish(list(rows.pop(shard).values()))
+                bar.finished(job.size)
                 del pending[shard]
         if pending:
             raise RuntimeError(f"Ray returned no rows for shards {sorted(pending)}; rerun to redo them")

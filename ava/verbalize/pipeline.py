@@ -67,12 +67,14 @@ def summarise(plan: Plan, manifest: Path, out_dir: Path, encoders: dict[str, str
     """Counts over the plan's shards, read a shard at a time (memory does not grow with the manifest)."""
     files = plan.written()
     counts: dict[str, Counter] = {c: Counter() for c in ("status", "error_kind", "vision_backend", "media_type")}
+    notes: Counter = Counter()  # rows per note kind (audio_cut, truncated, exif_orientation, ...)
     rows = 0
     for f in files:
-        table = pq.read_table(f, columns=list(counts))
+        table = pq.read_table(f, columns=[*counts, "notes"])
         rows += table.num_rows
         for col, counter in counts.items():
             counter.update(v for v in table.column(col).to_pylist() if v)
+        notes.update(n.split(":", 1)[0] for row in table.column("notes").to_pylist() for n in row or [])
     return {
         "input": str(manifest),
         "output_dir": str(out_dir),
@@ -83,6 +85,7 @@ def summarise(plan: Plan, manifest: Path, out_dir: Path, encoders: dict[str, str
                   "processed_this_run": processed, "skipped_already_done": plan.skipped},
         "error_kinds": dict(counts["error_kind"]),
         "media_types": dict(counts["media_type"]),
+        "notes": dict(sorted(notes.items())),
         "vision_backends": dict(counts["vision_backend"]),
         "encoders": encoders,
         "device": device,

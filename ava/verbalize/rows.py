@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ava.encoders.base import Encoder, Item, run_encoder
-from ava.manifest import Ad, MediaPathError, resolve_media
+from ava.manifest import Ad, MediaPathError, renormalised, resolve_media
 from ava.media.decode import Decoded, decode
 from ava.media.ffmpeg import MediaError
 from ava.verbalize.schema import SCHEMA
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 def new_row(ad: Ad, index: int) -> dict[str, Any]:
     row: dict[str, Any] = {name: None for name in SCHEMA.names}
     row.update(ad_id=ad.id, manifest_line=ad.line, media_index=index, media_path=ad.media[index],
-               verbalization="", ocr_text="", transcript="", colours=[], scenes=[])
+               verbalization="", ocr_text="", transcript="", colours=[], scenes=[], notes=[])
     return row
 
 
@@ -38,7 +38,11 @@ def decode_item(ad: Ad, index: int, root: Path, media_cfg: Any) -> tuple[dict[st
     """The item's row (an error row on failure) and its decoded media (None on failure). Never raises."""
     row = new_row(ad, index)
     try:
-        return row, decode(resolve_media(root, row["media_path"]), media_cfg)
+        path = resolve_media(root, row["media_path"])
+        decoded = decode(path, media_cfg)
+        if (form := renormalised(row["media_path"], path)) is not None:
+            decoded.notes.append(f"unicode_name: not on disk as spelled in the manifest; found as {form}")
+        return row, decoded
     except MediaPathError as exc:
         _fail(row, "path_refused", str(exc))
     except MediaError as exc:
@@ -54,7 +58,7 @@ def _start(row: dict[str, Any], dec: Decoded) -> None:
     # a track's contents are the audio-event encoder's to say (ava/encoders/audio_events.py)
     audio = "no audio track" if dec.media_type != "image" and dec.pcm is None else None
     row.update(status="ok", vision_backend="none", media_type=dec.media_type, width=dec.width, height=dec.height,
-               duration_s=dec.duration_s, audio=audio, blank=dec.blank if dec.scenes else None,
+               duration_s=dec.duration_s, audio=audio, notes=list(dec.notes), blank=dec.blank if dec.scenes else None,
                scenes=[{"index": sc.index, "start": sc.start, "end": sc.end, "blank": sc.blank, "tags": [],
                         "ocr_text": "", "transcript": "", "colours": [], "faces": None} for sc in dec.scenes])
 

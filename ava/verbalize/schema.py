@@ -45,5 +45,6 @@ SCHEMA = pa.schema([
     ("caption_backend", pa.string()),   # the captioner that wrote scenes[].caption; null when none ran
     ("speech_language", pa.string()),   # the language Whisper was asked for (from the ad's `languages`)
     ("speech_untranscribed_s", pa.float64()),  # seconds of detected speech that gave no words
+    ("notes", pa.list_(pa.string())),   # "kind: what" per limit or repair applied (audio_cut, truncated, ...)
     ("scenes", pa.list_(SCENE)),
 ])

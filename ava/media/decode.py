@@ -103,7 +103,7 @@ def decode(path: Path, cfg) -> Decoded:
         kind = "image" if picture.duration_s is None else "video"  # an animation is a short silent video
         return Decoded(kind, width, height, picture.duration_s, scenes, notes=picture.notes)
     try:
-        info = ffmpeg.probe(path, timeout=cfg.ffmpeg_timeout_s)
+        info = ffmpeg.probe(path, timeout=cfg.ffmpeg_timeout_s, max_pixels=int(cfg.max_video_pixels))
     except MediaError as exc:
         fmt = refused_format(path) if exc.kind == "not_media" else None
         if fmt is not None:

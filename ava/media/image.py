@@ -27,8 +27,9 @@ PALETTE: dict[str, tuple[int, int, int]] = {
 }
 
 
-# The image formats Pillow may decode: what ads are published in (a phone's MPO opens as JPEG). Every other Pillow plugin (EPS, which hands the
-# file to Ghostscript, PSD, FITS, WMF, ...) never runs: an EPS file named ad.jpg made Pillow run ``gs`` on it.
+# The image formats Pillow may decode: what ads are published in (a phone's MPO opens as JPEG). Every other
+# Pillow plugin (EPS, which hands the file to Ghostscript, PSD, FITS, WMF, ...) never runs: an EPS file named
+# ad.jpg made Pillow run ``gs`` on it.
 IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
 # An animated frame shown for 0-10 ms is shown for 100 ms by browsers (the GIF spec's "as fast as possible")
 MIN_FRAME_MS, DEFAULT_FRAME_MS = 20, 100

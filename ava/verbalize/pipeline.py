@@ -25,6 +25,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ava.encoders.base import resolve_encoders
+from ava.lock import output_lock
 from ava.manifest import iter_manifest
 from ava.runtime import check_output_dir, peak_rss_mb, pick_device, write_json
 from ava.verbalize.executors import Work
@@ -45,6 +46,11 @@ def verbalize(cfg: DictConfig) -> dict[str, Any]:
     manifest = Path(cfg.input) if cfg.input else bundled_samples()
     out_dir = Path(cfg.output_dir)
     check_output_dir(out_dir)  # before the first shard is processed, not when it is written
+    with output_lock(out_dir, "ava.verbalize"):  # a second run on the folder stops here, naming this one's PID
+        return _verbalize(cfg, manifest, out_dir, t0)
+
+
+def _verbalize(cfg: DictConfig, manifest: Path, out_dir: Path, t0: float) -> dict[str, Any]:
     shard_dir = out_dir / "verbalized"
     encoders = resolve_encoders(cfg.encoders)
     media = OmegaConf.to_container(cfg.media, resolve=True)

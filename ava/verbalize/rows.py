@@ -30,6 +30,13 @@ def new_row(ad: Ad, index: int) -> dict[str, Any]:
     return row
 
 
+def died_row(ad: Ad, index: int, why: str) -> dict[str, Any]:
+    """The error row of an item whose worker process died on it (executors.py)."""
+    row = new_row(ad, index)
+    _fail(row, "worker_died", why)
+    return row
+
+
 def _fail(row: dict[str, Any], kind: str, message: str) -> None:
     row.update(status="error", error_kind=kind, error=message, embedding=None, verbalization="")
 

@@ -196,7 +196,7 @@ class LocalExecutor:
             log.warning("a worker died (killed: out of memory?) on item %d of manifest line %d; it becomes a "
                         "worker_died error row and the rest of %s is redone in a fresh worker", index, line,
                         job.path.name)
-            job.died[held] = (f"the worker process died while processing this item (killed by a signal, e.g. by "
+            job.died[held] = ("the worker process died while processing this item (killed by a signal, e.g. by "
                               "the out-of-memory killer); the rest of its shard was redone in a fresh worker")
 
     @staticmethod

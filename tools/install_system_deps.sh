@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # make demo / make test: installs the system programs AVA runs (ffmpeg, ffprobe) and its tests use (espeak-ng,
-# speech the verbalizer tests make) when they are missing.
+# speech the verbalizer tests make; strace, which traces a verbalize run for network sockets) when they are missing.
 # Uses apt-get as root, or sudo when it is there; otherwise stops and names what to install.
 set -euo pipefail
 missing=()
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+command -v strace >/dev/null 2>&1 || missing+=(strace)
 [ ${#missing[@]} -eq 0 ] && exit 0
-echo "install_system_deps: installing ${missing[*]} (ffmpeg decodes ad media; espeak-ng speaks the tests' speech)"
+echo "install_system_deps: installing ${missing[*]} (ffmpeg decodes ad media; espeak-ng speaks the tests' speech; strace traces a test run's sockets)"
 if [ "$(id -u)" -eq 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 elif command -v sudo >/dev/null 2>&1; then

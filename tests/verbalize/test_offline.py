@@ -13,7 +13,8 @@ from PIL import Image, ImageDraw, ImageFont
 from .conftest import ffmpeg
 
 # connect() to an IPv4/IPv6 address, as strace prints it
-CONNECT = re.compile(r'connect\(\d+, \{sa_family=AF_INET6?, [^}]*?(?:inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6, "([^"]+)")')
+CONNECT = re.compile(r'connect\(\d+, \{sa_family=AF_INET6?, [^}]*?'
+                     r'(?:inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6, "([^"]+)")')
 
 
 def remote_connects(trace: str) -> list[str]:

@@ -38,7 +38,8 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from ava.encoders.base import Encoder, Resolved, load_encoders
-from ava.verbalize.rows import decode_item, describe_items, died_row
+from ava.manifest import Ad
+from ava.verbalize.rows import SharedFiles, decode_item, describe_items, died_row
 from ava.verbalize.shards import ShardJob
 
 log = logging.getLogger(__name__)
@@ -54,33 +55,53 @@ class Work:
     progress: bool = True
 
 
-def run_shard(job: ShardJob, work: Work, encoders: list[Encoder], bar: tqdm | None = None,
+def run_shard(job: ShardJob, work: Work, encoders: list[Encoder], shared: SharedFiles, bar: tqdm | None = None,
               isolate: bool = False) -> int:
     """Process one shard in this process and write it; returns the number of items processed.
 
-    Before each item's decoding its key is written to the shard's in-flight file (:meth:`ShardJob.inflight`),
-    so that when the process is killed the driver can tell which item it held. ``isolate``: the encoders run
-    item by item too (slower), so a death while encoding is pinned on one item. Items in ``job.died`` are not
-    touched again: they become ``worker_died`` error rows.
+    A file already made into a row in this process (``shared``, by content) is not decoded again: its row is
+    copied. Before each item's decoding its key is written to the shard's in-flight file
+    (:meth:`ShardJob.inflight`), so that when the process is killed the driver can tell which item it held.
+    ``isolate``: the encoders run item by item too (slower), so a death while encoding is pinned on one item.
+    Items in ``job.died`` are not touched again: they become ``worker_died`` error rows.
     """
-    items, records, rows = [], {}, []
+    records, rows, items, keys = {}, [], [], []
+    waiting: dict[tuple, list[tuple[Ad, int]]] = {}  # content key -> later items of the same file in this shard
     for ad, indices in job.items:
         records[ad.line] = ad.record
         for index in indices:
+            if bar is not None:
+                bar.update()
             if (ad.line, index) in job.died:
                 rows.append(died_row(ad, index, job.died[(ad.line, index)]))
                 continue
+            key = SharedFiles.key(ad, index, work.root)
+            if key is not None and (copy := shared.get(key, ad, index)) is not None:
+                rows.append(copy)
+                continue
+            if key in waiting:
+                waiting[key].append((ad, index))
+                continue
+            if key is not None:
+                waiting[key] = []
             job.mark(ad.line, index)
             items.append(decode_item(ad, index, work.root, work.media))
+            keys.append(key)
             if isolate:
-                rows += describe_items(items[-1:], records, encoders)
-            if bar is not None:
-                bar.update()
+                _keep(shared, key, describe_items(items[-1:], records, encoders), rows)
     if not isolate:
         job.mark("encoders")
-        rows += describe_items(items, records, encoders)
+        for key, row in zip(keys, describe_items(items, records, encoders), strict=True):
+            _keep(shared, key, [row], rows)
+    rows += [shared.get(key, ad, index) for key, later in waiting.items() for ad, index in later]
     job.finish(rows)
     return job.size
+
+
+def _keep(shared: SharedFiles, key: tuple | None, new: list[dict], rows: list[dict]) -> None:
+    if key is not None:
+        shared.put(key, new[0])
+    rows += new
 
 
 _WORKER: dict = {}
@@ -110,10 +131,11 @@ def exit_with_parent(parent: int) -> None:
 def _init_worker(work: Work, threads: int, parent: int) -> None:
     exit_with_parent(parent)
     _WORKER["work"], _WORKER["enc"] = work, load_encoders(work.encoders, work.device, threads)
+    _WORKER["shared"] = SharedFiles()
 
 
 def _run_in_worker(job: ShardJob, isolate: bool = False) -> int:
-    return run_shard(job, _WORKER["work"], _WORKER["enc"], isolate=isolate)
+    return run_shard(job, _WORKER["work"], _WORKER["enc"], _WORKER["shared"], isolate=isolate)
 
 
 class LocalExecutor:
@@ -137,9 +159,10 @@ class LocalExecutor:
                   disable=not work.progress) as bar:
             if workers == 1:
                 encoders = None  # loaded with the first shard: a run with nothing to do loads nothing
+                shared = SharedFiles()
                 for job in jobs:
                     encoders = encoders if encoders is not None else load_encoders(work.encoders, work.device)
-                    done += run_shard(job, work, encoders, bar)
+                    done += run_shard(job, work, encoders, shared, bar)
                 return done
             threads = max(1, (os.cpu_count() or 1) // workers)
             while True:

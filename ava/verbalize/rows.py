@@ -8,12 +8,15 @@ encoder's business (ava/encoders/base.py); this module only makes the empty row 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import traceback
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from ava.encoders.base import Encoder, Item, run_encoder
+from ava.encoders.base import RECORD_FIELDS, Encoder, Item, run_encoder
 from ava.manifest import Ad, MediaPathError, renormalised, resolve_media
 from ava.media.decode import Decoded, decode
 from ava.media.ffmpeg import MediaError
@@ -28,6 +31,51 @@ def new_row(ad: Ad, index: int) -> dict[str, Any]:
     row.update(ad_id=ad.id, manifest_line=ad.line, media_index=index, media_path=ad.media[index],
                verbalization="", ocr_text="", transcript="", colours=[], scenes=[], notes=[])
     return row
+
+
+class SharedFiles:
+    """Rows already made in this process, keyed by the file's content (SHA-256) and the manifest fields the
+    encoders read (:data:`~ava.encoders.base.RECORD_FIELDS`): one image shared by 200 ads is decoded and encoded
+    once, and every ad gets its own row, a copy noted ``shared_file``. At most ``size`` rows are kept (a row is a
+    few KB: the text, a 512-float embedding)."""
+
+    def __init__(self, size: int = 1024):
+        self.size = size
+        self.rows: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
+
+    @staticmethod
+    def key(ad: Ad, index: int, root: Path) -> tuple | None:
+        """None when the item has no readable regular file (decode_item makes its error row)."""
+        try:
+            path = resolve_media(root, ad.media[index])
+            if not path.is_file():
+                return None
+            h = hashlib.sha256()
+            with path.open("rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    h.update(chunk)
+        except (MediaPathError, OSError):
+            return None
+        fields = json.dumps([ad.record.get(f) for f in RECORD_FIELDS], sort_keys=True, default=str)
+        return h.hexdigest(), fields
+
+    def put(self, key: tuple, row: dict[str, Any]) -> None:
+        self.rows[key] = row
+        self.rows.move_to_end(key)
+        while len(self.rows) > self.size:
+            self.rows.popitem(last=False)
+
+    def get(self, key: tuple, ad: Ad, index: int) -> dict[str, Any] | None:
+        """A copy of the row made for ``key``, as ``ad``'s item ``index``; None when there is none."""
+        first = self.rows.get(key)
+        if first is None:
+            return None
+        self.rows.move_to_end(key)
+        row = dict(first, ad_id=ad.id, manifest_line=ad.line, media_index=index, media_path=ad.media[index])
+        row["notes"] = [*(first["notes"] or []), f"shared_file: the same file as ad {first['ad_id']} item "
+                                                  f"{first['media_index']} (line {first['manifest_line']}), "
+                                                  "decoded once"]
+        return row
 
 
 def died_row(ad: Ad, index: int, why: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import errno
 import math
 import os
 import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,11 +200,21 @@ def iter_manifest(path: str | Path) -> Iterator[Ad | ManifestError]:
         yield parse_record(parsed, line_no)
 
 
+def renormalised(rel: str, resolved: Path) -> str | None:
+    """The normal form (NFC or NFD) :func:`resolve_media` found ``rel`` under, when not as written."""
+    if resolved.name == Path(rel).name or unicodedata.normalize("NFC", resolved.name) != \
+            unicodedata.normalize("NFC", Path(rel).name):
+        return None
+    return "NFD" if unicodedata.is_normalized("NFD", resolved.name) else "NFC"
+
+
 def resolve_media(root: str | Path, rel: str) -> Path:
     """Resolve ``rel`` under ``root``; refuse absolute paths, paths that leave ``root`` and unusable paths.
 
     Unusable: a NUL byte, a symlink loop, a name or path longer than the file system allows. Each is a
-    :class:`MediaPathError` naming the problem (``path_refused`` rows), never an internal error.
+    :class:`MediaPathError` naming the problem (``path_refused`` rows), never an internal error. A name not on
+    disk as written is looked for in the other Unicode normal form (NFC/NFD) too; the caller can tell by
+    :func:`renormalised`.
     """
     if not rel or not rel.strip():
         raise MediaPathError("empty media path")
@@ -218,6 +229,11 @@ def resolve_media(root: str | Path, rel: str) -> Path:
         raise MediaPathError(f"media path cannot be resolved ({exc}): {rel!r:.200}") from exc
     if not full.is_relative_to(root):
         raise MediaPathError(f"media path leaves the data root {root}: {rel}")
+    if not os.path.lexists(full):  # café.png in the manifest (NFC), café.png on disk (NFD, as macOS wrote it)
+        for form in ("NFC", "NFD"):
+            other = unicodedata.normalize(form, rel)
+            if other != rel and os.path.lexists(root / other):
+                return resolve_media(root, other)
     try:
         os.stat(full)
     except OSError as exc:  # a missing or unreadable file is the decoder's to report (missing_file, ...)

@@ -38,7 +38,7 @@ def test_a_planted_import_breaks_a_contract(tmp_path, where, planted, broken):
     (tmp_path / where).write_text(planted)
     config = (ROOT / "pyproject.toml").read_text()
     if where == "ava/planted.py":  # a new library module must be placed in a layer (exhaustive): place it
-        config = config.replace(" : sweep", " : sweep : planted")
+        config = config.replace(" : runtime", " : runtime : planted")
     (tmp_path / "pyproject.toml").write_text(config)
     got = lint_imports(tmp_path)
     assert got.returncode != 0

@@ -39,6 +39,12 @@ from ava.runtime import loud_warning
 log = logging.getLogger(__name__)
 
 
+# The manifest fields any encoder reads from Item.record (OCR's script filter and Whisper's language: both
+# ``languages``): one file in ads with equal values here gets equal rows, so it is encoded once (rows.SharedFiles).
+# An encoder that reads another field of the record adds it here.
+RECORD_FIELDS = ("languages",)
+
+
 class WeightsUnavailable(RuntimeError):
     """The configured weights are neither local, cached, nor downloadable from here."""
 

@@ -17,13 +17,16 @@ from PIL import Image
 
 from ava.media import ffmpeg
 from ava.media.ffmpeg import MediaError
-from ava.media.image import BLANK_STD, is_blank, sniff_image
+from ava.media.image import BLANK_STD, IMAGE_FORMATS, is_blank, refused_format, sniff_image
 from ava.media.scenes import detect_scenes
 
 # A blank middle frame sends the scene through a scan at this rate and size for a non-blank frame (ffmpeg
 # decodes the scene once: 0.43 s for a 4 s 320x180 clip on the loaded 2-core VM, mostly ffmpeg's start-up).
 SCAN_FPS = 8.0
 SCAN_SIDE = 96
+# A video or audio file whose readable media ends this much before its declared duration is cut short (a
+# whole file's last packet ends within one frame, 0.04 s at 25 fps, of its declared duration)
+TRUNCATION_SLACK_S = 0.5
 
 
 @dataclass
@@ -43,6 +46,7 @@ class Decoded:
     duration_s: float | None
     scenes: list[Scene] = field(default_factory=list)
     pcm: np.ndarray | None = None  # 16 kHz mono; None when there is no audio track
+    notes: list[str] = field(default_factory=list)  # "kind: what was done" for each limit or repair applied
 
     @property
     def blank(self) -> bool:
@@ -61,7 +65,8 @@ class Decoded:
 
 def check_file(path: Path) -> None:
     if not path.exists():
-        raise MediaError("missing_file", f"file not found: {path.name}")
+        other = " (nor under its other Unicode normal form, NFC/NFD)" if not path.name.isascii() else ""
+        raise MediaError("missing_file", f"file not found: {path.name}{other}")
     if not path.is_file():
         raise MediaError("not_a_file", f"not a regular file: {path.name}")
     try:
@@ -91,18 +96,52 @@ def keyframe(path: Path, index: int, start: float, end: float, cfg) -> Scene:
 def decode(path: Path, cfg) -> Decoded:
     """Decode ``path`` per the ``media`` section of the verbalize config."""
     check_file(path)
-    sniffed = sniff_image(path, int(cfg.max_image_pixels), int(cfg.image_max_side))
-    if sniffed is not None:
-        image, (width, height) = sniffed
-        return Decoded("image", width, height, None, [Scene(0, None, None, image, is_blank(image))])
-    info = ffmpeg.probe(path, timeout=cfg.ffmpeg_timeout_s)
-    pcm = ffmpeg.audio_pcm(path, timeout=cfg.ffmpeg_timeout_s) if info.has_audio else None
+    picture = sniff_image(path, int(cfg.max_image_pixels), int(cfg.image_max_side), int(cfg.max_scenes))
+    if picture is not None:
+        width, height = picture.size
+        scenes = [Scene(i, s, e, f, is_blank(f)) for i, (s, e, f) in enumerate(picture.frames)]
+        kind = "image" if picture.duration_s is None else "video"  # an animation is a short silent video
+        return Decoded(kind, width, height, picture.duration_s, scenes, notes=picture.notes)
+    try:
+        info = ffmpeg.probe(path, timeout=cfg.ffmpeg_timeout_s, max_pixels=int(cfg.max_video_pixels))
+    except MediaError as exc:
+        fmt = refused_format(path) if exc.kind == "not_media" else None
+        if fmt is not None:
+            raise MediaError("format_refused", f"image format {fmt} refused: only {', '.join(IMAGE_FORMATS)} "
+                                               "images are decoded") from exc
+        raise
+    notes: list[str] = []
+    if info.has_video and (info.width or 0) * (info.height or 0) > int(cfg.max_video_pixels):
+        raise MediaError("too_large", f"video frames of {info.width}x{info.height} = "
+                                      f"{info.width * info.height:,} pixels exceed max_video_pixels="
+                                      f"{int(cfg.max_video_pixels):,} (each decoded frame would be held whole); "
+                                      "raise the limit if it is genuine")
+    pcm = audio(path, info, cfg, notes) if info.has_audio else None
     if not info.has_video:
-        return Decoded("audio", None, None, info.duration_s, [], pcm)
+        return Decoded("audio", None, None, info.duration_s, [], pcm, notes)
     duration = info.duration_s or 0.0
     if duration <= 0:
         raise MediaError("decode_failed", "video has no duration")
+    readable = ffmpeg.readable_video_s(path, cfg.ffmpeg_timeout_s)
+    if readable is not None and readable < duration - TRUNCATION_SLACK_S:
+        notes.append(f"truncated: {readable:.2f} s of the declared {duration:.2f} s can be read (the file is cut "
+                     "short); the row covers what can")
+        duration = readable
     cuts = detect_scenes(path, duration, cfg.scene_threshold, cfg.min_scene_len_s, cfg.max_scenes,
                          cfg.scene_max_frames)
     scenes = [keyframe(path, i, s, e, cfg) for i, (s, e) in enumerate(cuts)]
-    return Decoded("video", info.width, info.height, duration, scenes, pcm)
+    return Decoded("video", info.width, info.height, duration, scenes, pcm, notes)
+
+
+def audio(path: Path, info: ffmpeg.Probe, cfg, notes: list[str]) -> np.ndarray:
+    """The audio track's first ``max_audio_s`` seconds (noted when there was more)."""
+    cap = float(cfg.max_audio_s)
+    pcm = ffmpeg.audio_pcm(path, timeout=cfg.ffmpeg_timeout_s, max_s=cap)
+    got = len(pcm) / ffmpeg.SAMPLE_RATE
+    if got >= cap - 1 / ffmpeg.SAMPLE_RATE and (info.duration_s is None or info.duration_s > cap):
+        notes.append(f"audio_cut: only the first {cap:g} s of audio decoded (max_audio_s) of "
+                     f"{info.duration_s or 0:.1f} s")
+    elif not info.has_video and info.duration_s and got < min(info.duration_s, cap) - TRUNCATION_SLACK_S:
+        notes.append(f"truncated: {got:.2f} s of the declared {info.duration_s:.2f} s of audio can be decoded "
+                     "(the file is cut short); the row covers what can")
+    return pcm

@@ -1,16 +1,19 @@
 """python -m ava.verbalize: safe image loading and cheap visual facts (blank frames, dominant colours).
 
-Decompression bombs are refused from the header, before any pixel is decoded; truncated files raise
-instead of being padded with grey (Pillow's default ``LOAD_TRUNCATED_IMAGES = False`` is kept).
+Only the formats ads are published in are decoded (:data:`IMAGE_FORMATS`); decompression bombs are refused from
+the header, before any pixel is decoded; truncated files raise instead of being padded with grey (Pillow's
+default ``LOAD_TRUNCATED_IMAGES = False`` is kept). Images are read as displayed: EXIF orientation applied, an
+animation read as a short video of scenes.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from ava.media.ffmpeg import MediaError
 
@@ -24,16 +27,55 @@ PALETTE: dict[str, tuple[int, int, int]] = {
 }
 
 
-def sniff_image(path: Path, max_pixels: int, max_side: int) -> tuple[Image.Image, tuple[int, int]] | None:
-    """Decode ``path`` as an RGB image scaled so its longer side is at most ``max_side`` (JPEGs are decoded at
-    a reduced scale from the start), with the stored size; None when it is not an image Pillow knows.
+# The image formats Pillow may decode: what ads are published in (a phone's MPO opens as JPEG). Every other
+# Pillow plugin (EPS, which hands the file to Ghostscript, PSD, FITS, WMF, ...) never runs: an EPS file named
+# ad.jpg made Pillow run ``gs`` on it.
+IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
+# An animated frame shown for 0-10 ms is shown for 100 ms by browsers (the GIF spec's "as fast as possible")
+MIN_FRAME_MS, DEFAULT_FRAME_MS = 20, 100
+# Consecutive frames of an animation are one scene unless their 32x32 grey thumbnails differ by more than this
+# mean absolute grey level (a hard cut between two unrelated frames: 40-120; x264-free GIF dither noise: < 3).
+FRAME_CUT = 12.0
+
+
+@dataclass
+class Picture:
+    """An image as displayed: its frames (one for a still; for an animation the first frame of each of its
+    scenes, or the scene's first non-blank frame) with their times, its displayed size and what was noted."""
+
+    size: tuple[int, int]
+    frames: list[tuple[float | None, float | None, Image.Image]]
+    duration_s: float | None = None  # an animation's total display time
+    notes: list[str] = field(default_factory=list)
+
+
+def refused_format(path: Path) -> str | None:
+    """The Pillow format outside :data:`IMAGE_FORMATS` whose signature ``path`` starts with, else None. Only the
+    plugins' prefix checks run (pure byte comparisons), never their parsers."""
+    Image.init()
+    with path.open("rb") as fh:
+        prefix = fh.read(16)
+    for fmt, (_, accept) in Image.OPEN.items():
+        if fmt not in IMAGE_FORMATS and fmt != "MPEG" and accept is not None:  # MPEG-1 video is ffmpeg's
+            try:
+                if accept(prefix):
+                    return fmt
+            except Exception:  # a prefix check that wants more bytes: not this format
+                continue
+    return None
+
+
+def sniff_image(path: Path, max_pixels: int, max_side: int, max_scenes: int = 12) -> Picture | None:
+    """Decode ``path`` as displayed (EXIF orientation applied) in RGB, scaled so its longer side is at most
+    ``max_side`` (JPEGs are decoded at a reduced scale from the start); None when it is not an image of
+    :data:`IMAGE_FORMATS`. An animated GIF/WebP/PNG is read as a short video (:func:`_animation`).
 
     Raises :class:`MediaError` for images that are too large or truncated/corrupt.
     """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(path)
+            img = Image.open(path, formats=IMAGE_FORMATS)
     except UnidentifiedImageError:
         return None
     except Image.DecompressionBombError as exc:
@@ -47,13 +89,59 @@ def sniff_image(path: Path, max_pixels: int, max_side: int) -> tuple[Image.Image
                                           f"{max_pixels:,} (possible decompression bomb); raise the limit if "
                                           "it is genuine")
         try:
+            if getattr(img, "is_animated", False) and img.n_frames > 1:
+                return _animation(img, max_pixels, max_side, max_scenes)
             img.draft("RGB", (max_side, max_side))  # JPEG only: DCT scaling, never below the requested size
             img.load()
-        except (OSError, SyntaxError, ValueError) as exc:
+            orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
+            flat = flatten(ImageOps.exif_transpose(img))
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
             raise MediaError("corrupt_image", f"corrupt or truncated image: {exc}") from exc
-        flat = flatten(img)
     flat.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-    return flat, (w, h)
+    notes = []
+    if orientation in (5, 6, 7, 8):  # a quarter turn: displayed with width and height swapped
+        w, h = h, w
+    if orientation not in (1, None):
+        notes.append(f"exif_orientation: EXIF orientation {orientation} applied (read as displayed)")
+    return Picture((w, h), [(None, None, flat)], notes=notes)
+
+
+def _grey(img: Image.Image) -> np.ndarray:
+    return np.asarray(img.convert("L").resize((32, 32), Image.Resampling.BILINEAR), dtype=np.float32)
+
+
+def _animation(img: Image.Image, max_pixels: int, max_side: int, max_scenes: int) -> Picture:
+    """An animated image as a short video: frames are read in order (each one needs the one before it), up to
+    ``max_pixels`` pixels in all, and cut into scenes where a frame differs from the one before by more than
+    :data:`FRAME_CUT`; each scene keeps its first non-blank frame (or its first, flagged blank by the caller).
+    More than ``max_scenes`` scenes: the longest are kept, in time order."""
+    w, h = img.size
+    n = img.n_frames
+    readable = max(1, min(n, max_pixels // max(w * h, 1)))
+    scenes: list[list] = []  # [start, end, kept frame, kept frame is blank]
+    t, prev = 0.0, None
+    for k in range(readable):
+        img.seek(k)
+        frame = flatten(img)
+        ms = img.info.get("duration") or 0
+        dt = (ms if ms >= MIN_FRAME_MS else DEFAULT_FRAME_MS) / 1000
+        grey = _grey(frame)
+        if prev is None or float(np.abs(grey - prev).mean()) > FRAME_CUT:
+            frame.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+            scenes.append([t, t + dt, frame, is_blank(frame)])
+        else:
+            scenes[-1][1] = t + dt
+            if scenes[-1][3] and not is_blank(frame):
+                frame.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+                scenes[-1][2:] = [frame, False]
+        prev, t = grey, t + dt
+    if len(scenes) > max_scenes:
+        scenes = sorted(sorted(scenes, key=lambda s: s[0] - s[1])[:max_scenes], key=lambda s: s[0])
+    notes = [f"animated: {n} frames read as a {t:.2f} s video, {len(scenes)} scenes"]
+    if readable < n:
+        notes.append(f"animation_cut: only the first {readable} of {n} frames read (max_image_pixels="
+                     f"{max_pixels:,} pixels in all)")
+    return Picture((w, h), [(s, e, f) for s, e, f, _ in scenes], duration_s=round(t, 3), notes=notes)
 
 
 def flatten(img: Image.Image) -> Image.Image:

@@ -17,6 +17,7 @@ def detect_scenes(path: Path, duration_s: float, threshold: float, min_scene_len
                   max_scenes: int, max_frames: int | None = None) -> list[tuple[float, float]]:
     """(start, end) seconds of each scene; one scene spanning the video when no cut is found.
 
+    Scene ends are clipped to ``duration_s`` (PySceneDetect times frames by their number at the nominal rate).
     When there are more than ``max_scenes`` scenes the longest ones are kept, in time order, so that a
     flickering video cannot blow up the verbalization. A video of more than ``max_frames`` frames is sampled
     evenly (PySceneDetect's ``frame_skip``): hard cuts are still found, to within the sampling step.
@@ -30,7 +31,10 @@ def detect_scenes(path: Path, duration_s: float, threshold: float, min_scene_len
     manager.detect_scenes(video, frame_skip=frame_step(n_frames, max_frames) - 1)
     scenes: list[tuple[float, float]] = []
     for start, end in manager.get_scene_list():
-        s, e = start.seconds, end.seconds
+        # frame numbers over the nominal rate: a variable-frame-rate video's last scene ended at 4.35 s of 3.98
+        s, e = min(start.seconds, duration_s), min(end.seconds, duration_s)
+        if s >= duration_s:
+            break
         if scenes and e - s < min_scene_len_s:  # too short to be a scene of its own: extend the previous
             scenes[-1] = (scenes[-1][0], e)
         else:

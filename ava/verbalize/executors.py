@@ -9,11 +9,18 @@ does not oversubscribe the CPU. ``workers: auto`` = one per core on a CPU run an
 then share one GPU better in one process). Every worker writes its own shards atomically, so a worker that
 dies loses at most its unfinished shards, which the next run redoes. Workers end when the driver dies (even by
 ``kill -9``; :func:`exit_with_parent`), and with them the pool's resource tracker.
+
+A worker killed mid-shard (the out-of-memory killer's SIGKILL) breaks the whole pool: the shards it had not
+started are requeued in a fresh pool, and each shard that had started is rerun alone in a fresh worker; when
+that one dies too, the item it held (written to the shard's in-flight file before each item) becomes one
+``worker_died`` error row naming it, and the rest of the shard is redone (:meth:`LocalExecutor._isolated`). So
+one item that kills its worker costs one row, not the run.
 """
 
 from __future__ import annotations
 
 import ctypes
+import logging
 import multiprocessing as mp
 import os
 import signal
@@ -22,6 +29,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from itertools import chain, islice
 from pathlib import Path
@@ -30,9 +38,11 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from ava.encoders.base import Encoder, Resolved, load_encoders
-from ava.verbalize.rows import decode_item, describe_items
+from ava.manifest import Ad
+from ava.verbalize.rows import SharedFiles, decode_item, describe_items, died_row
 from ava.verbalize.shards import ShardJob
 
+log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Work:
@@ -56,8 +66,9 @@ class Progress:
         self.items = 0
 
     def arrived(self, job: ShardJob) -> None:
-        self.bar.update(job.index - self.next)  # the shards skipped before it
-        self.next = job.index + 1
+        if job.index >= self.next:  # a shard requeued after a worker died arrives again: nothing to add
+            self.bar.update(job.index - self.next)  # the shards skipped before it
+            self.next = job.index + 1
 
     def finished(self, items: int, shards: int = 1) -> None:
         self.items += items
@@ -76,15 +87,51 @@ class Progress:
         self.close()
 
 
-def run_shard(job: ShardJob, work: Work, encoders: list[Encoder]) -> int:
-    """Process one shard in this process and write it; returns the number of items processed."""
-    items, records = [], {}
+def run_shard(job: ShardJob, work: Work, encoders: list[Encoder], shared: SharedFiles,
+              isolate: bool = False) -> int:
+    """Process one shard in this process and write it; returns the number of items processed.
+
+    A file already made into a row in this process (``shared``, by content) is not decoded again: its row is
+    copied. Before each item's decoding its key is written to the shard's in-flight file
+    (:meth:`ShardJob.inflight`), so that when the process is killed the driver can tell which item it held.
+    ``isolate``: the encoders run item by item too (slower), so a death while encoding is pinned on one item.
+    Items in ``job.died`` are not touched again: they become ``worker_died`` error rows.
+    """
+    records, rows, items, keys = {}, [], [], []
+    waiting: dict[tuple, list[tuple[Ad, int]]] = {}  # content key -> later items of the same file in this shard
     for ad, indices in job.items:
         records[ad.line] = ad.record
         for index in indices:
+            if (ad.line, index) in job.died:
+                rows.append(died_row(ad, index, job.died[(ad.line, index)]))
+                continue
+            key = SharedFiles.key(ad, index, work.root)
+            if key is not None and (copy := shared.get(key, ad, index)) is not None:
+                rows.append(copy)
+                continue
+            if key in waiting:
+                waiting[key].append((ad, index))
+                continue
+            if key is not None:
+                waiting[key] = []
+            job.mark(ad.line, index)
             items.append(decode_item(ad, index, work.root, work.media))
-    job.finish(describe_items(items, records, encoders))
+            keys.append(key)
+            if isolate:
+                _keep(shared, key, describe_items(items[-1:], records, encoders), rows)
+    if not isolate:
+        job.mark("encoders")
+        for key, row in zip(keys, describe_items(items, records, encoders), strict=True):
+            _keep(shared, key, [row], rows)
+    rows += [shared.get(key, ad, index) for key, later in waiting.items() for ad, index in later]
+    job.finish(rows)
     return job.size
+
+
+def _keep(shared: SharedFiles, key: tuple | None, new: list[dict], rows: list[dict]) -> None:
+    if key is not None:
+        shared.put(key, new[0])
+    rows += new
 
 
 _WORKER: dict = {}
@@ -114,10 +161,11 @@ def exit_with_parent(parent: int) -> None:
 def _init_worker(work: Work, threads: int, parent: int) -> None:
     exit_with_parent(parent)
     _WORKER["work"], _WORKER["enc"] = work, load_encoders(work.encoders, work.device, threads)
+    _WORKER["shared"] = SharedFiles()
 
 
-def _run_in_worker(job: ShardJob) -> int:
-    return run_shard(job, _WORKER["work"], _WORKER["enc"])
+def _run_in_worker(job: ShardJob, isolate: bool = False) -> int:
+    return run_shard(job, _WORKER["work"], _WORKER["enc"], _WORKER["shared"], isolate=isolate)
 
 
 class LocalExecutor:
@@ -140,28 +188,86 @@ class LocalExecutor:
         with Progress(f"verbalize ({workers} worker{'s' if workers > 1 else ''})", work) as bar:
             if workers == 1:
                 encoders = None  # loaded with the first shard: a run with nothing to do loads nothing
+                shared = SharedFiles()
                 for job in jobs:
                     bar.arrived(job)
                     encoders = encoders if encoders is not None else load_encoders(work.encoders, work.device)
-                    n = run_shard(job, work, encoders)
+                    n = run_shard(job, work, encoders, shared)
                     bar.finished(n)
                     done += n
                 return done
             threads = max(1, (os.cpu_count() or 1) // workers)
-            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                     initargs=(work, threads, os.getpid())) as pool:
-                pending: set[Future] = set()
-                for job in jobs:
-                    if len(pending) >= 2 * workers:
-                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        done += _collect(finished, bar)
+            while True:
+                n, broken = self._pool(jobs, work, workers, threads, bar)
+                done += n
+                if not broken:
+                    return done
+                started = [j for j in broken if j.held() is not None]
+                # a shard that never started goes back in the queue; one that did is rerun alone (below)
+                jobs = chain([j for j in broken if j.held() is None], jobs)
+                for job in started:
+                    done += self._isolated(job, work, threads, bar)
+
+    def _pool(self, jobs: Iterator[ShardJob], work: Work, workers: int, threads: int,
+              bar: Progress) -> tuple[int, list[ShardJob]]:
+        """Run ``jobs`` in a pool until they run out (returns ``(items, [])``) or a worker dies: then the pool
+        is broken, nothing more is submitted, and the shards it did not finish are returned."""
+        done, broken = 0, []
+        with self._new_pool(workers, work, threads) as pool:
+            pending: dict[Future, ShardJob] = {}
+            for job in jobs:
+                if len(pending) >= 2 * workers:
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    n, lost = _collect({f: pending.pop(f) for f in finished}, bar)
+                    done, broken = done + n, broken + lost
+                try:
+                    if broken:
+                        raise BrokenProcessPool
                     bar.arrived(job)
-                    pending.add(pool.submit(_run_in_worker, job))
-                done += _collect(wait(pending).done, bar)
-        return done
+                    pending[pool.submit(_run_in_worker, job)] = job
+                except BrokenProcessPool:  # this job was taken from the stream but never ran: requeued
+                    broken.append(job)
+                    break
+            wait(pending)
+            n, lost = _collect(pending, bar)
+        return done + n, broken + lost
+
+    def _isolated(self, job: ShardJob, work: Work, threads: int, bar: Progress) -> int:
+        """Rerun a shard whose worker died, alone in a fresh worker with the encoders item by item; each time
+        that worker dies too, the item it held becomes a ``worker_died`` row and the rest is redone again."""
+        while True:
+            job.mark(None)  # a death before the first item is then not blamed on the last run's item
+            with self._new_pool(1, work, threads) as pool:
+                future = pool.submit(_run_in_worker, job, True)
+                try:
+                    n = future.result()
+                    bar.finished(n)
+                    return n
+                except BrokenProcessPool:
+                    held = job.held()
+            if not isinstance(held, tuple) or held in job.died:  # died loading the encoders: not an item's doing
+                raise RuntimeError(f"a verbalize worker died before processing shard {job.path.name} (while "
+                                   "loading the encoders?); check the machine's memory") from None
+            line, index = held
+            log.warning("a worker died (killed: out of memory?) on item %d of manifest line %d; it becomes a "
+                        "worker_died error row and the rest of %s is redone in a fresh worker", index, line,
+                        job.path.name)
+            job.died[held] = ("the worker process died while processing this item (killed by a signal, e.g. by "
+                              "the out-of-memory killer); the rest of its shard was redone in a fresh worker")
+
+    @staticmethod
+    def _new_pool(workers: int, work: Work, threads: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                                   initargs=(work, threads, os.getpid()))
 
 
-def _collect(finished: set[Future], bar: Progress) -> int:
-    n = sum(f.result() for f in finished)
-    bar.finished(n, len(finished))
-    return n
+def _collect(finished: dict[Future, ShardJob], bar: Progress) -> tuple[int, list[ShardJob]]:
+    """Items done by the ``finished`` futures, and the shards lost to a dead worker (the pool is then broken)."""
+    n, lost = 0, []
+    for future, job in finished.items():
+        try:
+            n += future.result()
+        except BrokenProcessPool:
+            lost.append(job)
+    bar.finished(n, len(finished) - len(lost))
+    return n, lost

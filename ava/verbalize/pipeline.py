@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ava.encoders.base import resolve_encoders
 from ava.jsonl import count_records
+from ava.lock import output_lock
 from ava.manifest import iter_manifest
 from ava.runtime import check_output_dir, peak_rss_mb, pick_device, write_json
 from ava.verbalize.executors import Work
@@ -46,6 +47,11 @@ def verbalize(cfg: DictConfig) -> dict[str, Any]:
     manifest = Path(cfg.input) if cfg.input else bundled_samples()
     out_dir = Path(cfg.output_dir)
     check_output_dir(out_dir)  # before the first shard is processed, not when it is written
+    with output_lock(out_dir, "ava.verbalize"):  # a second run on the folder stops here, naming this one's PID
+        return _verbalize(cfg, manifest, out_dir, t0)
+
+
+def _verbalize(cfg: DictConfig, manifest: Path, out_dir: Path, t0: float) -> dict[str, Any]:
     shard_dir = out_dir / "verbalized"
     encoders = resolve_encoders(cfg.encoders)
     media = OmegaConf.to_container(cfg.media, resolve=True)
@@ -69,12 +75,14 @@ def summarise(plan: Plan, manifest: Path, out_dir: Path, encoders: dict[str, str
     """Counts over the plan's shards, read a shard at a time (memory does not grow with the manifest)."""
     files = plan.written()
     counts: dict[str, Counter] = {c: Counter() for c in ("status", "error_kind", "vision_backend", "media_type")}
+    notes: Counter = Counter()  # rows per note kind (audio_cut, truncated, exif_orientation, ...)
     rows = 0
     for f in files:
-        table = pq.read_table(f, columns=list(counts))
+        table = pq.read_table(f, columns=[*counts, "notes"])
         rows += table.num_rows
         for col, counter in counts.items():
             counter.update(v for v in table.column(col).to_pylist() if v)
+        notes.update(n.split(":", 1)[0] for row in table.column("notes").to_pylist() for n in row or [])
     return {
         "input": str(manifest),
         "output_dir": str(out_dir),
@@ -85,6 +93,7 @@ def summarise(plan: Plan, manifest: Path, out_dir: Path, encoders: dict[str, str
                   "processed_this_run": processed, "skipped_already_done": plan.skipped},
         "error_kinds": dict(counts["error_kind"]),
         "media_types": dict(counts["media_type"]),
+        "notes": dict(sorted(notes.items())),
         "vision_backends": dict(counts["vision_backend"]),
         "encoders": encoders,
         "device": device,

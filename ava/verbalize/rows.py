@@ -8,13 +8,16 @@ encoder's business (ava/encoders/base.py); this module only makes the empty row 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import traceback
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from ava.encoders.base import Encoder, Item, run_encoder
-from ava.manifest import Ad, MediaPathError, resolve_media
+from ava.encoders.base import RECORD_FIELDS, Encoder, Item, run_encoder
+from ava.manifest import Ad, MediaPathError, renormalised, resolve_media
 from ava.media.decode import Decoded, decode
 from ava.media.ffmpeg import MediaError
 from ava.verbalize.schema import SCHEMA
@@ -26,7 +29,59 @@ log = logging.getLogger(__name__)
 def new_row(ad: Ad, index: int) -> dict[str, Any]:
     row: dict[str, Any] = {name: None for name in SCHEMA.names}
     row.update(ad_id=ad.id, manifest_line=ad.line, media_index=index, media_path=ad.media[index],
-               verbalization="", ocr_text="", transcript="", colours=[], scenes=[])
+               verbalization="", ocr_text="", transcript="", colours=[], scenes=[], notes=[])
+    return row
+
+
+class SharedFiles:
+    """Rows already made in this process, keyed by the file's content (SHA-256) and the manifest fields the
+    encoders read (:data:`~ava.encoders.base.RECORD_FIELDS`): one image shared by 200 ads is decoded and encoded
+    once, and every ad gets its own row, a copy noted ``shared_file``. At most ``size`` rows are kept (a row is a
+    few KB: the text, a 512-float embedding)."""
+
+    def __init__(self, size: int = 1024):
+        self.size = size
+        self.rows: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
+
+    @staticmethod
+    def key(ad: Ad, index: int, root: Path) -> tuple | None:
+        """None when the item has no readable regular file (decode_item makes its error row)."""
+        try:
+            path = resolve_media(root, ad.media[index])
+            if not path.is_file():
+                return None
+            h = hashlib.sha256()
+            with path.open("rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    h.update(chunk)
+        except (MediaPathError, OSError):
+            return None
+        fields = json.dumps([ad.record.get(f) for f in RECORD_FIELDS], sort_keys=True, default=str)
+        return h.hexdigest(), fields
+
+    def put(self, key: tuple, row: dict[str, Any]) -> None:
+        self.rows[key] = row
+        self.rows.move_to_end(key)
+        while len(self.rows) > self.size:
+            self.rows.popitem(last=False)
+
+    def get(self, key: tuple, ad: Ad, index: int) -> dict[str, Any] | None:
+        """A copy of the row made for ``key``, as ``ad``'s item ``index``; None when there is none."""
+        first = self.rows.get(key)
+        if first is None:
+            return None
+        self.rows.move_to_end(key)
+        row = dict(first, ad_id=ad.id, manifest_line=ad.line, media_index=index, media_path=ad.media[index])
+        row["notes"] = [*(first["notes"] or []), f"shared_file: the same file as ad {first['ad_id']} item "
+                                                  f"{first['media_index']} (line {first['manifest_line']}), "
+                                                  "decoded once"]
+        return row
+
+
+def died_row(ad: Ad, index: int, why: str) -> dict[str, Any]:
+    """The error row of an item whose worker process died on it (executors.py)."""
+    row = new_row(ad, index)
+    _fail(row, "worker_died", why)
     return row
 
 
@@ -38,7 +93,11 @@ def decode_item(ad: Ad, index: int, root: Path, media_cfg: Any) -> tuple[dict[st
     """The item's row (an error row on failure) and its decoded media (None on failure). Never raises."""
     row = new_row(ad, index)
     try:
-        return row, decode(resolve_media(root, row["media_path"]), media_cfg)
+        path = resolve_media(root, row["media_path"])
+        decoded = decode(path, media_cfg)
+        if (form := renormalised(row["media_path"], path)) is not None:
+            decoded.notes.append(f"unicode_name: not on disk as spelled in the manifest; found as {form}")
+        return row, decoded
     except MediaPathError as exc:
         _fail(row, "path_refused", str(exc))
     except MediaError as exc:
@@ -54,7 +113,7 @@ def _start(row: dict[str, Any], dec: Decoded) -> None:
     # a track's contents are the audio-event encoder's to say (ava/encoders/audio_events.py)
     audio = "no audio track" if dec.media_type != "image" and dec.pcm is None else None
     row.update(status="ok", vision_backend="none", media_type=dec.media_type, width=dec.width, height=dec.height,
-               duration_s=dec.duration_s, audio=audio, blank=dec.blank if dec.scenes else None,
+               duration_s=dec.duration_s, audio=audio, notes=list(dec.notes), blank=dec.blank if dec.scenes else None,
                scenes=[{"index": sc.index, "start": sc.start, "end": sc.end, "blank": sc.blank, "tags": [],
                         "ocr_text": "", "transcript": "", "colours": [], "faces": None} for sc in dec.scenes])
 

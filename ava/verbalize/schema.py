@@ -52,5 +52,6 @@ SCHEMA = pa.schema([
     ("speech_untranscribed_s", pa.float64()),  # seconds of voiced spans that gave no words
     ("speech_spans", pa.list_(SPEECH_SPAN)),   # each voiced span: its language and outcome
     ("speech_words_dropped", pa.int32()),      # words Whisper put outside every voiced span, or in a loop
+    ("notes", pa.list_(pa.string())),   # "kind: what" per limit or repair applied (audio_cut, truncated, ...)
     ("scenes", pa.list_(SCENE)),
 ])

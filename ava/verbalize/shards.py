@@ -46,6 +46,27 @@ class ShardJob:
     fingerprint: str
     items: list[tuple[Ad, list[int]]]
     kept: list[dict[str, Any]] = field(default_factory=list)
+    died: dict[tuple[int, int], str] = field(default_factory=dict)  # (line, index) -> why: worker_died rows
+
+    @property
+    def inflight(self) -> Path:
+        """Names the item a worker is processing (ava/verbalize/executors.py), so a dead worker's item is known."""
+        return self.path.with_name(f".inflight-{self.index:05d}")
+
+    def mark(self, *key: Any) -> None:
+        """Record what is being processed: ``(line, index)``, ``"encoders"``, or ``None`` to clear."""
+        if key == (None,):
+            self.inflight.unlink(missing_ok=True)
+        else:
+            self.inflight.write_text(" ".join(map(str, key)))
+
+    def held(self) -> tuple[int, int] | str | None:
+        """What :meth:`mark` last recorded: ``(line, index)``, ``"encoders"``, or None."""
+        try:
+            parts = self.inflight.read_text().split()
+        except OSError:
+            return None
+        return (int(parts[0]), int(parts[1])) if len(parts) == 2 else " ".join(parts) or None
 
     @property
     def size(self) -> int:
@@ -58,6 +79,7 @@ class ShardJob:
         rows.sort(key=lambda r: (r["manifest_line"], r["media_index"]))
         table = pa.Table.from_pylist(rows, schema=SCHEMA)
         write_table(self.path, table.replace_schema_metadata({FINGERPRINT_KEY: self.fingerprint.encode()}))
+        self.mark(None)
 
 
 def settings_key(media: dict[str, Any], encoders: list[Resolved]) -> str:
@@ -107,8 +129,8 @@ class Plan:
 
     def jobs(self) -> Iterator[ShardJob]:
         self.shard_dir.mkdir(parents=True, exist_ok=True)
-        for tmp in self.shard_dir.glob(".shard-*.tmp"):  # left by a run killed mid-write; never read
-            tmp.unlink()
+        for tmp in [*self.shard_dir.glob(".shard-*.tmp"), *self.shard_dir.glob(".inflight-*")]:
+            tmp.unlink()  # left by a run killed mid-write or mid-shard; never read
         it = iter(self.entries)
         while shard := list(islice(it, self.shard_size)):
             job = self._job(self.shards, shard)

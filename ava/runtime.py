@@ -149,9 +149,17 @@ def checked_output_dir(config_name: str) -> Callable[[Callable[[], Any]], Callab
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MiB."""
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kb / 1024 if sys.platform != "darwin" else kb / 2**20
+    """Peak resident memory of this process so far, in MiB.
+
+    Linux: ``VmHWM`` of /proc/self/status, this program's own peak. ``ru_maxrss`` is kept across ``exec``, so a
+    command started by a large process (a test runner, a launcher) would report its parent's peak instead.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(ln.split()[1]) for ln in fh if ln.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration, ValueError, IndexError):
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return kb / 1024 if sys.platform != "darwin" else kb / 2**20
 
 
 def loud_warning(message: str) -> None:

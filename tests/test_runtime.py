@@ -107,3 +107,16 @@ def test_pick_device_without_torch_does_not_import_it():
             "print(d, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out[1] == "False" and out[0] in ("cpu", "cuda")
+
+
+def test_peak_rss_is_the_commands_own_not_its_parents():
+    """ru_maxrss survives exec: a command started by a 300 MB process would report 300 MB as its own peak."""
+    import subprocess
+    import sys
+
+    ballast = bytearray(300 * 2**20)  # noqa: F841  (the parent's memory, touched)
+    for i in range(0, len(ballast), 4096):
+        ballast[i] = 1
+    out = subprocess.run([sys.executable, "-c", "from ava.runtime import peak_rss_mb; print(peak_rss_mb())"],
+                         capture_output=True, text=True, check=True).stdout
+    assert float(out) < 150, out

@@ -25,7 +25,8 @@ import pyarrow.parquet as pq
 from ava.build_dataset.behaviour import Behaviour, BehaviourConfig, Issues, merge, parse_behaviour
 from ava.build_dataset.text import ad_copy, mask_urls
 from ava.dedup.graph import connected
-from ava.manifest import Ad, ManifestError, iter_manifest, parse_line
+from ava.jsonl import iter_lines
+from ava.manifest import DEFAULT_LIMITS, Ad, Limits, ManifestError, iter_manifest, parse_line
 
 log = logging.getLogger(__name__)
 
@@ -172,18 +173,23 @@ class AdRef:
 
 
 class Manifest:
-    """Random access to the manifest's lines: one pass records each line's byte offset (8 bytes a line)."""
+    """Random access to the manifest's lines: one pass records each line's byte offset (8 bytes a line).
 
-    def __init__(self, path: str | Path) -> None:
+    ``limits`` bound a line's bytes and a string's length (:class:`ava.manifest.Limits`); a line over the limit
+    is skipped a chunk at a time, here and when its error is reported, so it never sits in memory.
+    """
+
+    def __init__(self, path: str | Path, limits: Limits = DEFAULT_LIMITS) -> None:
         self.path = Path(path)
+        self.limits = limits
         if not self.path.is_file():
             raise FileNotFoundError(f"manifest not found: {self.path}")
         self.offsets = array("q")
         with self.path.open("rb") as fh:
             pos = 0
-            for raw in fh:
+            for _, _, size in iter_lines(fh, limits.max_line_bytes):
                 self.offsets.append(pos)
-                pos += len(raw)
+                pos += size
 
     def read(self, lines: list[int]) -> list[Ad]:
         """The ads on these 1-based lines (lines that iter_manifest accepted once)."""
@@ -191,7 +197,7 @@ class Manifest:
         with self.path.open("rb") as fh:
             for line in lines:
                 fh.seek(self.offsets[line - 1])
-                ad = parse_line(fh.readline(), line)
+                ad = parse_line(fh.readline(self.limits.max_line_bytes + 1), line, self.limits)
                 if isinstance(ad, ManifestError):
                     raise RuntimeError(f"{self.path} line {line} changed during the run: {ad.error}")
                 out.append(ad)
@@ -203,7 +209,7 @@ def index_manifest(manifest: Manifest, dedup: Mapping[str, tuple[set[int], bool]
     """Stream the manifest once: report malformed lines (with line numbers) and duplicate ids."""
     refs: list[AdRef] = []
     seen: set[str] = set()
-    for entry in iter_manifest(manifest.path):
+    for entry in iter_manifest(manifest.path, manifest.limits):
         if isinstance(entry, ManifestError):
             log.warning("%s line %d: %s", manifest.path, entry.line, entry.error)
             errors.append(entry.as_dict())

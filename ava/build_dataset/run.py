@@ -30,6 +30,7 @@ from ava.build_dataset.regions import COUNTRY_TABLE, US_TABLE, RegionRanker, loa
 from ava.build_dataset.split import assign_splits
 from ava.build_dataset.stats import target_label, write_outputs
 from ava.build_dataset.tasks.base import Context, Generator, ItemFacts, PoolEntry, item_facts, unit_hash
+from ava.manifest import Limits
 from ava.runtime import check_output_dir, loud_warning, peak_rss_mb
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ class _Items:
         self.media = MediaStore(cfg.verbalized, work)
         counts.update({f"media_status.{k}": v for k, v in self.media.status.items()})
         dedup = load_dedup(cfg.dedup)
-        self.manifest = Manifest(cfg.manifest)
+        self.manifest = Manifest(cfg.manifest, Limits(int(cfg.limits.max_line_bytes), int(cfg.limits.max_field_chars)))
         self.refs = index_manifest(self.manifest, dedup, counts, errors)
         counts["ads_read"] = len(self.refs)
         ids = [r.id for r in self.refs]

@@ -1,16 +1,23 @@
-"""Shared by every ``python -m ava.*`` command: device choice, atomic writes (bytes, JSON, Parquet), run summaries."""
+"""Shared by every ``python -m ava.*`` command: device choice, atomic writes (bytes, JSON, Parquet), scratch folders,
+SIGTERM as an exit, full-disk errors, run summaries."""
 
 from __future__ import annotations
 
 import ctypes
+import errno
+import fcntl
 import functools
 import json
 import logging
 import os
 import resource
+import shutil
+import signal
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +55,29 @@ def pick_device(device: str = "auto", torch_runs: bool = True) -> str:
     return device
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see either the old file or the whole new one."""
+def temp_beside(path: str | Path) -> tuple[int, Path]:
+    """(open fd, name) of a new temp file in ``path``'s folder, for writing ``path`` by temp + rename.
+
+    Made exclusively (``mkstemp``: ``O_CREAT | O_EXCL``, a random name), so a symlink planted in a shared
+    ``output_dir`` is never written through; ``os.replace`` onto ``path`` then replaces a link there, not its
+    target. Its mode is what ``open()`` would give (``0666 & ~umask``), not mkstemp's 0600.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; the file gets what open() would have given it
+        os.fchmod(fd, 0o666 & ~_umask())
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    return fd, Path(tmp)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see either the old file or the whole new one."""
+    fd, tmp = temp_beside(path)
+    try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -88,6 +111,103 @@ def write_table(path: str | Path, table: Any) -> None:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
     atomic_write_bytes(path, sink.getvalue().to_pybytes())
+
+
+@contextmanager
+def terminate_as_exit() -> Iterator[None]:
+    """While the block runs, SIGTERM (``kill``, a scheduler's time limit) raises ``SystemExit(143)``, so every
+    ``finally`` and ``with`` on the way out runs (temp files and scratch folders removed) before the process
+    ends with the status a SIGTERM gives. Outside the main thread (no handler can be set there) it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def scratch_dir(parent: str | Path, prefix: str) -> Iterator[Path]:
+    """A new private folder ``parent/<prefix>XXXXXXXX``, removed when the block ends (an error, Ctrl-C, and a
+    SIGTERM inside :func:`terminate_as_exit` included).
+
+    A SIGKILL or a power cut still leaves one behind, so each folder is held under an exclusive ``flock`` while
+    in use, and every ``<prefix>*`` folder under ``parent`` that no process holds is removed first: a run
+    never deletes the folder of a run still going on the same ``parent``, and stale ones do not pile up.
+    """
+    parent = Path(parent)
+    for stale in sorted(parent.glob(f"{prefix}*")):
+        _remove_if_unheld(stale)
+    while True:
+        path = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # waits if another run's clean-up holds it, then sees it gone
+        if path.is_dir():
+            break
+        os.close(fd)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        os.close(fd)
+
+
+def _remove_if_unheld(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)  # never through a planted link
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)  # in use by a run going on now
+        return
+    try:
+        shutil.rmtree(path, ignore_errors=True)
+        log.info("removed %s, left by a run that was killed", path)
+    finally:
+        os.close(fd)
+
+
+class DiskFullError(OSError):
+    """No space (or quota) left where a command writes; the message names the disk(s) and their free space."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """An ``OSError`` ENOSPC / EDQUOT, or SQLite's SQLITE_FULL ("database or disk is full")."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return getattr(exc, "sqlite_errorcode", None) == 13  # SQLITE_FULL
+
+
+def disk_full_error(exc: BaseException, folder: str | Path, doing: str) -> DiskFullError:
+    """The error for a full disk met while ``doing`` under ``folder``: the disks written and their free space.
+
+    Besides ``folder``, a command may write to the system's temp folder (SQLite's sort files), so that is named
+    too when it is on another file system.
+    """
+    places = [Path(folder).absolute()]
+    tmp = Path(tempfile.gettempdir())
+    try:
+        if os.stat(tmp).st_dev != os.stat(places[0]).st_dev:
+            places.append(tmp)
+    except OSError:
+        pass
+    free = []
+    for place in places:
+        try:
+            usage = shutil.disk_usage(place)
+            free.append(f"{place}: {usage.free / 2**20:,.1f} MiB free of {usage.total / 2**20:,.1f} MiB")
+        except OSError as err:
+            free.append(f"{place}: {err.strerror}")
+    return DiskFullError(errno.ENOSPC, f"no space left on the disk while {doing} ({'; '.join(free)}): {exc}. "
+                                       "Free space there or choose another output_dir")
 
 
 class OutputDirError(SystemExit):

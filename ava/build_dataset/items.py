@@ -94,15 +94,21 @@ class MediaStore:
         missing = [c for c in VERBALIZED_COLUMNS if c not in pf.schema_arrow.names]
         if missing:
             raise VerbalizedInputError(f"{shard}: columns {missing} are missing (not ava.verbalize output?)")
-        try:
-            for batch in pf.iter_batches(columns=VERBALIZED_COLUMNS, batch_size=4096):
+        batches = pf.iter_batches(columns=VERBALIZED_COLUMNS, batch_size=4096)
+        while True:
+            try:
+                batch = next(batches, None)
+                if batch is None:
+                    return
                 rows = [(str(r["ad_id"]), int(r["manifest_line"]), int(r["media_index"]), r["media_type"],
                          str(r["status"]), r["verbalization"]) for r in batch.to_pylist()]
-                self.status.update(r[4] for r in rows)
-                self.db.executemany("INSERT INTO media VALUES (?, ?, ?, ?, ?, ?)", rows)
-        except (pa.ArrowException, OSError, TypeError, ValueError, sqlite3.Error) as exc:
-            raise VerbalizedInputError(f"{shard}: cannot read its rows as ava.verbalize writes them "
-                                       f"({type(exc).__name__}: {exc}); remove it or re-verbalize its ads") from exc
+            except (pa.ArrowException, OSError, TypeError, ValueError) as exc:
+                raise VerbalizedInputError(f"{shard}: cannot read its rows as ava.verbalize writes them "
+                                           f"({type(exc).__name__}: {exc}); remove it or re-verbalize its ads"
+                                           ) from exc
+            self.status.update(r[4] for r in rows)
+            # a write error here is the scratch database's (a full disk), not the shard's: not caught here
+            self.db.executemany("INSERT INTO media VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def get(self, ad_id: str, line: int, counts: Counter) -> list[tuple]:
         """[(media_index, media_type, status, verbalization)] of the ad on manifest ``line``, by media_index."""

@@ -142,6 +142,9 @@ class _Matrix:
                 log.info("dedup: %s float32 embeddings > embeddings_in_memory_max_gb: on disk at %s", shape,
                          self.spill)
                 self.spill.parent.mkdir(parents=True, exist_ok=True)
+                # a stale spill, or a link planted there, is removed (never written through); ours made exclusively
+                self.spill.unlink(missing_ok=True)
+                os.close(os.open(self.spill, os.O_CREAT | os.O_EXCL | os.O_RDWR | os.O_NOFOLLOW, 0o600))
                 self.x = np.lib.format.open_memmap(self.spill, mode="w+", dtype=np.float32, shape=shape)
                 _reserve(self.spill)
             else:

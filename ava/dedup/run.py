@@ -25,7 +25,15 @@ from ava.dedup.binary import binary_pairs, build_binary, estimate_binary_recall,
 from ava.dedup.graph import UnionFind, pick_representatives, summed_cosine, summed_hamming_similarity
 from ava.dedup.index import IndexChooser, PairSearch, RecallReport, build_index, rescore, tune_and_estimate
 from ava.dedup.load import DedupInputError, embedding_matrix, phash_codes, read_verbalized
-from ava.runtime import check_output_dir, cuda_driver_devices, loud_warning, peak_rss_mb, write_json, write_table
+from ava.runtime import (
+    check_output_dir,
+    cuda_driver_devices,
+    loud_warning,
+    peak_rss_mb,
+    terminate_as_exit,
+    write_json,
+    write_table,
+)
 
 log = logging.getLogger(__name__)
 # in method.spill_dir: the embeddings when above method.embeddings_in_memory_max_gb; deleted after
@@ -174,6 +182,7 @@ def _check_threshold(method: str, threshold: float) -> None:
         )
 
 
+@terminate_as_exit()  # a SIGTERM ends the run through its finally blocks: the spilled embeddings are deleted
 def dedup(cfg: DictConfig) -> Summary:
     """Run the stage; returns (and writes) the summary."""
     start = time.perf_counter()

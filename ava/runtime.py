@@ -10,7 +10,9 @@ import functools
 import json
 import logging
 import os
+import re
 import resource
+import shlex
 import shutil
 import signal
 import sys
@@ -255,11 +257,62 @@ def output_dir_of(argv: list[str], config_name: str) -> str | None:
     return value
 
 
+class CommandLineError(SystemExit):
+    """A command-line override Hydra would misread; the message shows it quoted so that Hydra reads it."""
+
+
+def hydra_quoted(value: str) -> str:
+    """``value`` as a double-quoted Hydra string: ``"`` escaped, and the backslashes before it or at the end
+    doubled (Hydra's rule: backslashes elsewhere stay as they are)."""
+    escaped = re.sub(r'(\\*)("|$)', lambda m: m.group(1) * 2 + ("\\" + m.group(2) if m.group(2) else ""), value)
+    return f'"{escaped}"'
+
+
+def check_overrides(argv: list[str]) -> None:
+    """Refuse, with the fix, an override whose value Hydra's grammar would misread but reads once quoted.
+
+    A path holding ``=``, ``#``, brackets, parentheses, braces, a quote or a non-ASCII letter is a parse error
+    ("mismatched input '='"), and one holding a comma (``my ads, 2024.jsonl``) a list to sweep over. The error
+    names the argument and gives it quoted for Hydra and for a POSIX shell. Values already quoted, and commas
+    under ``-m`` (a sweep), are left to Hydra.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    multirun = "-m" in argv or "--multirun" in argv
+    for arg in argv:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        key, value = arg.split("=", 1)
+        if not value or value[0] in "'\"":
+            continue
+        try:
+            override = parser.parse_override(arg)
+            why = "Hydra reads its commas as a list to sweep over" if override.is_sweep_override() else ""
+        except Exception as exc:  # hydra.errors.OverrideParseException and the grammar's own errors
+            why = f"Hydra cannot parse it: {str(exc).splitlines()[0]}"
+        if not why or (multirun and "," in value):
+            continue
+        fixed = f"{key}={hydra_quoted(value)}"
+        try:
+            if parser.parse_override(fixed).value() != value:
+                continue
+        except Exception:
+            continue
+        raise CommandLineError(
+            f"{arg}: {why}. A value holding '=', ', ', '#', brackets, quotes or non-ASCII letters must be quoted "
+            f"for Hydra inside the argument: {fixed}, in a POSIX shell {shlex.quote(fixed)}"
+            + (" (or add -m to sweep over the comma-separated values)" if "," in value else "")
+        )
+
+
 def checked_output_dir(config_name: str) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
-    """Decorates a ``@hydra.main`` entry point: check the command line's ``output_dir`` before Hydra starts."""
+    """Decorates a ``@hydra.main`` entry point: before Hydra starts, check the command line's overrides
+    (:func:`check_overrides`) and its ``output_dir``."""
     def wrap(main: Callable[[], Any]) -> Callable[[], Any]:
         @functools.wraps(main)
         def run() -> Any:
+            check_overrides(sys.argv[1:])
             path = output_dir_of(sys.argv[1:], config_name)
             if path is not None:
                 check_output_dir(path)

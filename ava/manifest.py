@@ -7,6 +7,11 @@ paths relative to the manifest's folder. Records in older API field names are re
 :class:`Ad`). A malformed line never stops a run: it becomes a
 :class:`ManifestError` with its 1-based line number. A media path that leaves the manifest's folder is
 refused with :class:`MediaPathError`.
+
+Bounds (:class:`Limits`): a line over ``max_line_bytes`` is a :class:`ManifestError` and is never held in
+memory; a string over ``max_field_chars`` is cut to it (``"<field>: cut to N characters"``); a field holding
+a number no float holds (``1e400``, a 401-digit integer) is dropped (``"<field>: non-finite number
+dropped"``), the rest of the ad kept. Both are named on the :class:`Ad` like the renames, so callers count them.
 """
 
 from __future__ import annotations
@@ -22,6 +27,29 @@ from pathlib import Path
 from typing import Any
 
 from ava.jsonl import LineError, iter_jsonl, parse_json_line
+
+# The 289 real Ad Library records in ../shared/data/real_ads.jsonl: longest line 48,726 bytes, longest string
+# 43,133 characters (an ad body). The defaults leave 21x and 2.3x headroom, and bound what one line costs:
+# parsing a line takes ~20x its size in RAM (a 500 MB line took 10.6 GB), so 1 MiB costs ~20 MB at most.
+MAX_LINE_BYTES = 2**20
+MAX_FIELD_CHARS = 100_000
+UNCUT_FIELDS = frozenset({"id", "media"})  # cut, they would name another ad or file: refused instead
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How large a manifest line and one string in it may be (build_dataset: ``limits.max_line_bytes``,
+    ``limits.max_field_chars``)."""
+
+    max_line_bytes: int = MAX_LINE_BYTES
+    max_field_chars: int = MAX_FIELD_CHARS
+
+    def __post_init__(self) -> None:
+        if self.max_line_bytes < 1 or self.max_field_chars < 1:
+            raise ValueError(f"manifest limits must be positive, got {self}")
+
+
+DEFAULT_LIMITS = Limits()
 
 
 class MediaPathError(ValueError):
@@ -124,10 +152,12 @@ def normalise_record(record: dict[str, Any]) -> tuple[dict[str, Any], list[str]]
     return rec, changes
 
 
-def parse_line(raw: bytes | str, line: int) -> Ad | ManifestError:
+def parse_line(raw: bytes | str, line: int, limits: Limits = DEFAULT_LIMITS) -> Ad | ManifestError:
     """Parse one manifest line (old field names normalised by :func:`normalise_record`); never raises."""
-    parsed = parse_json_line(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw, line)
-    return parse_record(parsed, line)
+    raw = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    if len(raw.rstrip(b"\r\n")) > limits.max_line_bytes:
+        return ManifestError(line, f"line too long: {len(raw):,} bytes, over max_line_bytes={limits.max_line_bytes:,}")
+    return parse_record(parse_json_line(raw, line), line, limits)
 
 
 def _line_error(err: LineError) -> ManifestError:
@@ -135,10 +165,13 @@ def _line_error(err: LineError) -> ManifestError:
         return ManifestError(err.line, f"not UTF-8: {err.detail}")
     if err.kind == "too_deep":
         return ManifestError(err.line, "malformed JSON: nested deeper than the parser's stack")
+    if err.kind == "too_long":
+        return ManifestError(err.line, f"line too long: {err.exc.size:,} bytes, over max_line_bytes="
+                                       f"{err.exc.limit:,}; not read")
     return ManifestError(err.line, f"malformed JSON: {err.detail}")
 
 
-def parse_record(record: Any, line: int) -> Ad | ManifestError:
+def parse_record(record: Any, line: int, limits: Limits = DEFAULT_LIMITS) -> Ad | ManifestError:
     """Check one parsed line (or its :class:`~ava.jsonl.LineError`) and make it an :class:`Ad`."""
     if isinstance(record, LineError):
         return _line_error(record)
@@ -149,6 +182,9 @@ def parse_record(record: Any, line: int) -> Ad | ManifestError:
     if not isinstance(ad_id, (str, int)) or isinstance(ad_id, bool) or str(ad_id).strip() == "":
         return ManifestError(line, "missing or invalid 'id' (a non-empty string or integer; none found in "
                                    "'_id' or ad_snapshot_url's id= either)")
+    if len(str(ad_id)) > limits.max_field_chars:
+        return ManifestError(line, f"'id' is {len(str(ad_id)):,} characters, over max_field_chars="
+                                   f"{limits.max_field_chars:,}")
     media = record.get("media", [])
     if media is None:
         media = []
@@ -157,7 +193,34 @@ def parse_record(record: Any, line: int) -> Ad | ManifestError:
     bad = _first_bad_value(record)
     if bad is not None:
         return ManifestError(line, f"{bad[1]} in field {bad[0]!r}")
+    for name in [n for n in record if n not in UNCUT_FIELDS]:
+        value, non_finite, cut = _bounded(record[name], limits.max_field_chars)
+        if non_finite:
+            del record[name]
+            changes.append(f"{name}: non-finite number dropped")
+        elif cut:
+            record[name] = value
+            changes.append(f"{name}: cut to {limits.max_field_chars} characters")
     return Ad(line, record, tuple(changes))
+
+
+def _bounded(value: Any, max_chars: int) -> tuple[Any, bool, bool]:
+    """(``value`` with every string over ``max_chars`` cut, whether it holds a non-finite number, whether a
+    string was cut); the same object when nothing was cut."""
+    if isinstance(value, float):
+        return value, not math.isfinite(value), False
+    if isinstance(value, str):
+        return (value[:max_chars], False, True) if len(value) > max_chars else (value, False, False)
+    if isinstance(value, (dict, list)):
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        out, non_finite, cut = {}, False, False
+        for k, v in items:
+            out[k], nf, c = _bounded(v, max_chars)
+            non_finite, cut = non_finite or nf, cut or c
+        if cut:
+            value = out if isinstance(value, dict) else list(out.values())
+        return value, non_finite, cut
+    return value, False, False
 
 
 def _unencodable(text: str) -> bool:
@@ -170,9 +233,7 @@ def _unencodable(text: str) -> bool:
 
 
 def _first_bad_value(value: Any, path: str = "") -> tuple[str, str] | None:
-    """(field path, what is wrong) of the first non-finite number or unencodable string, else ``None``."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return path or "<root>", "non-finite number"
+    """(field path, what is wrong) of the first unencodable string, else ``None``."""
     if isinstance(value, str) and _unencodable(value):
         return path or "<root>", "lone surrogate (not encodable as UTF-8)"
     if isinstance(value, dict):
@@ -191,13 +252,13 @@ def _first_bad_value(value: Any, path: str = "") -> tuple[str, str] | None:
     return None
 
 
-def iter_manifest(path: str | Path) -> Iterator[Ad | ManifestError]:
+def iter_manifest(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> Iterator[Ad | ManifestError]:
     """Yield an :class:`Ad` or a :class:`ManifestError` for every non-blank line, in file order."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"manifest not found: {path}")
-    for line_no, parsed in iter_jsonl(path):
-        yield parse_record(parsed, line_no)
+    for line_no, parsed in iter_jsonl(path, max_line_bytes=limits.max_line_bytes):
+        yield parse_record(parsed, line_no, limits)
 
 
 def renormalised(rel: str, resolved: Path) -> str | None:

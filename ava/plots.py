@@ -3,8 +3,11 @@ set-up, on the Agg backend (files only: no display needed, as on a cluster node)
 
 from __future__ import annotations
 
+from io import BytesIO
 from pathlib import Path
 from typing import Any
+
+from ava.runtime import atomic_write_bytes
 
 
 def subplots(*args: Any, **kwargs: Any):
@@ -18,11 +21,19 @@ def subplots(*args: Any, **kwargs: Any):
 
 
 def save(fig, path: Path, dpi: int = 110) -> Path:
-    """Lay out ``fig``, write it to ``path`` (its folder made if missing) and free it."""
+    """Lay out ``fig``, write it to ``path`` (its folder made if missing) and free it.
+
+    Written like every other output (:func:`ava.runtime.atomic_write_bytes`: temp file made exclusively, then
+    renamed), so a reader never sees half a PNG, a failed write leaves the old one, and a symlink planted at
+    ``path`` is replaced, never written through.
+    """
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    png = BytesIO()
+    try:
+        fig.savefig(png, dpi=dpi, format="png")
+    finally:
+        plt.close(fig)
+    atomic_write_bytes(path, png.getvalue())
     return Path(path)

@@ -1,17 +1,25 @@
-"""Shared by every ``python -m ava.*`` command: device choice, atomic writes (bytes, JSON, Parquet), run summaries."""
+"""Shared by every ``python -m ava.*`` command: device choice, atomic writes (bytes, JSON, Parquet), scratch folders,
+SIGTERM as an exit, full-disk errors, run summaries."""
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
+import errno
+import fcntl
 import functools
 import json
 import logging
 import os
+import re
 import resource
+import shlex
+import shutil
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -49,21 +57,37 @@ def pick_device(device: str = "auto", torch_runs: bool = True) -> str:
     return device
 
 
+def temp_beside(path: str | Path) -> tuple[int, Path]:
+    """(open fd, name) of a new temp file in ``path``'s folder, for writing ``path`` by temp + rename.
+
+    Made exclusively (``mkstemp``: ``O_CREAT | O_EXCL``, a random name), so a symlink planted in a shared
+    ``output_dir`` is never written through; ``os.replace`` onto ``path`` then replaces a link there, not its
+    target. Its mode is what ``open()`` would give (``0666 & ~umask``), not mkstemp's 0600.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    return fd, Path(tmp)
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see either the old file or the whole new one."""
     with atomic_open(path) as fh:
         fh.write(data)
 
 
-@contextlib.contextmanager
+@contextmanager
 def atomic_open(path: str | Path) -> Iterator[BinaryIO]:
     """A binary file to write that replaces ``path`` whole when the block ends (streamed: for files too large
     to build in memory); an exception leaves ``path`` as it was and removes the temporary file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = temp_beside(path)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; the file gets what open() would have given it
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()
@@ -97,6 +121,103 @@ def write_table(path: str | Path, table: Any) -> None:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
     atomic_write_bytes(path, sink.getvalue().to_pybytes())
+
+
+@contextmanager
+def terminate_as_exit() -> Iterator[None]:
+    """While the block runs, SIGTERM (``kill``, a scheduler's time limit) raises ``SystemExit(143)``, so every
+    ``finally`` and ``with`` on the way out runs (temp files and scratch folders removed) before the process
+    ends with the status a SIGTERM gives. Outside the main thread (no handler can be set there) it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def scratch_dir(parent: str | Path, prefix: str) -> Iterator[Path]:
+    """A new private folder ``parent/<prefix>XXXXXXXX``, removed when the block ends (an error, Ctrl-C, and a
+    SIGTERM inside :func:`terminate_as_exit` included).
+
+    A SIGKILL or a power cut still leaves one behind, so each folder is held under an exclusive ``flock`` while
+    in use, and every ``<prefix>*`` folder under ``parent`` that no process holds is removed first: a run
+    never deletes the folder of a run still going on the same ``parent``, and stale ones do not pile up.
+    """
+    parent = Path(parent)
+    for stale in sorted(parent.glob(f"{prefix}*")):
+        _remove_if_unheld(stale)
+    while True:
+        path = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # waits if another run's clean-up holds it, then sees it gone
+        if path.is_dir():
+            break
+        os.close(fd)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        os.close(fd)
+
+
+def _remove_if_unheld(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)  # never through a planted link
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)  # in use by a run going on now
+        return
+    try:
+        shutil.rmtree(path, ignore_errors=True)
+        log.info("removed %s, left by a run that was killed", path)
+    finally:
+        os.close(fd)
+
+
+class DiskFullError(OSError):
+    """No space (or quota) left where a command writes; the message names the disk(s) and their free space."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """An ``OSError`` ENOSPC / EDQUOT, or SQLite's SQLITE_FULL ("database or disk is full")."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return getattr(exc, "sqlite_errorcode", None) == 13  # SQLITE_FULL
+
+
+def disk_full_error(exc: BaseException, folder: str | Path, doing: str) -> DiskFullError:
+    """The error for a full disk met while ``doing`` under ``folder``: the disks written and their free space.
+
+    Besides ``folder``, a command may write to the system's temp folder (SQLite's sort files), so that is named
+    too when it is on another file system.
+    """
+    places = [Path(folder).absolute()]
+    tmp = Path(tempfile.gettempdir())
+    try:
+        if os.stat(tmp).st_dev != os.stat(places[0]).st_dev:
+            places.append(tmp)
+    except OSError:
+        pass
+    free = []
+    for place in places:
+        try:
+            usage = shutil.disk_usage(place)
+            free.append(f"{place}: {usage.free / 2**20:,.1f} MiB free of {usage.total / 2**20:,.1f} MiB")
+        except OSError as err:
+            free.append(f"{place}: {err.strerror}")
+    return DiskFullError(errno.ENOSPC, f"no space left on the disk while {doing} ({'; '.join(free)}): {exc}. "
+                                       "Free space there or choose another output_dir")
 
 
 class OutputDirError(SystemExit):
@@ -154,11 +275,62 @@ def output_dir_of(argv: list[str], config_name: str) -> str | None:
     return value
 
 
+class CommandLineError(SystemExit):
+    """A command-line override Hydra would misread; the message shows it quoted so that Hydra reads it."""
+
+
+def hydra_quoted(value: str) -> str:
+    """``value`` as a double-quoted Hydra string: ``"`` escaped, and the backslashes before it or at the end
+    doubled (Hydra's rule: backslashes elsewhere stay as they are)."""
+    escaped = re.sub(r'(\\*)("|$)', lambda m: m.group(1) * 2 + ("\\" + m.group(2) if m.group(2) else ""), value)
+    return f'"{escaped}"'
+
+
+def check_overrides(argv: list[str]) -> None:
+    """Refuse, with the fix, an override whose value Hydra's grammar would misread but reads once quoted.
+
+    A path holding ``=``, ``#``, brackets, parentheses, braces, a quote or a non-ASCII letter is a parse error
+    ("mismatched input '='"), and one holding a comma (``my ads, 2024.jsonl``) a list to sweep over. The error
+    names the argument and gives it quoted for Hydra and for a POSIX shell. Values already quoted, and commas
+    under ``-m`` (a sweep), are left to Hydra.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    multirun = "-m" in argv or "--multirun" in argv
+    for arg in argv:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        key, value = arg.split("=", 1)
+        if not value or value[0] in "'\"":
+            continue
+        try:
+            override = parser.parse_override(arg)
+            why = "Hydra reads its commas as a list to sweep over" if override.is_sweep_override() else ""
+        except Exception as exc:  # hydra.errors.OverrideParseException and the grammar's own errors
+            why = f"Hydra cannot parse it: {str(exc).splitlines()[0]}"
+        if not why or (multirun and "," in value):
+            continue
+        fixed = f"{key}={hydra_quoted(value)}"
+        try:
+            if parser.parse_override(fixed).value() != value:
+                continue
+        except Exception:
+            continue
+        raise CommandLineError(
+            f"{arg}: {why}. A value holding '=', ', ', '#', brackets, quotes or non-ASCII letters must be quoted "
+            f"for Hydra inside the argument: {fixed}, in a POSIX shell {shlex.quote(fixed)}"
+            + (" (or add -m to sweep over the comma-separated values)" if "," in value else "")
+        )
+
+
 def checked_output_dir(config_name: str) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
-    """Decorates a ``@hydra.main`` entry point: check the command line's ``output_dir`` before Hydra starts."""
+    """Decorates a ``@hydra.main`` entry point: before Hydra starts, check the command line's overrides
+    (:func:`check_overrides`) and its ``output_dir``."""
     def wrap(main: Callable[[], Any]) -> Callable[[], Any]:
         @functools.wraps(main)
         def run() -> Any:
+            check_overrides(sys.argv[1:])
             path = output_dir_of(sys.argv[1:], config_name)
             if path is not None:
                 check_output_dir(path)
@@ -168,9 +340,17 @@ def checked_output_dir(config_name: str) -> Callable[[Callable[[], Any]], Callab
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MiB."""
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kb / 1024 if sys.platform != "darwin" else kb / 2**20
+    """Peak resident memory of this process so far, in MiB.
+
+    Linux: ``VmHWM`` of /proc/self/status, this program's own peak. ``ru_maxrss`` is kept across ``exec``, so a
+    command started by a large process (a test runner, a launcher) would report its parent's peak instead.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(ln.split()[1]) for ln in fh if ln.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration, ValueError, IndexError):
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return kb / 1024 if sys.platform != "darwin" else kb / 2**20
 
 
 def loud_warning(message: str) -> None:

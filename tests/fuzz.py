@@ -3,8 +3,9 @@ without the seed, so a failure reproduces).
 
 :func:`make_inputs` writes ``root/data/ads.jsonl`` and ``root/data/media/``: good ads (full behaviour, one or two good
 images) mixed with lines that are malformed (bad JSON, non-objects, bad ids, NaN, lone surrogates, deep
-nesting, bytes that are not UTF-8, bad ``media``), ads that are valid but hostile (scalars in list fields,
-garbage behaviour: huge or tiny numbers, commas, wrong types) and media that are broken (empty, truncated,
+nesting, bytes that are not UTF-8, bad ``media``, a line over the line bound, a 401-digit id), ads that are
+valid but hostile (scalars in list fields, garbage behaviour: huge or tiny numbers, 401-digit integers, commas,
+wrong types, a body over the field bound) and media that are broken (empty, truncated,
 not an image, a folder, missing, outside the root, absolute, NUL bytes, symlink loops, overlong names).
 It returns what a correct run must keep.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import codecs
 import json
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from typing import Any
 from PIL import Image
 
 from ava.build_dataset.synthetic import ad
+from ava.manifest import MAX_FIELD_CHARS, MAX_LINE_BYTES
 
 BAD_LINES: list[bytes] = [
     b"{not json", b"[1, 2, 3]", b'"a string"', b"42", b"null", b'{"id": ""}', b'{"id": true}', b'{"id": null}',
@@ -28,6 +31,8 @@ BAD_LINES: list[bytes] = [
     b'{"id": "m1", "media": "one.png"}', b'{"id": "m2", "media": [1, 2]}', b'{"id": "m3", "media": {"a": 1}}',
     b'{"id": "u1", "page_name": "\xff\xfe"}', b"[" * 50_000 + b"]" * 50_000, b'{"id": "t1"',
     b'{"id": "k\\ud800", "page_name": "x"}', b'{"id": "d", "demographic_distribution": [{"percentage": NaN}]}',
+    b'{"id": "big", "x": "' + b"y" * (MAX_LINE_BYTES + 1) + b'"}',  # over the line bound: refused, never read
+    b'{"id": 1' + b"0" * 400 + b"}",  # an id no float holds (401 digits): not an id
 ]
 
 BAD_MEDIA = ["empty.png", "truncated.png", "text.png", "folder.png", "missing.png", "../outside.png",
@@ -54,6 +59,10 @@ def _hostile_fields(rng: random.Random) -> dict[str, Any]:
                                            [{"region": "Texas", "percentage": "-1"}]])},
         {"page_id": rng.choice([None, 5, {"x": 1}]), "page_name": rng.choice([None, 7, ["p"]])},
         {"ad_delivery_start_time": rng.choice(["yesterday", 5, None, "2024-13-45"])},
+        # numbers no float holds (401 digits): the field is dropped and counted, the ad kept
+        {"impressions": rng.choice([{"lower_bound": "1000", "upper_bound": 10**400}, {"lower_bound": -(10**400)}])},
+        {"demographic_distribution": [{"age": "25-34", "gender": "female", "percentage": 10**400}]},
+        {"ad_creative_bodies": ["long " * (MAX_FIELD_CHARS // 4)]},  # over the field bound: cut and counted
     ]
     out: dict[str, Any] = {}
     for extra in rng.sample(choices, rng.randint(1, 2)):
@@ -69,6 +78,9 @@ class Expected:
     ok_media: set[tuple[str, str]] = field(default_factory=set)  # (ad id, path) rows that must be ok
     bad_media: set[tuple[str, str]] = field(default_factory=set)  # rows that must be errors
     ads: int = 0  # lines that are ads (good or hostile-but-valid)
+    too_long: set[int] = field(default_factory=set)  # line numbers over the line bound
+    huge_fields: Counter = field(default_factory=Counter)  # field -> ads holding a 401-digit integer in it
+    long_fields: Counter = field(default_factory=Counter)  # field -> ads with a string over the field bound
 
 
 def make_media(root: Path) -> list[str]:
@@ -104,12 +116,19 @@ def make_inputs(root: Path, seed: int, n_lines: int = 300) -> Expected:
         exp.lines += 1
         if kind == "bad_line":
             raw.append(rng.choice(BAD_LINES))
+            if len(raw[-1]) > MAX_LINE_BYTES:
+                exp.too_long.add(i + 1)
             continue
         ad_id = f"{kind}-{i}"
         media = rng.sample(good_media, rng.randint(1, 2))
         rec = ad(ad_id, f"page{i % 37}", body=f"Offer {i} {rng.random():.6f}", media=list(media))
         if kind == "hostile":
-            rec.update(_hostile_fields(rng))
+            hostile = _hostile_fields(rng)
+            rec.update(hostile)
+            for name, value in hostile.items():
+                text = json.dumps(value)
+                exp.huge_fields[name] += "0" * 400 in text
+                exp.long_fields[name] += len(text) > MAX_FIELD_CHARS
         if kind == "bad_media":
             broken = rng.sample(BAD_MEDIA, rng.randint(1, 3))
             rec["media"] = [*media, *(f"media/{b}" if b and not b.startswith(("/", "..")) else b for b in broken)]

@@ -1,7 +1,8 @@
 """Fuzz: a few hundred seeded hostile manifest lines and media files through verbalize and build_dataset.
 
 Every good row is kept, every broken media item is an error row, every malformed line is counted once with
-its number, nothing non-finite reaches train/val.jsonl, no temp file is left, and both commands exit 0.
+its number (a line over the line bound too), every 401-digit integer drops its field and every over-long string
+is cut, both counted, nothing non-finite reaches train/val.jsonl, no temp file is left, and both commands exit 0.
 """
 
 import json
@@ -11,6 +12,7 @@ import sys
 import pyarrow.parquet as pq
 import pytest
 
+from ava.manifest import MAX_FIELD_CHARS
 from ava.verbalize.pipeline import verbalize
 from tests.fuzz import make_inputs
 from tests.verbalize.conftest import compose_verbalize
@@ -40,6 +42,13 @@ def test_fuzzed_inputs_keep_every_good_row(tmp_path, seed):
     build = json.loads((ds / "build_summary.json").read_text())
     assert build["counts"]["ads_read"] == exp.ads
     assert sorted(e["line"] for e in build["manifest_errors"]) == sorted(e["line"] for e in summary["manifest_errors"])
+    too_long = {e["line"] for e in build["manifest_errors"] if "line too long" in e["error"]}
+    assert exp.too_long and too_long == exp.too_long
+    assert +exp.huge_fields and +exp.long_fields  # the seed made both shapes
+    for name, n in exp.huge_fields.items():
+        assert build["counts"].get(f"normalised.{name}: non-finite number dropped", 0) == n, name
+    for name, n in exp.long_fields.items():
+        assert build["counts"].get(f"normalised.{name}: cut to {MAX_FIELD_CHARS} characters", 0) == n, name
 
     def refuse(name):
         raise AssertionError(f"a sample holds {name}")

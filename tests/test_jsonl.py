@@ -93,3 +93,31 @@ def test_callers_keep_their_error_types(tmp_path):
         read_samples(_write(tmp_path / "train.jsonl", [b'{"id": "\xff"}']))
     with pytest.raises(PredictionsError, match=r"line 1: malformed JSON \(RecursionError"):
         read_outputs(_write(tmp_path / "o.jsonl", [DEEP]), ["s0"])
+
+
+HUGE = "1" + "0" * 400  # 401 digits: valid JSON, beyond any float
+
+
+def test_huge_integers_are_non_finite_not_overflow(tmp_path):
+    lines = [f'{{"n": {HUGE}}}', f'{{"n": -{HUGE}}}', '{"n": 1e400}', f'{{"n": {"9" * 5000}}}',
+             f'{{"n": {"9" * 300}}}', '{"n": 12345678901234567890}']
+    got = [r["n"] for _, r in iter_jsonl(_write(tmp_path / "h.jsonl", [x.encode() for x in lines]))]
+    assert got[:4] == [math.inf, -math.inf, math.inf, math.inf]  # 5000 digits: not Python's int-string limit error
+    assert got[4] == int("9" * 300) and got[5] == 12345678901234567890  # within float range: exact integers
+    assert [type(g) for g in got] == [float] * 4 + [int] * 2
+
+
+def test_line_over_the_limit_is_skipped_without_reading_it(tmp_path):
+    import tracemalloc
+
+    big = b'{"id": "big", "x": "' + b"y" * (32 * 2**20) + b'"}'
+    path = _write(tmp_path / "big.jsonl", [b'{"id": "1"}', big, b'{"id": "3"}', b"z" * 100])
+    tracemalloc.start()
+    got = list(iter_jsonl(path, max_line_bytes=100))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert got[0] == (1, {"id": "1"}) and got[2] == (3, {"id": "3"}) and got[3][1].kind == "malformed"
+    assert got[1][0] == 2 and got[1][1].kind == "too_long" and got[1][1].exc.size == len(big) + 1
+    assert peak < 4 * 2**20, peak  # a 32 MiB line, skipped in 1 MiB chunks: never held whole
+    messages = {e.line: e.error for e in iter_manifest(path) if isinstance(e, ManifestError)}
+    assert messages[2].startswith(f"line too long: {len(big) + 1:,} bytes, over max_line_bytes=1,048,576")

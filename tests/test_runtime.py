@@ -111,3 +111,63 @@ def test_pick_device_without_torch_does_not_import_it():
             "print(d, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out[1] == "False" and out[0] in ("cpu", "cuda")
+
+
+def test_peak_rss_is_the_commands_own_not_its_parents():
+    """ru_maxrss survives exec: a command started by a 300 MB process would report 300 MB as its own peak."""
+    import subprocess
+    import sys
+
+    ballast = bytearray(300 * 2**20)  # noqa: F841  (the parent's memory, touched)
+    for i in range(0, len(ballast), 4096):
+        ballast[i] = 1
+    out = subprocess.run([sys.executable, "-c", "from ava.runtime import peak_rss_mb; print(peak_rss_mb())"],
+                         capture_output=True, text=True, check=True).stdout
+    assert float(out) < 150, out
+
+
+ODD_VALUES = ["/data/my ads, 2024/ads.jsonl", "/data/a=b/ads.jsonl", "/data/café/ads.jsonl", "/data/a#1/x",
+              "/data/[x](y){z}/x", "/data/it's/x", "C:\\ads=2\\", 'a\\"b']
+
+
+@pytest.mark.parametrize("value", ODD_VALUES)
+def test_odd_path_is_refused_with_a_quoted_form_hydra_reads_back(value):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from ava.runtime import CommandLineError, check_overrides
+
+    with pytest.raises(CommandLineError) as err:
+        check_overrides(["dedup=null", f"manifest={value}"])
+    fixed = str(err.value).split("inside the argument: ", 1)[1].split(", in a POSIX shell ")[0]
+    assert fixed.startswith('manifest="')
+    assert OverridesParser.create().parse_override(fixed).value() == value  # the advice works, byte for byte
+    check_overrides(["dedup=null", fixed])  # and is accepted
+
+
+def test_overrides_hydra_reads_are_left_alone():
+    from ava.runtime import check_overrides
+
+    check_overrides(["model=smollm2_135m", "+a.b=3", "~c", "d=[1,2]", "e={a:1}", "f=${g}", "g='x=y'", "-m", "seed=1,2",
+                     "--config-name", "train", "h=/data/plain path/ads.jsonl"])
+
+
+def test_path_with_comma_and_equals_on_the_command_line(tmp_path):
+    """The command refuses the bare path before Hydra starts (exit 1, the quoted form in the message), and runs
+    with the quoted form it gives."""
+    import json
+    import shlex
+
+    from ava.build_dataset.synthetic import ad, write_manifest
+
+    folder = tmp_path / "my ads, 2024=final"
+    folder.mkdir()
+    write_manifest(folder / "ads.jsonl", [ad("a"), ad("b", "p2")])
+    base = [sys.executable, "-m", "ava.build_dataset", "verbalized=null", "dedup=null", f"output_dir={tmp_path / 'o'}",
+            "dataset_tasks.generators.ts.enabled=false", "dataset_tasks.generators.tc.enabled=false"]
+    bare = subprocess.run([*base, f"manifest={folder / 'ads.jsonl'}"], capture_output=True, text=True, timeout=300)
+    assert bare.returncode == 1 and "Traceback" not in bare.stderr
+    shell_form = bare.stderr.split("in a POSIX shell ", 1)[1].split(" (or add -m")[0].strip()
+    ok = subprocess.run([*base, *shlex.split(shell_form)], capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    summary = json.loads((tmp_path / "o" / "build_summary.json").read_text())
+    assert summary["inputs"]["manifest"] == str(folder / "ads.jsonl") and summary["counts"]["ads_read"] == 2

@@ -24,7 +24,8 @@ import pyarrow.parquet as pq
 
 from ava.build_dataset.behaviour import Behaviour, BehaviourConfig, Issues, merge, parse_behaviour
 from ava.build_dataset.text import ad_copy, mask_urls
-from ava.manifest import Ad, ManifestError, iter_manifest, parse_line
+from ava.jsonl import iter_lines
+from ava.manifest import DEFAULT_LIMITS, Ad, Limits, ManifestError, iter_manifest, parse_line
 from ava.unionfind import connected
 
 log = logging.getLogger(__name__)
@@ -93,15 +94,21 @@ class MediaStore:
         missing = [c for c in VERBALIZED_COLUMNS if c not in pf.schema_arrow.names]
         if missing:
             raise VerbalizedInputError(f"{shard}: columns {missing} are missing (not ava.verbalize output?)")
-        try:
-            for batch in pf.iter_batches(columns=VERBALIZED_COLUMNS, batch_size=4096):
+        batches = pf.iter_batches(columns=VERBALIZED_COLUMNS, batch_size=4096)
+        while True:
+            try:
+                batch = next(batches, None)
+                if batch is None:
+                    return
                 rows = [(str(r["ad_id"]), int(r["manifest_line"]), int(r["media_index"]), r["media_type"],
                          str(r["status"]), r["verbalization"]) for r in batch.to_pylist()]
-                self.status.update(r[4] for r in rows)
-                self.db.executemany("INSERT INTO media VALUES (?, ?, ?, ?, ?, ?)", rows)
-        except (pa.ArrowException, OSError, TypeError, ValueError, sqlite3.Error) as exc:
-            raise VerbalizedInputError(f"{shard}: cannot read its rows as ava.verbalize writes them "
-                                       f"({type(exc).__name__}: {exc}); remove it or re-verbalize its ads") from exc
+            except (pa.ArrowException, OSError, TypeError, ValueError) as exc:
+                raise VerbalizedInputError(f"{shard}: cannot read its rows as ava.verbalize writes them "
+                                           f"({type(exc).__name__}: {exc}); remove it or re-verbalize its ads"
+                                           ) from exc
+            self.status.update(r[4] for r in rows)
+            # a write error here is the scratch database's (a full disk), not the shard's: not caught here
+            self.db.executemany("INSERT INTO media VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def get(self, ad_id: str, line: int, counts: Counter) -> list[tuple]:
         """[(media_index, media_type, status, verbalization)] of the ad on manifest ``line``, by media_index."""
@@ -172,18 +179,23 @@ class AdRef:
 
 
 class Manifest:
-    """Random access to the manifest's lines: one pass records each line's byte offset (8 bytes a line)."""
+    """Random access to the manifest's lines: one pass records each line's byte offset (8 bytes a line).
 
-    def __init__(self, path: str | Path) -> None:
+    ``limits`` bound a line's bytes and a string's length (:class:`ava.manifest.Limits`); a line over the limit
+    is skipped a chunk at a time, here and when its error is reported, so it never sits in memory.
+    """
+
+    def __init__(self, path: str | Path, limits: Limits = DEFAULT_LIMITS) -> None:
         self.path = Path(path)
+        self.limits = limits
         if not self.path.is_file():
             raise FileNotFoundError(f"manifest not found: {self.path}")
         self.offsets = array("q")
         with self.path.open("rb") as fh:
             pos = 0
-            for raw in fh:
+            for _, _, size in iter_lines(fh, limits.max_line_bytes):
                 self.offsets.append(pos)
-                pos += len(raw)
+                pos += size
 
     def read(self, lines: list[int]) -> list[Ad]:
         """The ads on these 1-based lines (lines that iter_manifest accepted once)."""
@@ -191,7 +203,7 @@ class Manifest:
         with self.path.open("rb") as fh:
             for line in lines:
                 fh.seek(self.offsets[line - 1])
-                ad = parse_line(fh.readline(), line)
+                ad = parse_line(fh.readline(self.limits.max_line_bytes + 1), line, self.limits)
                 if isinstance(ad, ManifestError):
                     raise RuntimeError(f"{self.path} line {line} changed during the run: {ad.error}")
                 out.append(ad)
@@ -203,7 +215,7 @@ def index_manifest(manifest: Manifest, dedup: Mapping[str, tuple[set[int], bool]
     """Stream the manifest once: report malformed lines (with line numbers) and duplicate ids."""
     refs: list[AdRef] = []
     seen: set[str] = set()
-    for entry in iter_manifest(manifest.path):
+    for entry in iter_manifest(manifest.path, manifest.limits):
         if isinstance(entry, ManifestError):
             log.warning("%s line %d: %s", manifest.path, entry.line, entry.error)
             errors.append(entry.as_dict())

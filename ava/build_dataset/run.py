@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
+import sqlite3
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,12 +31,24 @@ from ava.build_dataset.regions import RegionRanker
 from ava.build_dataset.split import assign_splits
 from ava.build_dataset.stats import write_outputs
 from ava.build_dataset.tasks.base import Context, Generator, ItemFacts, PoolEntry, item_facts, unit_hash
+from ava.manifest import Limits
 from ava.populations import COUNTRY_TABLE, US_TABLE, load_codes, load_population
-from ava.runtime import check_output_dir, loud_warning, peak_rss_mb
+from ava.runtime import (
+    DiskFullError,
+    check_output_dir,
+    disk_full_error,
+    is_disk_full,
+    loud_warning,
+    peak_rss_mb,
+    scratch_dir,
+    temp_beside,
+    terminate_as_exit,
+)
 from ava.sample import target_label
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "val")
+WORK_PREFIX = ".work-"  # the scratch folder in output_dir (SQLite of the verbalizer's rows)
 
 
 class EmptyDatasetError(RuntimeError):
@@ -51,6 +64,19 @@ def _why_empty(summary: dict[str, Any]) -> str:
     listed = "; ".join(first + [f"{k}: {v}" for k, v in reasons.most_common(10)]) or "the manifest has no ads"
     return (f"no samples written ({summary['counts'].get('ads_read', 0)} ads read, {summary['items']} items). "
             f"Reasons: {listed}. Details in {summary['inputs']['output_dir']}/build_summary.json")
+
+
+@contextmanager
+def _disk_full_named(out: Path) -> Iterator[None]:
+    """A full disk met while building (SQLite scratch rows, samples, summary) is reported as a full disk, naming
+    it, never as a bad input."""
+    try:
+        yield
+    except (OSError, sqlite3.Error) as exc:
+        if is_disk_full(exc) and not isinstance(exc, DiskFullError):
+            raise disk_full_error(exc, out, f"building the dataset in {out}; its previous train/val files are "
+                                            "kept") from exc
+        raise
 
 
 def _generators(cfg: DictConfig) -> list[Generator]:
@@ -84,7 +110,7 @@ class _Items:
         self.media = MediaStore(cfg.verbalized, work)
         counts.update({f"media_status.{k}": v for k, v in self.media.status.items()})
         dedup = load_dedup(cfg.dedup)
-        self.manifest = Manifest(cfg.manifest)
+        self.manifest = Manifest(cfg.manifest, Limits(int(cfg.limits.max_line_bytes), int(cfg.limits.max_field_chars)))
         self.refs = index_manifest(self.manifest, dedup, counts, errors)
         counts["ads_read"] = len(self.refs)
         ids = [r.id for r in self.refs]
@@ -114,24 +140,27 @@ def _generate(cfg: DictConfig, items: _Items, pool: list[PoolEntry], out: Path, 
     # plain ints: no OmegaConf lookup per sample on the generation loop
     seed, max_item = int(cfg.seed), int(cfg.limits.max_samples_per_item)
     max_task = int(cfg.limits.max_samples_per_task_per_item)
-    tmp = {s: out / f".{s}.jsonl.tmp" for s in SPLITS}
+    tmp: dict[str, tuple[int, Path]] = {}
     try:
+        for s in SPLITS:  # made exclusively (a link planted in output_dir is never written through)
+            tmp[s] = temp_beside(out / f"{s}.jsonl")
         per_task, targets = _write_samples(gens, ctx, items, pool, tmp, counts, seed, max_item, max_task)
     except BaseException:  # a failed build leaves train/val as they were and no temp file behind
-        for path in tmp.values():
+        for _, path in tmp.values():
             path.unlink(missing_ok=True)
         raise
     for s in SPLITS:
-        os.replace(tmp[s], out / f"{s}.jsonl")
+        os.replace(tmp[s][1], out / f"{s}.jsonl")
     return per_task, targets, ctx.skipped
 
 
-def _write_samples(gens: list[Generator], ctx: Context, items: _Items, pool: list[PoolEntry], tmp: dict[str, Path],
-                   counts: Counter, seed: int, max_item: int, max_task: int
+def _write_samples(gens: list[Generator], ctx: Context, items: _Items, pool: list[PoolEntry],
+                   tmp: dict[str, tuple[int, Path]], counts: Counter, seed: int, max_item: int, max_task: int
                    ) -> tuple[dict[str, Counter], dict[str, Counter]]:
     per_task: dict[str, Counter] = defaultdict(Counter)
     targets: dict[str, Counter] = defaultdict(Counter)
-    with open(tmp["train"], "w", encoding="utf-8") as ftrain, open(tmp["val"], "w", encoding="utf-8") as fval:
+    with (os.fdopen(tmp["train"][0], "w", encoding="utf-8") as ftrain,
+          os.fdopen(tmp["val"][0], "w", encoding="utf-8") as fval):
         files = {"train": ftrain, "val": fval}
         for split in SPLITS:
             split_pool = [p for p in pool if p.split == split]
@@ -173,6 +202,7 @@ def _write_samples(gens: list[Generator], ctx: Context, items: _Items, pool: lis
     return per_task, targets
 
 
+@terminate_as_exit()  # a SIGTERM ends the run through its finally blocks: no scratch folder or temp file left
 def build_dataset(cfg: DictConfig) -> dict[str, Any]:
     """Build the instruction dataset; return the summary also written to ``output_dir/build_summary.json``."""
     t0 = time.perf_counter()
@@ -180,23 +210,22 @@ def build_dataset(cfg: DictConfig) -> dict[str, Any]:
     check_output_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     issues, counts, errors, unknown_regions = Issues(), Counter(), [], Counter()
-    work = Path(tempfile.mkdtemp(dir=out, prefix=".work-"))  # the verbalizer's rows, on disk
-    items = None
-    try:
+    # the verbalizer's rows go to SQLite in a scratch folder: removed on exit, on SIGTERM and (when the run was
+    # killed) by the next start; a full disk is reported as such (not as a bad input)
+    with _disk_full_named(out), scratch_dir(out, WORK_PREFIX) as work:
         items = _Items(cfg, work, counts, errors)
-        # counting pass: every item built once; its behaviour issues and facts are recorded here only
-        pool = []
-        for g in tqdm(range(len(items.groups)), desc="items", disable=None):
-            e = items.entry(g, issues, counts, unknown_regions)
-            if e is not None:
-                pool.append(PoolEntry.of(e, g))
-        pool.sort(key=lambda p: p.key)
-        units = assign_splits(pool, cfg.split.by, cfg.split.val_fraction, cfg.seed, cfg.split.val_after)
-        per_task, targets, skipped = _generate(cfg, items, pool, out, counts)
-    finally:
-        if items is not None:
+        try:
+            # counting pass: every item built once; its behaviour issues and facts are recorded here only
+            pool = []
+            for g in tqdm(range(len(items.groups)), desc="items", disable=None):
+                e = items.entry(g, issues, counts, unknown_regions)
+                if e is not None:
+                    pool.append(PoolEntry.of(e, g))
+            pool.sort(key=lambda p: p.key)
+            units = assign_splits(pool, cfg.split.by, cfg.split.val_fraction, cfg.seed, cfg.split.val_after)
+            per_task, targets, skipped = _generate(cfg, items, pool, out, counts)
+        finally:
             items.media.close()
-        shutil.rmtree(work, ignore_errors=True)
     summary = {
         "inputs": {"manifest": str(cfg.manifest), "verbalized": cfg.verbalized, "dedup": cfg.dedup,
                    "output_dir": str(out)},
@@ -216,7 +245,8 @@ def build_dataset(cfg: DictConfig) -> dict[str, Any]:
         "seconds": round(time.perf_counter() - t0, 3),
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }
-    write_outputs(out, summary, parquet=bool(cfg.parquet))
+    with _disk_full_named(out):
+        write_outputs(out, summary, parquet=bool(cfg.parquet))
     if not sum(summary["samples"].values()):
         raise EmptyDatasetError(_why_empty(summary))
     if cfg.split.val_fraction > 0 and not summary["samples"]["val"]:

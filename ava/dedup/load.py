@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,6 +143,9 @@ class _Matrix:
                 log.info("dedup: %s float32 embeddings > embeddings_in_memory_max_gb: on disk at %s", shape,
                          self.spill)
                 self.spill.parent.mkdir(parents=True, exist_ok=True)
+                # a stale spill, or a link planted there, is removed (never written through); ours made exclusively
+                self.spill.unlink(missing_ok=True)
+                os.close(os.open(self.spill, os.O_CREAT | os.O_EXCL | os.O_RDWR | os.O_NOFOLLOW, 0o600))
                 self.x = np.lib.format.open_memmap(self.spill, mode="w+", dtype=np.float32, shape=shape)
                 _reserve(self.spill)
             else:
@@ -222,7 +226,7 @@ def embedding_matrix(
         out.append(x / scaled[:, None])
         present[rows] = True
     if out.x is None:
-        raise DedupInputError(
+        raise _none_present(data) or DedupInputError(
             f"all {keys.num_rows} ok rows have a null embedding (the verbalizer ran without a CLIP "
             "vision backend?): use method=phash, or re-run the verbalizer with embeddings"
         )
@@ -250,8 +254,33 @@ def phash_codes(data: Verbalized, *, batch_rows: int) -> tuple[np.ndarray, np.nd
             present[offset + k] = True
             filled += 1
     if not filled:
-        raise DedupInputError(
+        raise _none_present(data) or DedupInputError(
             f"all {data.keys.num_rows} ok rows have a null phash: the verbalizer hashes images and video "
             "keyframes; use method=embedding for other media"
         )
     return codes[:filled], present
+
+
+WHY_COLUMNS = ("media_type", "vision_backend", "blank")  # what says why a row has no embedding or pHash
+
+
+def _none_present(data: Verbalized) -> DedupInputError | None:
+    """When the other method's column is all null too, one error saying that neither method can work and why
+    (the ok rows' media types, vision backends and blank flags); None when the other method has values."""
+    counts: dict[str, Counter] = {c: Counter() for c in WHY_COLUMNS}
+    for shard in data.shards:
+        names = pq.read_schema(shard).names
+        wanted = [c for c in (*WHY_COLUMNS, "embedding", "phash") if c in names]
+        table = pq.read_table(shard, columns=[*wanted, "status"])
+        table = table.filter(pc.equal(table["status"], "ok"))
+        if any(c in names and table[c].null_count < table.num_rows for c in ("embedding", "phash")):
+            return None
+        for c in WHY_COLUMNS:
+            counts[c].update(str(v) for v in (table[c].to_pylist() if c in names else [None] * table.num_rows))
+    why = "; ".join(f"{c}: {dict(n.most_common())}" for c, n in counts.items())
+    return DedupInputError(
+        f"all {data.keys.num_rows} ok rows have neither an embedding nor a pHash, so neither method=embedding nor "
+        f"method=phash can compare them ({why}). Embeddings need a CLIP vision backend in the verbalizer "
+        "(vision=clip, not vision=none); pHashes come from images and video keyframes that are not blank, never "
+        "from audio. Re-run python -m ava.verbalize with vision=clip, or skip dedup (build_dataset dedup=null)"
+    )

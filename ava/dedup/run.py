@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 
 from ava.dedup.load import DedupInputError, read_verbalized
 from ava.dedup.methods import Embedding, PHash
-from ava.runtime import check_output_dir, loud_warning, peak_rss_mb, write_json, write_table
+from ava.runtime import check_output_dir, loud_warning, peak_rss_mb, terminate_as_exit, write_json, write_table
 
 log = logging.getLogger(__name__)
 # in method.spill_dir: the embeddings when above method.embeddings_in_memory_max_gb; deleted after
@@ -63,6 +63,7 @@ class Summary:
     peak_rss_mb: float = 0.0
 
 
+@terminate_as_exit()  # a SIGTERM ends the run through its finally blocks: the spilled embeddings are deleted
 def dedup(cfg: DictConfig) -> Summary:
     """Run the stage; returns (and writes) the summary."""
     start = time.perf_counter()

@@ -106,7 +106,7 @@ def _check_line(
     if not all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in probs):
         return "'probs' must hold numbers only"
     if not all(math.isfinite(p) for p in probs):
-        return "'probs' holds a non-finite value (NaN or infinity)"
+        return "'probs' holds a non-finite value (infinity, or an integer too large for a float)"
     k = len(questions[qid].options)
     if len(probs) != k:
         return f"question {qid!r} has {k} options (refusal included) but 'probs' has {len(probs)} values"

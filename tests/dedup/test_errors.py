@@ -163,7 +163,7 @@ def test_embedding_column_all_null_type(tmp_path):
             ]
         ),
     )
-    with pytest.raises(DedupInputError, match="use method=phash"):
+    with pytest.raises(DedupInputError, match="neither an embedding nor a pHash"):  # no phash column either
         _run(src, tmp_path)
 
 
@@ -218,3 +218,20 @@ def test_corrupt_data_page_is_named(tmp_path):
     shard.write_bytes(bytes(data))
     with pytest.raises(DedupInputError, match=r"part-00000\.parquet: column 'embedding' cannot be read"):
         _run(src, tmp_path)
+
+
+@pytest.mark.parametrize("method", ["embedding", "phash"])
+def test_neither_embedding_nor_phash_says_so_once(tmp_path, method):
+    """Audio and blank images only, verbalized without CLIP: each method's error used to advise the other."""
+    rows = rows_for([None, None, None])
+    for row, kind in zip(rows, ["audio", "audio", "image"], strict=True):
+        row.update(media_type=kind, vision_backend="none", blank=kind == "image" or None)
+    schema = pa.schema([*EMBEDDING_SCHEMA, pa.field("vision_backend", pa.string()), pa.field("blank", pa.bool_())])
+    src = write_verbalized(tmp_path / "in", rows, schema=schema)
+    with pytest.raises(DedupInputError) as err:
+        _run(src, tmp_path, f"method={method}")
+    message = str(err.value)
+    assert "all 3 ok rows have neither an embedding nor a pHash" in message
+    assert "neither method=embedding nor method=phash" in message and "use method=" not in message
+    assert "media_type: {'audio': 2, 'image': 1}" in message and "vision_backend: {'none': 3}" in message
+    assert "blank: {'None': 2, 'True': 1}" in message and "vision=clip" in message

@@ -17,6 +17,8 @@ QS = {"q1": Question("q1", "?", ("A", "B", "C")), "7": Question("7", "?", ("Yes"
     [
         ('{"id": "q1", "probs": [0.5, NaN, 0.5]}', "non-finite"),
         ('{"id": "q1", "probs": [0.5, Infinity, 0.5]}', "non-finite"),
+        ('{"id": "q1", "probs": [0.5, ' + "1" + "0" * 400 + ', 0.5]}', "non-finite value .*too large for a float"),
+        ('{"id": ' + "1" + "0" * 400 + ', "probs": [1, 0, 0]}', "missing or invalid 'id'"),
         ('{"id": "q1", "probs": [0.5, 0.5]}', "has 3 options"),
         ('{"id": "q1", "probs": [1.2, -0.2, 0.0]}', "negative"),
         ('{"id": "q1", "probs": [0.2, 0.2, 0.2]}', "sums to 0.6"),

@@ -172,3 +172,63 @@ def cpu_model() -> str:
     except OSError:
         pass
     return f"{name} x{os.cpu_count()}"
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity, capped by a cgroup (v2 ``cpu.max``, v1
+    ``cfs_quota_us``) quota rounded up; at least 1."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    quota = _cgroup_quota()
+    if quota is not None:
+        cores = min(cores, max(1, -(-quota[0] // quota[1])))
+    return max(1, cores)
+
+
+def _cgroup_quota() -> tuple[int, int] | None:
+    """(quota, period) in microseconds of this process's cgroup CPU limit, or None when unlimited/unknown."""
+    try:
+        fields = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if fields and fields[0] != "max":
+            return int(fields[0]), int(fields[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        quota = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+        period = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+        return (quota, period) if quota > 0 and period > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+_THREADS_SET: dict[str, Any] = {}
+
+
+def apply_thread_policy(threads: int | str, wait_policy: str = "passive") -> dict[str, Any]:
+    """Set the intra-op thread count and the OpenMP wait policy, once, before torch is imported.
+
+    ``threads``: ``auto`` (:func:`usable_cores`) or a count; ``wait_policy``: ``passive`` (idle OpenMP workers
+    sleep: a step beside another process's load stays within ~2× of quiet, see benchmarks/bench_threads.py)
+    or ``active`` (they spin: the OpenMP default, a 10× slower step when any other process wants a core).
+    The environment (``OMP_NUM_THREADS``, ``OMP_WAIT_POLICY``, ``MKL_NUM_THREADS``) is what the OpenMP runtime
+    reads when torch loads it, so a torch already imported keeps its wait policy: that is announced. Returns
+    (and logs once) what was set.
+    """
+    if _THREADS_SET:
+        return _THREADS_SET
+    n = usable_cores() if str(threads) == "auto" else int(threads)
+    if n < 1:
+        raise ValueError(f"runtime.threads={threads!r}: auto or a count >= 1")
+    policy = str(wait_policy).upper()
+    if policy not in {"PASSIVE", "ACTIVE"}:
+        raise ValueError(f"runtime.omp_wait_policy={wait_policy!r} is not one of passive, active")
+    if "torch" in sys.modules:
+        loud_warning("torch was imported before the thread policy was set: its OpenMP wait policy stays as it "
+                     "was; only the thread count is applied")
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+    os.environ["OMP_WAIT_POLICY"] = policy
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+    _THREADS_SET.update(threads=n, requested=str(threads), omp_wait_policy=policy)
+    log.info("threads: %d intra-op (runtime.threads=%s), OMP_WAIT_POLICY=%s", n, threads, policy)
+    return _THREADS_SET

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import codecs
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,11 @@ def parse_json_line(raw: bytes, line: int, allow_nan: bool = False) -> Any | Lin
 def iter_jsonl(path: str | Path, allow_nan: bool = False) -> Iterator[tuple[int, Any | LineError]]:
     """``(line number, object | LineError)`` for every non-blank line of ``path``, in file order."""
     with Path(path).open("rb") as fh:
-        for line_no, raw in enumerate(fh, start=1):
-            if raw.strip() and raw.strip() != codecs.BOM_UTF8:
-                yield line_no, parse_json_line(raw, line_no, allow_nan)
+        yield from iter_lines(fh, allow_nan)
+
+
+def iter_lines(fh: Iterable[bytes], allow_nan: bool = False) -> Iterator[tuple[int, Any | LineError]]:
+    """:func:`iter_jsonl` over an open binary stream (a decompressing one: ``ava.sample_files``)."""
+    for line_no, raw in enumerate(fh, start=1):
+        if raw.strip() and raw.strip() != codecs.BOM_UTF8:
+            yield line_no, parse_json_line(raw, line_no, allow_nan)

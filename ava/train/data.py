@@ -21,7 +21,7 @@ ones and no sample can attend to another.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,8 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from ava.jsonl import LineError, iter_jsonl
+from ava.jsonl import LineError
+from ava.sample_files import iter_sample_lines, split_files
 
 IGNORE_INDEX = -100
 ROLES = ("system", "user", "assistant")
@@ -60,24 +61,32 @@ def _check_sample(obj: Any) -> str | None:
 
 
 def read_samples(path: Path) -> list[dict[str, Any]]:
-    """All samples of one JSONL file; the first malformed line raises :class:`DatasetError`."""
+    """All samples of ``DIR/SPLIT.jsonl`` or its shards (``ava.sample_files``); the first malformed line raises
+    :class:`DatasetError`."""
+    return list(iter_samples(path))
+
+
+def iter_samples(path: Path) -> Iterator[dict[str, Any]]:
+    """The samples of ``DIR/SPLIT.jsonl`` or its shards, one at a time; a malformed line raises
+    :class:`DatasetError` naming the file and line, a split with no sample too."""
     path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"{path} does not exist; point dataset= at a python -m ava.build_dataset output")
-    samples = []
-    for line_no, obj in iter_jsonl(path):  # a UTF-8 BOM at the start of the file is accepted (utf-8-sig)
+    if not split_files(path):
+        raise DatasetError(f"{path} does not exist (nor its shards {path.name.removesuffix('.jsonl')}-*.jsonl.zst); "
+                           "point dataset= at a python -m ava.build_dataset output")
+    n = 0
+    for file, line_no, obj in iter_sample_lines(path):  # a UTF-8 BOM at the start of a file is accepted
         if isinstance(obj, LineError):
             if obj.kind == "not_utf8":
-                raise DatasetError(f"{path}:{line_no}: not UTF-8 ({obj.exc}); fix or remove the line") from obj.exc
+                raise DatasetError(f"{file}:{line_no}: not UTF-8 ({obj.exc}); fix or remove the line") from obj.exc
             why = f"{obj.exc.__class__.__name__}: {str(obj.exc):.200}"  # RecursionError: nested too deep
-            raise DatasetError(f"{path}:{line_no}: not valid JSON ({why}); fix or remove the line") from obj.exc
+            raise DatasetError(f"{file}:{line_no}: not valid JSON ({why}); fix or remove the line") from obj.exc
         problem = _check_sample(obj)
         if problem:
-            raise DatasetError(f"{path}:{line_no}: {problem}; fix or remove this line")
-        samples.append(obj)
-    if not samples:
+            raise DatasetError(f"{file}:{line_no}: {problem}; fix or remove this line")
+        n += 1
+        yield obj
+    if not n:
         raise DatasetError(f"{path} has no samples; rebuild it with python -m ava.build_dataset")
-    return samples
 
 
 def assistant_spans(messages: Sequence[dict[str, str]], tokenizer) -> tuple[str, list[tuple[int, int]]]:

@@ -3,8 +3,11 @@ set-up, on the Agg backend (files only: no display needed, as on a cluster node)
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
+
+from ava.runtime import atomic_write_bytes
 
 
 def subplots(*args: Any, **kwargs: Any):
@@ -22,7 +25,8 @@ def save(fig, path: Path, dpi: int = 110) -> Path:
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
+    buf = io.BytesIO()  # rendered in memory, then temp + rename: a full disk leaves no truncated image
+    fig.savefig(buf, dpi=dpi, format=Path(path).suffix.lstrip(".") or "png")
     plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
     return Path(path)

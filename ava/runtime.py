@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ctypes
+import errno
 import functools
 import json
 import logging
 import os
 import resource
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterable
@@ -232,3 +234,33 @@ def apply_thread_policy(threads: int | str, wait_policy: str = "passive") -> dic
     _THREADS_SET.update(threads=n, requested=str(threads), omp_wait_policy=policy)
     log.info("threads: %d intra-op (runtime.threads=%s), OMP_WAIT_POLICY=%s", n, threads, policy)
     return _THREADS_SET
+
+
+DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+class DiskFullError(OSError):
+    """A write under an output folder failed for lack of space (the message names the folder and its free space)."""
+
+
+def disk_full(exc: BaseException, folder: str | Path) -> DiskFullError | None:
+    """The :class:`DiskFullError` to raise instead of ``exc`` when it (or an exception it came from) is a write
+    that ran out of disk or quota; None otherwise. torch's checkpoint writer loses the errno and says only
+    ``unexpected pos N vs M`` (its zip writer wrote less than asked), so that message counts too."""
+    seen, cur = set(), exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if (isinstance(cur, OSError) and cur.errno in DISK_ERRNOS) or (
+                isinstance(cur, RuntimeError) and "unexpected pos" in str(cur)):
+            break
+        cur = cur.__cause__ or cur.__context__
+    else:
+        return None
+    probe = Path(folder).absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free / 2**20
+    return DiskFullError(errno.ENOSPC, f"writing under {folder} failed: the disk is full or a disk/file-size "
+                         f"quota was reached ({free:.0f} MiB free on its filesystem; {type(exc).__name__}: "
+                         f"{str(exc):.160}). Free some space (or raise the quota) and rerun with resume=true, "
+                         "or choose another output_dir")

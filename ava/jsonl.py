@@ -127,11 +127,17 @@ def iter_jsonl(path: str | Path, allow_nan: bool = False, max_line_bytes: int | 
                ) -> Iterator[tuple[int, Any | LineError]]:
     """``(line number, object | LineError)`` for every non-blank line of ``path``, in file order."""
     with Path(path).open("rb") as fh:
-        for line_no, raw, size in iter_lines(fh, max_line_bytes):
-            if raw is None:
-                yield line_no, LineError(line_no, "too_long", LineTooLong(size, max_line_bytes or 0))
-            elif not _blank(raw):
-                yield line_no, parse_json_line(raw, line_no, allow_nan)
+        yield from iter_jsonl_stream(fh, allow_nan, max_line_bytes)
+
+
+def iter_jsonl_stream(fh: BinaryIO, allow_nan: bool = False, max_line_bytes: int | None = None
+                      ) -> Iterator[tuple[int, Any | LineError]]:
+    """:func:`iter_jsonl` over an open binary stream (a decompressing one: ``ava.sample_files``)."""
+    for line_no, raw, size in iter_lines(fh, max_line_bytes):
+        if raw is None:
+            yield line_no, LineError(line_no, "too_long", LineTooLong(size, max_line_bytes or 0))
+        elif not _blank(raw):
+            yield line_no, parse_json_line(raw, line_no, allow_nan)
 
 
 def count_records(path: str | Path) -> int:

@@ -190,10 +190,19 @@ class DiskFullError(OSError):
 
 
 def is_disk_full(exc: BaseException) -> bool:
-    """An ``OSError`` ENOSPC / EDQUOT, or SQLite's SQLITE_FULL ("database or disk is full")."""
-    if isinstance(exc, OSError):
-        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    return getattr(exc, "sqlite_errorcode", None) == 13  # SQLITE_FULL
+    """Whether ``exc`` (or an exception it came from) is a write that ran out of disk or quota: an ``OSError``
+    ENOSPC / EDQUOT / EFBIG, SQLite's SQLITE_FULL ("database or disk is full"), or torch's checkpoint writer,
+    which loses the errno and says only ``unexpected pos N vs M`` (its zip writer wrote less than asked)."""
+    seen, cur = set(), exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, OSError) and cur.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            return True
+        if getattr(cur, "sqlite_errorcode", None) == 13 or (  # SQLITE_FULL
+                isinstance(cur, RuntimeError) and "unexpected pos" in str(cur)):
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
 
 
 def disk_full_error(exc: BaseException, folder: str | Path, doing: str) -> DiskFullError:
@@ -216,7 +225,8 @@ def disk_full_error(exc: BaseException, folder: str | Path, doing: str) -> DiskF
             free.append(f"{place}: {usage.free / 2**20:,.1f} MiB free of {usage.total / 2**20:,.1f} MiB")
         except OSError as err:
             free.append(f"{place}: {err.strerror}")
-    return DiskFullError(errno.ENOSPC, f"no space left on the disk while {doing} ({'; '.join(free)}): {exc}. "
+    return DiskFullError(errno.ENOSPC, f"no space left on the disk while {doing} ({'; '.join(free)}): the disk is "
+                                       f"full or a quota was reached ({type(exc).__name__}: {str(exc):.160}). "
                                        "Free space there or choose another output_dir")
 
 
@@ -371,3 +381,63 @@ def cpu_model() -> str:
     except OSError:
         pass
     return f"{name} x{os.cpu_count()}"
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity, capped by a cgroup (v2 ``cpu.max``, v1
+    ``cfs_quota_us``) quota rounded up; at least 1."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    quota = _cgroup_quota()
+    if quota is not None:
+        cores = min(cores, max(1, -(-quota[0] // quota[1])))
+    return max(1, cores)
+
+
+def _cgroup_quota() -> tuple[int, int] | None:
+    """(quota, period) in microseconds of this process's cgroup CPU limit, or None when unlimited/unknown."""
+    try:
+        fields = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if fields and fields[0] != "max":
+            return int(fields[0]), int(fields[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        quota = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+        period = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+        return (quota, period) if quota > 0 and period > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+_THREADS_SET: dict[str, Any] = {}
+
+
+def apply_thread_policy(threads: int | str, wait_policy: str = "passive") -> dict[str, Any]:
+    """Set the intra-op thread count and the OpenMP wait policy, once, before torch is imported.
+
+    ``threads``: ``auto`` (:func:`usable_cores`) or a count; ``wait_policy``: ``passive`` (idle OpenMP workers
+    sleep: a step beside another process's load stays within ~2× of quiet, see benchmarks/bench_threads.py)
+    or ``active`` (they spin: the OpenMP default, a 10× slower step when any other process wants a core).
+    The environment (``OMP_NUM_THREADS``, ``OMP_WAIT_POLICY``, ``MKL_NUM_THREADS``) is what the OpenMP runtime
+    reads when torch loads it, so a torch already imported keeps its wait policy: that is announced. Returns
+    (and logs once) what was set.
+    """
+    if _THREADS_SET:
+        return _THREADS_SET
+    n = usable_cores() if str(threads) == "auto" else int(threads)
+    if n < 1:
+        raise ValueError(f"runtime.threads={threads!r}: auto or a count >= 1")
+    policy = str(wait_policy).upper()
+    if policy not in {"PASSIVE", "ACTIVE"}:
+        raise ValueError(f"runtime.omp_wait_policy={wait_policy!r} is not one of passive, active")
+    if "torch" in sys.modules:
+        loud_warning("torch was imported before the thread policy was set: its OpenMP wait policy stays as it "
+                     "was; only the thread count is applied")
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+    os.environ["OMP_WAIT_POLICY"] = policy
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+    _THREADS_SET.update(threads=n, requested=str(threads), omp_wait_policy=policy)
+    log.info("threads: %d intra-op (runtime.threads=%s), OMP_WAIT_POLICY=%s", n, threads, policy)
+    return _THREADS_SET

@@ -26,7 +26,8 @@ TAG-*      ``{"title", "body", "creative", "condition": TAP target}``   ``{"text
 TS-*/TC-*  ``{"text", "title", "body", "attribute", …}``                ``{"text"}``
 =========  ===========================================================  ==========================================
 
-:func:`read_samples` reads a file of them: a line that is not UTF-8, not valid JSON (nested too deep included),
+:func:`read_samples` / :func:`iter_samples` read a split of them (``DIR/SPLIT.jsonl`` or its zstd shards, as
+:mod:`ava.sample_files` stores them): a line that is not UTF-8, not valid JSON (nested too deep included),
 not an object, or fails :func:`check` stops the reader with the file and its 1-based line number; an empty file
 is an error too; a UTF-8 byte-order mark at the start of the file is accepted.
 
@@ -37,12 +38,13 @@ The pair tasks' prompts hold the source ad as :func:`ad_text` writes it: ``Label
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ava.jsonl import LineError, iter_jsonl
+from ava.jsonl import LineError
+from ava.sample_files import iter_sample_lines, split_files
 
 ROLES = ("system", "user", "assistant")
 
@@ -185,25 +187,33 @@ class DatasetError(ValueError):
     """A missing, empty or malformed sample file (the message names the file and line and the fix)."""
 
 
-def read_samples(path: Path) -> list[dict[str, Any]]:
-    """All samples of one JSONL file; the first malformed line raises :class:`DatasetError`."""
+def read_samples(path: str | Path) -> list[dict[str, Any]]:
+    """All samples of ``DIR/SPLIT.jsonl`` or its shards (``ava.sample_files``); the first malformed line raises
+    :class:`DatasetError`."""
+    return list(iter_samples(path))
+
+
+def iter_samples(path: str | Path) -> Iterator[dict[str, Any]]:
+    """The samples of ``DIR/SPLIT.jsonl`` or its shards, one at a time; a malformed line raises
+    :class:`DatasetError` naming the file and line, a split with no sample too."""
     path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"{path} does not exist; point dataset= at a python -m ava.build_dataset output")
-    samples = []
-    for line_no, obj in iter_jsonl(path):  # a UTF-8 BOM at the start of the file is accepted (utf-8-sig)
+    if not split_files(path):
+        raise DatasetError(f"{path} does not exist (nor its shards {path.name.removesuffix('.jsonl')}-*.jsonl.zst); "
+                           "point dataset= at a python -m ava.build_dataset output")
+    n = 0
+    for file, line_no, obj in iter_sample_lines(path):  # a UTF-8 BOM at the start of a file is accepted
         if isinstance(obj, LineError):
             if obj.kind == "not_utf8":
-                raise DatasetError(f"{path}:{line_no}: not UTF-8 ({obj.exc}); fix or remove the line") from obj.exc
+                raise DatasetError(f"{file}:{line_no}: not UTF-8 ({obj.exc}); fix or remove the line") from obj.exc
             why = f"{obj.exc.__class__.__name__}: {str(obj.exc):.200}"  # RecursionError: nested too deep
-            raise DatasetError(f"{path}:{line_no}: not valid JSON ({why}); fix or remove the line") from obj.exc
+            raise DatasetError(f"{file}:{line_no}: not valid JSON ({why}); fix or remove the line") from obj.exc
         problem = check(obj)
         if problem:
-            raise DatasetError(f"{path}:{line_no}: {problem}; fix or remove this line")
-        samples.append(obj)
-    if not samples:
+            raise DatasetError(f"{file}:{line_no}: {problem}; fix or remove this line")
+        n += 1
+        yield obj
+    if not n:
         raise DatasetError(f"{path} has no samples; rebuild it with python -m ava.build_dataset")
-    return samples
 
 
 def target_label(sample: Mapping[str, Any]) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
 import time
 from collections import Counter, defaultdict
@@ -41,10 +40,10 @@ from ava.runtime import (
     loud_warning,
     peak_rss_mb,
     scratch_dir,
-    temp_beside,
     terminate_as_exit,
 )
 from ava.sample import target_label
+from ava.sample_files import JsonlWriter, ShardWriter, open_writer
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "val")
@@ -140,28 +139,21 @@ def _generate(cfg: DictConfig, items: _Items, pool: list[PoolEntry], out: Path, 
     # plain ints: no OmegaConf lookup per sample on the generation loop
     seed, max_item = int(cfg.seed), int(cfg.limits.max_samples_per_item)
     max_task = int(cfg.limits.max_samples_per_task_per_item)
-    tmp: dict[str, tuple[int, Path]] = {}
-    try:
-        for s in SPLITS:  # made exclusively (a link planted in output_dir is never written through)
-            tmp[s] = temp_beside(out / f"{s}.jsonl")
-        per_task, targets = _write_samples(gens, ctx, items, pool, tmp, counts, seed, max_item, max_task)
-    except BaseException:  # a failed build leaves train/val as they were and no temp file behind
-        for _, path in tmp.values():
-            path.unlink(missing_ok=True)
-        raise
+    fmt = cfg.samples  # a failed build leaves train/val as they were and no temp file behind (the writers)
+    files = {s: open_writer(out, s, str(fmt.format), int(fmt.shard_samples), int(fmt.zstd_level)) for s in SPLITS}
+    per_task, targets = _write_samples(gens, ctx, items, pool, files, counts, seed, max_item, max_task)
     for s in SPLITS:
-        os.replace(tmp[s][1], out / f"{s}.jsonl")
+        files[s].commit()
+    counts["sample_bytes_uncompressed"] = sum(f.bytes_in for f in files.values())
     return per_task, targets, ctx.skipped
 
 
 def _write_samples(gens: list[Generator], ctx: Context, items: _Items, pool: list[PoolEntry],
-                   tmp: dict[str, tuple[int, Path]], counts: Counter, seed: int, max_item: int, max_task: int
-                   ) -> tuple[dict[str, Counter], dict[str, Counter]]:
+                   files: dict[str, JsonlWriter | ShardWriter], counts: Counter, seed: int, max_item: int,
+                   max_task: int) -> tuple[dict[str, Counter], dict[str, Counter]]:
     per_task: dict[str, Counter] = defaultdict(Counter)
     targets: dict[str, Counter] = defaultdict(Counter)
-    with (os.fdopen(tmp["train"][0], "w", encoding="utf-8") as ftrain,
-          os.fdopen(tmp["val"][0], "w", encoding="utf-8") as fval):
-        files = {"train": ftrain, "val": fval}
+    with files["train"], files["val"]:  # an exception aborts both: their temp files go, nothing is published
         for split in SPLITS:
             split_pool = [p for p in pool if p.split == split]
             by_adv: dict[str, list[PoolEntry]] = defaultdict(list)
@@ -196,7 +188,7 @@ def _write_samples(gens: list[Generator], ctx: Context, items: _Items, pool: lis
                         seen_ids.add(s["id"])
                         per_item[src] += 1
                         per_item[(src, s["task"])] += 1
-                        files[split].write(line + "\n")
+                        files[split].write(line)
                         per_task[s["task"]][split] += 1
                         targets[s["task"]][target_label(s)] += 1
     return per_task, targets

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from ava import plots
-from ava.jsonl import LineError, iter_jsonl
+from ava.jsonl import LineError
 from ava.runtime import write_json, write_table
+from ava.sample_files import iter_sample_lines
 
 
 def plot_counts(summary: dict[str, Any], path: Path) -> None:
@@ -31,9 +32,9 @@ def write_parquet(jsonl: Path, path: Path) -> None:
     import pyarrow as pa
 
     rows = []
-    for line_no, row in iter_jsonl(jsonl):
+    for file, line_no, row in iter_sample_lines(jsonl):  # SPLIT.jsonl or its shards
         if isinstance(row, LineError):  # this run wrote the file a moment ago: a bad line is a bug
-            raise RuntimeError(f"{jsonl}:{line_no}: {row.detail}")
+            raise RuntimeError(f"{file}:{line_no}: {row.detail}")
         rows.append(row)
     table = pa.table({
         "id": [r["id"] for r in rows],

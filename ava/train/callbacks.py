@@ -11,10 +11,12 @@ from typing import Any
 
 import torch
 from transformers import Trainer, TrainerCallback
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from ava import plots
 from ava.jsonl import LineError, iter_jsonl
 from ava.runtime import peak_rss_mb, write_jsonl
+from ava.train.token_cache import EpochLengthSampler, TokenCache
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,21 @@ class GuardedTrainer(Trainer):
     The check runs before ``backward``, so the weights, optimizer and scheduler saved are those after the last
     update whose losses were all finite. Under DDP/FSDP every rank learns of a bad loss on any rank.
     """
+
+    def _get_train_sampler(self, train_dataset=None):
+        """Length-grouped from the token cache's lengths, seeded per epoch (exact resume in any epoch)."""
+        ds = train_dataset if train_dataset is not None else self.train_dataset
+        if isinstance(ds, TokenCache):
+            return EpochLengthSampler(ds.lengths, self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                                      self.args.seed)
+        return super()._get_train_sampler(train_dataset)
+
+    def _get_eval_sampler(self, eval_dataset):
+        """transformers' length-grouped eval order, from the cached lengths instead of reading every sample."""
+        if isinstance(eval_dataset, TokenCache):
+            return LengthGroupedSampler(self.args.eval_batch_size, lengths=eval_dataset.lengths.tolist(),
+                                        generator=torch.Generator().manual_seed(self.args.seed))
+        return super()._get_eval_sampler(eval_dataset)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         out = super().compute_loss(model, inputs, return_outputs=return_outputs,

@@ -90,30 +90,41 @@ class TokenizedSamples(torch.utils.data.Dataset):
         return self.rows[i]
 
 
+def encode_counted(sample: dict[str, Any], tokenizer, max_length: int, stats: EncodeStats
+                   ) -> tuple[list[int], list[int]] | None:
+    """:func:`encode` one sample and count it in ``stats``; None when no assistant token is left (dropped)."""
+    ids, labels, truncated = encode(sample, tokenizer, max_length)
+    stats.truncated += truncated
+    n_target = sum(lab != IGNORE_INDEX for lab in labels)
+    if n_target == 0:
+        stats.dropped_no_target += 1
+        return None
+    stats.samples += 1
+    stats.tokens += len(ids)
+    stats.target_tokens += n_target
+    stats.per_task[sample["task"]] += 1
+    return ids, labels
+
+
 def encode_all(
     samples: Sequence[dict[str, Any]], tokenizer, max_length: int, desc: str
 ) -> tuple[dict[str, TokenizedSamples], EncodeStats]:
-    """Encode ``samples`` grouped by task; returns ``{task: dataset}`` and the counts for the summary."""
+    """Encode ``samples`` (in memory) grouped by task; returns ``{task: dataset}`` and the counts. Training
+    streams through :mod:`ava.train.token_cache` instead; this serves small sets (tests, one-off losses)."""
     stats = EncodeStats()
     by_task: dict[str, list[dict[str, list[int]]]] = {}
     for sample in tqdm(samples, desc=desc, unit="sample", mininterval=2.0):
-        ids, labels, truncated = encode(sample, tokenizer, max_length)
-        stats.truncated += truncated
-        n_target = sum(lab != IGNORE_INDEX for lab in labels)
-        if n_target == 0:
-            stats.dropped_no_target += 1
-            continue
-        stats.samples += 1
-        stats.tokens += len(ids)
-        stats.target_tokens += n_target
-        stats.per_task[sample["task"]] += 1
-        by_task.setdefault(sample["task"], []).append({"input_ids": ids, "labels": labels})
+        got = encode_counted(sample, tokenizer, max_length, stats)
+        if got is not None:
+            by_task.setdefault(sample["task"], []).append({"input_ids": got[0], "labels": got[1]})
     if not by_task:
-        raise DatasetError(
-            f"{desc}: every sample lost all its assistant tokens to truncation at max_length={max_length}; "
-            "raise max_length"
-        )
+        raise DatasetError(no_target_left(desc, max_length))
     return {task: TokenizedSamples(rows) for task, rows in sorted(by_task.items())}, stats
+
+
+def no_target_left(desc: str, max_length: int) -> str:
+    return (f"{desc}: every sample lost all its assistant tokens to truncation at max_length={max_length}; "
+            "raise max_length")
 
 
 def pad_collator(tokenizer, pad_to_multiple_of: int | None = None):

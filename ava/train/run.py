@@ -7,6 +7,7 @@ no distribution code here. Writes ``OUT/adapter/`` (PEFT adapter + tokenizer and
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -16,10 +17,12 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ava.runtime import loud_warning, pick_device, write_json
-from ava.sample import read_samples
+from ava.runtime import disk_full_error, is_disk_full, loud_warning, pick_device, usable_cores, write_json
+from ava.sample import DatasetError
+from ava.sample_files import fingerprint
 from ava.train.callbacks import GuardedTrainer, MetricsLog, peak_memory_mb, plot_losses, read_metrics
-from ava.train.data import TokenizedSamples, encode_all, pad_collator
+from ava.train.data import pad_collator
+from ava.train.token_cache import TokenCache, cache_dir_for, token_cache
 
 log = logging.getLogger(__name__)
 
@@ -124,11 +127,69 @@ def _adopt_final_checkpoint(trainer, checkpoint: str, state, metrics_log: Metric
     metrics_log.keep_until(state.global_step)
 
 
+def _token_caches(cfg: DictConfig, data_dir: Path, tokenizer, max_length: int) -> tuple[TokenCache, TokenCache]:
+    """Both splits tokenised once into the memory-mapped cache (rank 0 builds, the other ranks then map it)."""
+    from accelerate import PartialState
+
+    num_proc = usable_cores() if str(cfg.data.num_proc) == "auto" else int(cfg.data.num_proc)
+    cache_dir = cache_dir_for(cfg.data.token_cache)
+    with PartialState().main_process_first():
+        return tuple(token_cache(data_dir / f"{split}.jsonl", tokenizer, max_length, cache_dir, num_proc,
+                                 f"encode {split}") for split in ("train", "val"))
+
+
+def _finished(resumed, trainer_cfg: DictConfig) -> bool:
+    """Whether the checkpoint resumed from already ends this run: it reached its own last step and the new
+    configuration asks for no more (a larger ``max_steps``, or more ``epochs`` without one, continues)."""
+    if not 0 < resumed.max_steps <= resumed.global_step:
+        return False
+    max_steps = int(trainer_cfg.max_steps)
+    if max_steps > 0:
+        if max_steps < resumed.global_step:
+            loud_warning(f"resume: the checkpoint is at step {resumed.global_step}, past "
+                         f"trainer.max_steps={max_steps}; its weights are saved as they are (nothing is undone)")
+        return max_steps <= resumed.global_step
+    return float(trainer_cfg.epochs) <= float(resumed.num_train_epochs)
+
+
+DATASET_RECORD = "dataset.json"
+
+
+def _check_dataset(out: Path, data_dir: Path, resume_from: str | None, allow_new: bool) -> dict[str, str]:
+    """Record the dataset's fingerprints in ``OUT/dataset.json``; a resumed run whose dataset changed stops
+    (``resume_new_dataset=true`` continues, announced): its remaining steps would train on other samples."""
+    now = {"dataset": str(data_dir), **{split: fingerprint(data_dir / f"{split}.jsonl") for split in ("train", "val")}}
+    record = out / DATASET_RECORD
+    if resume_from is not None and record.is_file():
+        before = json.loads(record.read_text())
+        changed = [split for split in ("train", "val") if before.get(split) != now[split]]
+        if changed:
+            msg = (f"resume: the {' and '.join(changed)} data differ from those {resume_from} was trained on "
+                   f"(was {before.get('dataset')}, now {data_dir}; fingerprints in {record})")
+            if not allow_new:
+                raise DatasetError(f"{msg}. Point dataset= at the original data, train into a new output_dir, or "
+                                   "pass resume_new_dataset=true to continue on the new data")
+            loud_warning(f"{msg}; continuing on the new data (resume_new_dataset=true)")
+    return now
+
+
 def train(cfg: DictConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     """Fine-tune ``cfg.model`` with LoRA on ``cfg.dataset``; returns (and writes) the run summary.
 
-    ``callbacks``: extra ``transformers.TrainerCallback`` objects (tests use one to interrupt a run).
+    ``callbacks``: extra ``transformers.TrainerCallback`` objects (tests use one to interrupt a run). A write
+    that runs out of disk (a checkpoint, the adapter, a plot) stops the run with :class:`DiskFullError`.
     """
+    try:
+        return _train(cfg, callbacks)
+    except (OSError, RuntimeError) as exc:
+        if is_disk_full(exc):
+            raise disk_full_error(exc, cfg.output_dir, "training (checkpoints, the adapter, metrics, plots); "
+                                  "rerun with resume=true once there is space") from exc
+        raise
+
+
+def _train(cfg: DictConfig, callbacks: Sequence[Any]) -> dict[str, Any]:
+    from accelerate import PartialState
     from hydra.utils import instantiate
     from peft import get_peft_model
     from transformers import TrainerState, set_seed
@@ -140,18 +201,17 @@ def train(cfg: DictConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     device = pick_device(str(cfg.device))
     resume_from = _checkpoint_to_resume(out / "checkpoints", bool(cfg.resume))
 
-    train_samples = read_samples(data_dir / "train.jsonl")
-    val_samples = read_samples(data_dir / "val.jsonl")
+    dataset_record = _check_dataset(out, data_dir, resume_from, bool(cfg.resume_new_dataset))
     set_seed(cfg.seed)
     model, tokenizer = load_model_and_tokenizer(cfg.model)
     max_length = int(cfg.max_length)
-    train_sets, train_stats = encode_all(train_samples, tokenizer, max_length, "encode train")
-    val_sets, val_stats = encode_all(val_samples, tokenizer, max_length, "encode val")
+    train_ds, val_ds = _token_caches(cfg, data_dir, tokenizer, max_length)
+    train_stats, val_stats = train_ds.stats, val_ds.stats
     for split, stats in (("train", train_stats), ("val", val_stats)):
         if stats.truncated or stats.dropped_no_target:
             loud_warning(f"{split}: {stats.truncated} samples truncated at max_length={max_length}, "
                          f"{stats.dropped_no_target} dropped (no assistant token left)")
-    train_ds = TokenizedSamples([row for ds in train_sets.values() for row in ds.rows])
+    val_sets = val_ds.by_task()
 
     model = get_peft_model(model, instantiate(cfg.lora.config))
     fused_report = apply_fused(model, cfg.lora.fused, device)
@@ -160,6 +220,8 @@ def train(cfg: DictConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     resumed = TrainerState.load_from_json(f"{resume_from}/trainer_state.json") if resume_from else None
     resumed_step = resumed.global_step if resumed else None
     out.mkdir(parents=True, exist_ok=True)
+    if PartialState().is_main_process:
+        write_json(out / DATASET_RECORD, dataset_record)
     metrics_path = out / "metrics.jsonl"
     trainer = GuardedTrainer(
         model=model,
@@ -170,7 +232,7 @@ def train(cfg: DictConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
         processing_class=tokenizer,
         callbacks=[metrics_log := MetricsLog(metrics_path, resumed_step), *callbacks],
     )
-    if resumed is not None and 0 < resumed.max_steps <= resumed.global_step:
+    if resumed is not None and _finished(resumed, cfg.trainer):
         # Killed after the final checkpoint, before adapter/ was saved: its weights are the final ones. Resuming
         # through Trainer.train() would run one step past max_steps (transformers 5.23; the test
         # tests/train/test_train.py::test_resume_after_the_last_checkpoint_... fails with it), so load them.
@@ -199,7 +261,8 @@ def train(cfg: DictConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
             "train": train_stats.as_dict(),
             "val": val_stats.as_dict(),
             "max_length": max_length,
-            "batching": "length-bucketed (LengthGroupedSampler), right-padded per batch; no packing",
+            "batching": "length-bucketed (seeded per epoch), right-padded per batch; no packing",
+            "token_cache": str(train_ds.folder.parent),
             "first_train_loss": train_losses[0] if train_losses else None,
             "final_train_loss": train_losses[-1] if train_losses else None,
             "val_loss": {r["task"]: r["loss"] for r in rows if (r["split"], r["step"]) == ("val", last_step)},

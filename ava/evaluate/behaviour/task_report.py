@@ -61,6 +61,12 @@ def markdown(doc: dict[str, Any]) -> str:
     for task, d in b["tasks"].items():
         lines.append(f"- {task}: " + "; ".join(
             f"{s} {d['systems'][s]['missing']} / {d['systems'][s]['unparseable']}" for s in systems))
+    if any("tokens_per_sample" in d["systems"][s] for d in b["tasks"].values() for s in systems):
+        lines += ["", "Tokens generated per sample (mean, through the stop token; budgets "
+                  f"{doc.get('max_new_tokens')}):", ""]
+        for task, d in b["tasks"].items():
+            lines.append(f"- {task}: " + "; ".join(
+                f"{s} {d['systems'][s].get('tokens_per_sample', 0):.1f}" for s in systems))
     return "\n".join(lines) + "\n"
 
 

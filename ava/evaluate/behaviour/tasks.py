@@ -71,11 +71,27 @@ def region_lookup(cfg: DictConfig, samples: list[dict[str, Any]]) -> tuple[dict[
     return tables, (parse.region_pattern(names), {n.lower(): n for n in names})
 
 
-def _model_outputs(cfg: DictConfig, work: dict[str, list[dict]]) -> tuple[dict[str, dict], dict[str, Any]]:
+def answer_budgets(cfg_b: DictConfig, train: dict[str, list[dict]], tokenizer) -> dict[str, int]:
+    """New-token budget per family: ``max_new_tokens`` capped at ``budget_slack`` × the longest training reply of
+    the family (+ its end token); the cap alone where the baseline split has none of the family."""
+    budgets = {fam: int(cap) for fam, cap in cfg_b.max_new_tokens.items()}
+    longest: dict[str, int] = {}
+    for task, samples in train.items():
+        fam = sample.family(task)
+        for s in samples:
+            longest[fam] = max(longest.get(fam, 0), len(tokenizer.encode(reply(s), add_special_tokens=False)))
+    for fam, n in longest.items():
+        if fam in budgets:
+            budgets[fam] = min(budgets[fam], math.ceil(float(cfg_b.budget_slack) * n) + 1)
+    return budgets
+
+
+def _model_outputs(cfg: DictConfig, work: dict[str, list[dict]], train: dict[str, list[dict]]
+                   ) -> tuple[dict[str, dict], dict[str, Any]]:
     """Generate every sample's answer (and reply perplexities) for each system: base, adapter or both."""
     from contextlib import nullcontext
 
-    from ava.evaluate.behaviour.generate import generate, prompt_text, reply_perplexities
+    from ava.evaluate.behaviour.generate import generate_counted, prompt_text, reply_perplexities
     from ava.models.load import load_with_adapter
 
     cfg_b = cfg.behaviour
@@ -90,17 +106,20 @@ def _model_outputs(cfg: DictConfig, work: dict[str, list[dict]]) -> tuple[dict[s
     families: dict[str, list[dict]] = defaultdict(list)
     for task, samples in work.items():
         families[sample.family(task)].extend(samples)
+    budgets = answer_budgets(cfg_b, train, tokenizer)
     out: dict[str, dict] = {}
     for name, ctx in systems.items():
         outputs: dict[str, str] = {}
+        tokens: dict[str, int] = {}
         ppl: dict[str, dict[str, float]] = defaultdict(dict)
         with ctx():
             # one generate call per task family (same answer budget), so the batches mix its tasks' samples
             for fam, samples in families.items():
                 prompts = [prompt_text(tokenizer, s["messages"]) for s in samples]
-                texts = generate(model, tokenizer, prompts, int(cfg_b.max_new_tokens[fam]), bs,
-                                 desc=f"{name} {fam}")
+                texts, counts = generate_counted(model, tokenizer, prompts, budgets[fam], bs, desc=f"{name} {fam}",
+                                                 one_line=fam not in sample.GENERATIVE_FAMILIES)
                 outputs.update({s["id"]: t for s, t in zip(samples, texts, strict=True)})
+                tokens.update({s["id"]: n for s, n in zip(samples, counts, strict=True)})
                 if fam in sample.GENERATIVE_FAMILIES and cfg_b.perplexity:
                     scored = [(s, pr, reply(s), "target") for s, pr in zip(samples, prompts, strict=True)]
                     scored += [(s, pr, src, "source") for s, pr in zip(samples, prompts, strict=True)
@@ -109,14 +128,14 @@ def _model_outputs(cfg: DictConfig, work: dict[str, list[dict]]) -> tuple[dict[s
                     for (s, _, _, which), value in zip(scored, got, strict=True):
                         ppl[s["id"]][which] = value
                 log.info("%s %s: %d answers", name, fam, len(samples))
-        out[name] = {"outputs": outputs, "ppl": dict(ppl)}
-    info = {"device": device, "chat_template": True,
+        out[name] = {"outputs": outputs, "ppl": dict(ppl), "tokens": tokens}
+    info = {"device": device, "chat_template": True, "max_new_tokens": budgets,
             "systems": {n: ("base model, adapter disabled" if n == "base" and cfg.adapter else n) for n in out}}
     return out, info
 
 
 def score_system(task: str, samples: list[dict], outputs: dict[str, str], ppl: dict[str, dict[str, float]],
-                 regions: tuple) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+                 regions: tuple, tokens: dict[str, int] | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     preds, rows = [], []
     missing = unparseable = 0
     for s in samples:
@@ -125,8 +144,11 @@ def score_system(task: str, samples: list[dict], outputs: dict[str, str], ppl: d
         missing += text is None
         unparseable += text is not None and pred is None
         preds.append(pred)
-        rows.append({"id": s["id"], "task": task, "output": text, "parsed": pred})
+        rows.append({"id": s["id"], "task": task, "output": text, "parsed": pred,
+                     **({"tokens": tokens[s["id"]]} if tokens and s["id"] in tokens else {})})
     entry: dict[str, Any] = {"missing": missing, "unparseable": unparseable}
+    if tokens:  # generated by a model here: the answer's tokens through its stop token, per sample
+        entry["tokens_per_sample"] = float(np.mean([tokens[s["id"]] for s in samples])) if samples else None
     if sample.is_generative(task):
         entry["metrics"] = grading.score_generative([p and p["text"] for p in preds], [reply(s) for s in samples])
         tgt = [ppl[s["id"]]["target"] for s in samples if "target" in ppl.get(s["id"], {})]
@@ -167,7 +189,7 @@ def evaluate_behaviour(cfg: DictConfig) -> dict[str, Any]:
                                    "ppl": {}}}
         info: dict[str, Any] = {"predictions": str(cfg.model.predictions)}
     else:
-        systems, info = _model_outputs(cfg, work)
+        systems, info = _model_outputs(cfg, work, train)
 
     out_dir = Path(cfg.output_dir)
     task_docs: dict[str, Any] = {}
@@ -176,7 +198,7 @@ def evaluate_behaviour(cfg: DictConfig) -> dict[str, Any]:
         tdoc: dict[str, Any] = {"family": sample.family(task), "samples": len(ss),
                                 "headline_metric": grading.headline(task), "systems": {}, "baselines": {}}
         for name, sys in systems.items():
-            entry, rows = score_system(task, ss, sys["outputs"], sys["ppl"], regions)
+            entry, rows = score_system(task, ss, sys["outputs"], sys["ppl"], regions, sys.get("tokens"))
             tdoc["systems"][name] = entry
             sys.setdefault("rows", []).extend(rows)
         if not sample.is_generative(task):

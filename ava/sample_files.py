@@ -1,0 +1,226 @@
+"""python -m ava.build_dataset writes them, python -m ava.train and python -m ava.evaluate read them: the files
+that hold instruction samples (the sample itself is defined in ``ava.sample``; this is only its files).
+
+A split ``SPLIT`` of a dataset folder ``DIR`` is either
+
+- ``DIR/SPLIT.jsonl``: one JSON sample a line (the README's contract; hand-made data), or
+- shards ``DIR/SPLIT-00000.jsonl.zst``, ``DIR/SPLIT-00001.jsonl.zst``, ...: the same lines, each shard a run of
+  zstd frames (:data:`FRAME_BYTES` of lines each, so a shard streams in bounded memory), what build_dataset
+  writes. ``zstd -dc DIR/train-*.jsonl.zst`` gives the JSONL back.
+
+Readers ask for ``DIR/SPLIT.jsonl``; :func:`split_files` resolves it to the plain file when it exists, else to
+its shards in order. :func:`iter_sample_lines` yields ``(file, 1-based line number, object | LineError)`` over
+all of them with the rules of :mod:`ava.jsonl` (line numbers count within each shard). :func:`fingerprint` names a
+split's content cheaply (file names, sizes and the first and last MiB of each), so a resumed training run or a
+token cache notices a different dataset. :class:`ShardWriter` writes shards atomically: temp files, renamed
+over the split's old files (plain or sharded) only when :meth:`ShardWriter.commit` is called.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ava.jsonl import LineError, iter_jsonl_stream
+from ava.runtime import temp_beside
+
+SHARD_SUFFIX = ".jsonl.zst"
+# One zstd frame per 8 MiB of lines: the compressor sees a whole advertiser's samples at once (their repeated
+# ad text is what compresses), and a reader holds one frame's window, not the shard.
+FRAME_BYTES = 8 << 20
+_SHARD = re.compile(r"-(\d{5})\.jsonl\.zst$")
+FINGERPRINT_BYTES = 1 << 20
+
+
+def split_files(path: str | Path) -> list[Path]:
+    """The files holding ``DIR/SPLIT.jsonl``: itself when it is a file, else its shards in order ([] if none)."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    stem = path.name.removesuffix(".jsonl")
+    shards = [p for p in path.parent.glob(f"{glob_escape(stem)}-*{SHARD_SUFFIX}")
+              if p.name[: -len("-00000" + SHARD_SUFFIX)] == stem and _SHARD.search(p.name)]
+    return sorted(shards)
+
+
+def glob_escape(name: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", name)
+
+
+def _open(path: Path) -> io.BufferedReader:
+    if path.name.endswith(".zst"):
+        import pyarrow as pa
+
+        return io.BufferedReader(pa.input_stream(str(path), compression="zstd"))
+    return path.open("rb")
+
+
+def iter_sample_lines(path: str | Path, allow_nan: bool = False
+                      ) -> Iterator[tuple[Path, int, Any | LineError]]:
+    """``(file, line number, object | LineError)`` for every non-blank line of the split ``path`` names."""
+    for file in split_files(path):
+        with _open(file) as fh:
+            for line_no, obj in iter_jsonl_stream(fh, allow_nan):
+                yield file, line_no, obj
+
+
+def fingerprint(path: str | Path) -> str:
+    """A digest of the split's files: names, sizes, and the first and last MiB of each (not a full read, so a
+    50M-sample set is named in milliseconds; an edit inside a file that keeps its size and both ends is missed)."""
+    h = hashlib.blake2b(digest_size=16)
+    for file in split_files(path):
+        size = file.stat().st_size
+        h.update(json.dumps([file.name, size]).encode())
+        with file.open("rb") as fh:
+            h.update(fh.read(FINGERPRINT_BYTES))
+            if size > FINGERPRINT_BYTES:
+                fh.seek(max(FINGERPRINT_BYTES, size - FINGERPRINT_BYTES))
+                h.update(fh.read())
+    return h.hexdigest()
+
+
+class JsonlWriter:
+    """Write one split as ``DIR/SPLIT.jsonl`` (the plain contract), with :class:`ShardWriter`'s interface."""
+
+    def __init__(self, out: str | Path, split: str):
+        self.out, self.split = Path(out), split
+        fd, tmp = temp_beside(self.out / f"{split}.jsonl")  # made exclusively: a planted link is not followed
+        self.tmp: Path | None = tmp
+        self._fh = os.fdopen(fd, "wb")
+        self.samples = self.bytes_in = 0
+
+    def __enter__(self) -> JsonlWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+
+    def write(self, line: str) -> None:
+        data = line.encode("utf-8") + b"\n"
+        self._fh.write(data)
+        self.samples += 1
+        self.bytes_in += len(data)
+
+    def commit(self) -> list[Path]:
+        old = split_files(self.out / f"{self.split}.jsonl")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        dst = self.out / f"{self.split}.jsonl"
+        os.replace(self.tmp, dst)
+        self.tmp = None
+        for stale in old:
+            if stale != dst:
+                stale.unlink(missing_ok=True)
+        return [dst]
+
+    def abort(self) -> None:
+        self._fh.close()
+        if self.tmp is not None:
+            self.tmp.unlink(missing_ok=True)
+            self.tmp = None
+
+
+FORMATS = ("jsonl", "jsonl.zst")
+
+
+def open_writer(out: str | Path, split: str, fmt: str, shard_samples: int, level: int) -> JsonlWriter | ShardWriter:
+    """The writer for ``samples.format`` (conf/build_dataset.yaml): ``jsonl`` or ``jsonl.zst`` shards."""
+    if fmt == "jsonl":
+        return JsonlWriter(out, split)
+    if fmt == "jsonl.zst":
+        return ShardWriter(out, split, shard_samples, level)
+    raise ValueError(f"samples.format={fmt!r} is not one of {', '.join(FORMATS)}")
+
+
+class ShardWriter:
+    """Write one split as ``DIR/SPLIT-NNNNN.jsonl.zst`` shards of ``shard_samples`` lines each.
+
+    Lines go to temp files in ``DIR``; :meth:`commit` renames them into place and removes the split's earlier
+    files (``SPLIT.jsonl`` or shards); :meth:`abort` (or an exception inside ``with``) removes the temp files and
+    leaves the earlier files as they were.
+    """
+
+    def __init__(self, out: str | Path, split: str, shard_samples: int, level: int = 9):
+        if shard_samples < 1:
+            raise ValueError(f"shard_samples={shard_samples}: must be >= 1")
+        import pyarrow as pa
+
+        self.out, self.split, self.shard_samples = Path(out), split, int(shard_samples)
+        self.codec = pa.Codec("zstd", compression_level=int(level))
+        self.temps: list[Path] = []
+        self.samples = self.bytes_in = 0
+        self._fh: Any = None
+        self._buf: list[bytes] = []
+        self._buf_bytes = 0
+        self._in_shard = 0
+
+    def __enter__(self) -> ShardWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+
+    def write(self, line: str) -> None:
+        """One sample, already serialised as one JSON line (no newline)."""
+        if self._fh is None or self._in_shard >= self.shard_samples:
+            self._next_shard()
+        data = line.encode("utf-8") + b"\n"
+        self._buf.append(data)
+        self._buf_bytes += len(data)
+        self._in_shard += 1
+        self.samples += 1
+        self.bytes_in += len(data)
+        if self._buf_bytes >= FRAME_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._buf:
+            self._fh.write(self.codec.compress(b"".join(self._buf), asbytes=True))
+            self._buf, self._buf_bytes = [], 0
+
+    def _next_shard(self) -> None:
+        self._close_shard()
+        fd, tmp = temp_beside(self.out / f"{self.split}-{len(self.temps):05d}{SHARD_SUFFIX}")
+        self.temps.append(tmp)
+        self._fh = os.fdopen(fd, "wb")
+        self._in_shard = 0
+
+    def _close_shard(self) -> None:
+        if self._fh is not None:
+            self._flush()
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            self._fh = None
+
+    def commit(self) -> list[Path]:
+        """Rename the shards into place (an empty split gets one empty shard); return them."""
+        if not self.temps:
+            self._next_shard()
+        self._close_shard()
+        old = split_files(self.out / f"{self.split}.jsonl")
+        final = [self.out / f"{self.split}-{i:05d}{SHARD_SUFFIX}" for i in range(len(self.temps))]
+        for tmp, dst in zip(self.temps, final, strict=True):
+            os.replace(tmp, dst)
+        for stale in old:
+            if stale not in final:
+                stale.unlink(missing_ok=True)
+        self.temps = []
+        return final
+
+    def abort(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        for tmp in self.temps:
+            tmp.unlink(missing_ok=True)
+        self.temps = []

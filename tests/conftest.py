@@ -6,7 +6,9 @@ the first module pytest loads. Tests of other stages that reach the fused LoRA p
 fused-vs-unfused test) then run the real kernels too.
 """
 
+import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -44,3 +46,55 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data not present at {SHARED_DATA}")
     return SHARED_DATA
+
+
+# The media stages' fixtures (tests/verbalize, tests/encoders, tests/media): a tiny random open_clip model, the
+# bundled samples.
+TINY_CLIP = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 64, "layers": 1, "width": 64, "patch_size": 16},
+    "text_cfg": {"context_length": 32, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_config(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("clip") / "ava-tiny-clip.json"
+    path.write_text(json.dumps(TINY_CLIP))
+    return path
+
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_weights(tiny_clip_config) -> Path:
+    """Weights of a randomly initialised tiny CLIP, saved once so every process loads the same model."""
+    import open_clip
+    import torch
+    from safetensors.torch import save_file
+
+    open_clip.add_model_config(tiny_clip_config)
+    torch.manual_seed(0)
+    model = open_clip.create_model("ava-tiny-clip", pretrained=None)
+    path = tiny_clip_config.parent / "tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, path)
+    return path
+
+
+@pytest.fixture
+def tiny_overrides(tiny_clip_config, tiny_clip_weights) -> list[str]:
+    """Overrides that swap the hub CLIP for the tiny one, loaded from a local file (no download)."""
+    return ["encoders.vision.model=ava-tiny-clip", f"encoders.vision.pretrained={tiny_clip_weights}",
+            f"encoders.vision.config_path={tiny_clip_config}", "progress=false"]
+
+
+
+@pytest.fixture(scope="session")
+def samples_dir() -> Path:
+    return Path(__file__).resolve().parents[1] / "ava" / "samples"
+
+
+@pytest.fixture
+def sample_copy(tmp_path, samples_dir) -> Path:
+    """A writable copy of the bundled samples; returns the manifest path."""
+    shutil.copytree(samples_dir, tmp_path / "samples")
+    return tmp_path / "samples" / "ads.jsonl"

@@ -15,7 +15,7 @@ import pytest
 from ava.manifest import MAX_FIELD_CHARS
 from ava.verbalize.pipeline import verbalize
 from tests.fuzz import make_inputs
-from tests.verbalize.conftest import compose_verbalize
+from tests.helpers import compose_verbalize
 
 LIGHT = ["vision=none", "ocr=none", "asr=none", "faces=none", "progress=false", "executor.workers=1",
          "shard_size=32"]

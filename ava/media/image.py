@@ -166,7 +166,7 @@ def flatten(img: Image.Image) -> Image.Image:
 
 # A frame is blank (black, white, one flat colour, a fade's end) when the standard deviation of its grey levels
 # is below this. Measured on frames the tests make: x264-compressed flat colours and fade ends 0.0; a near-white
-# frame with one line of 20 px text 7.6; a frame 90% into a fade to white 9.4 (tests/verbalize/test_media.py).
+# frame with one line of 20 px text 7.6; a frame 90% into a fade to white 9.4 (tests/media/test_media.py).
 BLANK_STD = 3.0
 
 

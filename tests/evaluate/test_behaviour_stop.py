@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from ava.evaluate.behaviour.run import answer_budgets, select
+from ava.evaluate.behaviour.tasks import answer_budgets, select
 from omegaconf import OmegaConf
 
 from ava.evaluate.behaviour.generate import generate_counted, prompt_text, turn_end_id

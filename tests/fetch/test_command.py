@@ -10,7 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from .conftest import make_ads, read_ads
+from tests.fetch.helpers import make_ads, read_ads
+
 from .standin import Fault
 
 ROOT = Path(__file__).resolve().parents[2]

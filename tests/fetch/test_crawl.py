@@ -10,8 +10,8 @@ import pytest
 from ava.fetch.api import Client, ParameterError
 from ava.fetch.crawl import fetch_ads
 from ava.fetch.store import ad_key
+from tests.fetch.helpers import TOKEN, compose_fetch, make_ads, read_ads, real_ads
 
-from .conftest import TOKEN, compose_fetch, make_ads, read_ads, real_ads
 from .standin import Fault
 
 

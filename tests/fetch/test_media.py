@@ -17,8 +17,7 @@ from PIL import Image
 
 from ava.fetch.browser import Candidate, Rendered, pick
 from ava.fetch.media import download, fetch_media, page_status
-
-from .conftest import compose_fetch, read_ads
+from tests.fetch.helpers import compose_fetch, read_ads
 
 CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 needs_chromium = pytest.mark.skipif(not (CHROMIUM.is_file() and DRIVER.is_file()),

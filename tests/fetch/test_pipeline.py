@@ -12,7 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from .conftest import make_ads, read_ads, real_ads
+from tests.fetch.helpers import make_ads, read_ads, real_ads
+
 from .test_media import SAMPLES, needs_chromium, page
 
 ROOT = Path(__file__).resolve().parents[2]

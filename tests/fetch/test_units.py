@@ -12,8 +12,7 @@ from ava.fetch.api import backoff, parameter_of, parse_error, slowdown, usage
 from ava.fetch.crawl import fetch_ads, request_params
 from ava.fetch.shards import Shard, month_shards
 from ava.fetch.token import RedactFilter, TokenError, read_token, refuse_token_arguments, strip_token, strip_url
-
-from .conftest import compose_fetch
+from tests.fetch.helpers import compose_fetch
 
 
 def test_month_shards_clip_the_window_and_cover_it():

@@ -14,8 +14,7 @@ from ava.media.decode import decode
 from ava.media.ffmpeg import SAMPLE_RATE, MediaError
 from ava.media.phash import hamming, phash_hex
 from ava.media.scenes import detect_scenes
-
-from .conftest import ffmpeg
+from tests.helpers import ffmpeg
 
 
 def poster(size=(360, 640), text="SALE", bg="white") -> Image.Image:

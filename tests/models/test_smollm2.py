@@ -28,7 +28,7 @@ from ava.evaluate.suites.base import Request
 from ava.models.gguf import cache_root
 from ava.models.load import load_model_and_tokenizer
 from ava.train.run import train
-from tests.kernels.test_lora_linear import rel_err
+from tests.kernels.helpers import rel_err
 from tests.train.samples import write_dataset
 
 pytestmark = pytest.mark.slow

@@ -9,8 +9,7 @@ import pytest
 from PIL import Image
 
 from ava.verbalize.pipeline import verbalize
-
-from .conftest import compose_verbalize, ffmpeg
+from tests.helpers import compose_verbalize, ffmpeg
 
 
 @pytest.fixture(scope="module")

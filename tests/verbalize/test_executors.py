@@ -8,8 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ava.verbalize.pipeline import verbalize
-
-from .conftest import compose_verbalize
+from tests.helpers import compose_verbalize
 
 
 def table(out):

@@ -17,8 +17,7 @@ from ava.manifest import iter_manifest
 from ava.verbalize.pipeline import verbalize
 from ava.verbalize.rows import new_row
 from ava.verbalize.shards import Plan
-
-from .conftest import compose_verbalize
+from tests.helpers import compose_verbalize
 
 LIGHT = ["vision=none", "ocr=none", "asr=none", "faces=none", "progress=false", "executor.workers=1"]
 

@@ -14,8 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ava.lock import OutputInUse
 from ava.verbalize.pipeline import verbalize
-
-from .conftest import compose_verbalize
+from tests.helpers import compose_verbalize
 
 LIGHT = ["vision=none", "ocr=none", "asr=none", "faces=none", "audio=none", "caption=none", "progress=false"]
 

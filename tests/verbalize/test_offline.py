@@ -10,7 +10,7 @@ import sys
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from .conftest import ffmpeg
+from tests.helpers import ffmpeg
 
 # connect() to an IPv4/IPv6 address, as strace prints it
 CONNECT = re.compile(r'connect\(\d+, \{sa_family=AF_INET6?, [^}]*?'

@@ -4,8 +4,7 @@ import json
 
 from ava.jsonl import count_records
 from ava.verbalize.pipeline import verbalize
-
-from .conftest import compose_verbalize
+from tests.helpers import compose_verbalize
 
 OFF = ["vision=none", "ocr=none", "asr=none", "audio=none", "faces=none", "colours=none", "phash=none",
        "caption=none", "executor.workers=1"]

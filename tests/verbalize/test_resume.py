@@ -12,8 +12,7 @@ import pyarrow.parquet as pq
 
 from ava.encoders.clip import ClipEncoder
 from ava.verbalize.pipeline import verbalize
-
-from .conftest import compose_verbalize
+from tests.helpers import compose_verbalize
 
 
 def command(manifest, out, overrides):

@@ -10,8 +10,7 @@ import pytest
 from ava.media.phash import hamming
 from ava.verbalize.pipeline import verbalize
 from ava.verbalize.schema import SCHEMA
-
-from .conftest import compose_verbalize
+from tests.helpers import compose_verbalize
 
 
 def words(text: str) -> str:

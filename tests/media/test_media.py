@@ -11,8 +11,7 @@ from ava.media import ffmpeg as ff
 from ava.media.decode import decode, keyframe
 from ava.media.image import flatten, is_blank
 from ava.verbalize.pipeline import verbalize
-
-from .conftest import compose_verbalize, ffmpeg
+from tests.helpers import compose_verbalize, ffmpeg
 
 BLANK_HASH = "8000000000000000"  # what every uniform frame hashes to
 

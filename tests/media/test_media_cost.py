@@ -6,13 +6,7 @@ from PIL import Image, ImageDraw
 
 from ava.media.decode import decode
 from ava.media.scenes import detect_scenes, frame_step
-
-from .conftest import compose_verbalize, ffmpeg
-
-
-@pytest.fixture(scope="module")
-def media_cfg():
-    return compose_verbalize([]).media
+from tests.helpers import ffmpeg
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG"])

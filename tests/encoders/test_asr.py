@@ -16,8 +16,7 @@ import pytest
 from ava.encoders.asr import LOOP, NO_MODEL, TRANSCRIBED, Segment, Span, Transcript, WhisperASR
 from ava.media.ffmpeg import audio_pcm
 from ava.verbalize.template import render
-
-from .conftest import ffmpeg
+from tests.helpers import ffmpeg
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None,
                                 reason="espeak-ng not installed (tools/install_system_deps.sh installs it)")

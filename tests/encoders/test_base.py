@@ -10,8 +10,7 @@ import pyarrow.parquet as pq
 
 from ava.encoders.base import Encoder, Weights, resolve_encoders
 from ava.verbalize.pipeline import verbalize
-
-from .conftest import compose_verbalize
+from tests.helpers import compose_verbalize
 
 
 def test_encoders_come_from_config_in_order():
@@ -54,7 +53,7 @@ def test_one_item_that_breaks_an_encoder_fails_alone(tmp_path):
 PROBE = """
 import json, sys
 from ava.verbalize.pipeline import verbalize
-from tests.verbalize.conftest import compose_verbalize
+from tests.helpers import compose_verbalize
 summary = verbalize(compose_verbalize(sys.argv[1:]))
 print(json.dumps({"torch": "torch" in sys.modules, "open_clip": "open_clip" in sys.modules,
                   "encoders": summary["encoders"], "ok": summary["items"]["ok"]}))

@@ -234,8 +234,8 @@ def _train(cfg: DictConfig, callbacks: Sequence[Any]) -> dict[str, Any]:
     )
     if resumed is not None and _finished(resumed, cfg.trainer):
         # Killed after the final checkpoint, before adapter/ was saved: its weights are the final ones. Resuming
-        # through Trainer.train() from a checkpoint at max_steps still runs one more optimizer step (transformers
-        # 5.23 enters its epoch loop before checking the step count), which would change them; so load them.
+        # through Trainer.train() from a checkpoint at max_steps runs one step past max_steps (seen with
+        # transformers 5.23), which would change them; so they are loaded instead.
         _adopt_final_checkpoint(trainer, resume_from, resumed, metrics_log)
         train_metrics: dict[str, Any] = {}
     else:

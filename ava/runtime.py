@@ -157,7 +157,10 @@ def scratch_dir(parent: str | Path, prefix: str) -> Iterator[Path]:
     while True:
         path = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        fcntl.flock(fd, fcntl.LOCK_EX)  # waits if another run's clean-up holds it, then sees it gone
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # waits if another run's clean-up holds it, then sees it gone
+        except OSError as exc:  # a file system without flock: the folder is still removed on exit
+            log.info("cannot lock %s (%s): if this run is killed, it stays behind", path, exc.strerror)
         if path.is_dir():
             break
         os.close(fd)
@@ -175,8 +178,8 @@ def _remove_if_unheld(path: Path) -> None:
         return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)  # in use by a run going on now
+    except OSError:  # held by a run going on now (or no flock here: cannot tell, so kept)
+        os.close(fd)
         return
     try:
         shutil.rmtree(path, ignore_errors=True)

@@ -16,10 +16,10 @@
     Transcript: "<all speech>"
 
 The ad's advertiser and copy are not repeated here: ``python -m ava.build_dataset`` puts them in every prompt
-beside this text (ava/build_dataset/tasks/base.py ``ad_text``), and the row keeps its own columns. What an
-encoder could not give is said once per item ("Not available"), not per scene. Width and height are as
-displayed. A scene whose keyframe is blank reads "blank frame". Lines whose value is empty are left out;
-nothing else varies, so the same inputs give the same text.
+beside this text (ava/build_dataset/tasks/base.py ``describe_ad``, labelled by conf/dataset_tasks' ``ad_fields``),
+and the row keeps its own columns. What an encoder could not give is said once per item ("Not available"), not per
+scene. Width and height are as displayed. A scene whose keyframe is blank reads "blank frame". Lines whose value is
+empty are left out; nothing else varies, so the same inputs give the same text.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""python -m ava.evaluate benchmark=behaviour: per-task scores of parsed answers (see ``metrics`` for definitions).
+"""python -m ava.evaluate benchmark=behaviour: per-task scores of parsed answers (see ``measures`` for definitions).
 
 Every sample of a task counts: an answer that is missing (precomputed mode) or unparseable scores 0 on every
 classification metric and is an empty hypothesis for BLEU / ROUGE, and both are counted in the task's row.

@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from scipy.stats import wasserstein_distance
 
 from ava.evaluate.run import evaluate
-from ava.evaluate.suites import gss
+from ava.evaluate.suites import gss, gss_options
 from ava.evaluate.suites.base import SuiteDataError
 from ava.evaluate.suites.labelled import read_labelled
 from tests.evaluate import fixtures
@@ -327,26 +327,29 @@ def test_tiny_model_reads_letters_in_code_order(tmp_path):
     assert r["headline"]["value"] is not None and r["counts"]["questions_used"] == 4
 
 
+codes_of = gss_options.option_codes
+
+
 def test_old_labels_matched_as_abbreviations():
     """The question file's labels from the 1972-2018 release (SOURCE.md, the real panel's value labels)."""
     premarsx = {1.0: "always wrong", 2.0: "almost always wrong", 3.0: "sometimes wrong", 4.0: "not wrong at all",
                 5.0: "other"}  # fmt: skip
-    codes, n = gss._option_codes(["NOT WRONG AT ALL", "ALWAYS WRONG", "SOMETIMES WRONG", "ALMST ALWAYS WRG"],
+    codes, n = codes_of(["NOT WRONG AT ALL", "ALWAYS WRONG", "SOMETIMES WRONG", "ALMST ALWAYS WRG"],
                                  premarsx, set())  # fmt: skip
     assert codes == [4.0, 1.0, 3.0, 2.0] and n == 1
     mobile = {1.0: "same state, same city", 2.0: "same state, different city", 3.0: "different state"}
-    assert gss._option_codes(["DIFFERENT STATE", "SAME ST,DIF CITY", "SAME CITY"], mobile, set()) == ([3, 2, 1], 2)
+    assert codes_of(["DIFFERENT STATE", "SAME ST,DIF CITY", "SAME CITY"], mobile, set()) == ([3, 2, 1], 2)
     spkath = {1.0: "yes, allowed to speak", 2.0: "not allowed"}
-    assert gss._option_codes(["ALLOWED", "NOT ALLOWED"], spkath, set()) == ([1.0, 2.0], 1)
+    assert codes_of(["ALLOWED", "NOT ALLOWED"], spkath, set()) == ([1.0, 2.0], 1)
     reliten = {1.0: "strong", 2.0: "not very strong", 3.0: "somewhat strong (vol.)", 4.0: "no religion"}
-    assert gss._option_codes(["STRONG", "NOT VERY STRONG", "SOMEWHAT STRONG", "NO RELIGION"], reliten, set())[0] == [
+    assert codes_of(["STRONG", "NOT VERY STRONG", "SOMEWHAT STRONG", "NO RELIGION"], reliten, set())[0] == [
         1.0, 2.0, 3.0, 4.0]  # fmt: skip
     # "AGREE" abbreviates both remaining labels: no guess; a number is never shortened
-    assert gss._option_codes(["AGREE", "DISAGREE"], {1.0: "agree strongly", 2.0: "agree somewhat",
+    assert codes_of(["AGREE", "DISAGREE"], {1.0: "agree strongly", 2.0: "agree somewhat",
                                                     3.0: "disagree"}, set()) == (None, 0)  # fmt: skip
-    assert gss._option_codes(["1 CHILD", "NONE"], {1.0: "10 children", 0.0: "none"}, set()) == (None, 0)
+    assert codes_of(["1 CHILD", "NONE"], {1.0: "10 children", 0.0: "none"}, set()) == (None, 0)
     trust = {1.0: "can trust", 2.0: "can't trust", 3.0: "depends"}
-    assert gss._option_codes(["CANT TRUST", "CAN TRUST", "DEPENDS"], trust, set())[0] == [2.0, 1.0, 3.0]
-    assert gss._option_codes(["CAN TRUST"], {2.0: "can't trust", 3.0: "other"}, set()) == (None, 0)
+    assert codes_of(["CANT TRUST", "CAN TRUST", "DEPENDS"], trust, set())[0] == [2.0, 1.0, 3.0]
+    assert codes_of(["CAN TRUST"], {2.0: "can't trust", 3.0: "other"}, set()) == (None, 0)
     helpful = {1.0: "try to be helpful", 2.0: "looking out for themselves", 3.0: "depends"}
-    assert gss._option_codes(["LOOKOUT FOR SELF", "HELPFUL", "DEPENDS"], helpful, set()) == (None, 0)
+    assert codes_of(["LOOKOUT FOR SELF", "HELPFUL", "DEPENDS"], helpful, set()) == (None, 0)

@@ -15,10 +15,10 @@ not questions either. The file also holds codebook notes in place of question te
 these pass the authors' filter and are kept, as the authors prompted them. Each option is mapped to its
 code by the variable's value labels (after :func:`~ava.evaluate.suites.pew.normalise_option`; a numeric
 option such as ``3.0`` is the code of that value); the file's abbreviated old labels ("ALMST ALWAYS WRG",
-"SAME ST,DIF CITY") are matched to the one remaining label they abbreviate (:func:`_option_codes`, counted);
-a question with an option that maps to no code, or to several, is skipped. Options naming a missing category
-(``REFUSED``, ``DONT KNOW``, ``IAP``) are shown in the prompt and treated as refusals: dropped from the model's
-distribution, the rest renormalised.
+"SAME ST,DIF CITY") are matched to the one remaining label they abbreviate (counted;
+:func:`~.gss_options.option_codes`); a question with an option that maps to no code, or to several, is
+skipped. Options naming a missing category (``REFUSED``, ``DONT KNOW``, ``IAP``) are shown in the prompt and
+treated as refusals: dropped from the model's distribution, the rest renormalised.
 
 Prompts as ``infer-steer.py`` builds them (``template``; options lettered in the file's order), once per
 configured year (``Answer the following question as a person living in the year {year}.``) and once without
@@ -66,16 +66,12 @@ from ava.evaluate.suites.base import (
     mean_or_none,
     question_row,
 )
+from ava.evaluate.suites.gss_options import option_codes
 from ava.evaluate.suites.labelled import LabelledFrame, read_labelled
-from ava.evaluate.suites.pew import normalise_option
 
 NAME = "gss"
 QUESTION_FILES = ("questions_final.json", "questions_final.json.gz")
 DATA_SUFFIXES = (".dta", ".sav", ".rda", ".rdata")
-# option texts naming a missing category in the question file (23 entries list "REFUSED")
-MISSING_OPTION = re.compile(
-    r"^(refused|dk|don'?t know|dont know|no answer|na|iap|dk, na, iap|can'?t choose|skipped on web)$"
-)
 _PANEL_YEAR = re.compile(r"^year_(1a|1b|2)$")
 _PANEL_SUFFIX = re.compile(r"_(1a|1b|2)$")
 
@@ -158,81 +154,6 @@ def _picker(variables: set[str], weights: list[str]) -> Any:
     return lambda cols: [c for c in cols if _PANEL_SUFFIX.sub("", c) in wanted]
 
 
-def _words(text: str) -> list[str]:
-    """Lower-case words of a label, without the ``(vol.)``/``<vol.>`` (volunteered) marker."""
-    text = re.sub(r"[(<]vol\.?[)>]", " ", normalise_option(text)).replace("'", "")
-    return re.findall(r"[a-z0-9]+", text)
-
-
-def _abbreviates(short: str, word: str) -> bool:
-    """``short`` is ``word`` shortened: same first letter, its letters in order (ALMST -> almost, ST -> state)."""
-    if not short or short[0] != word[0]:
-        return False
-    if short.isdigit() or word.isdigit():  # numbers are not shortened: "1" is not "10"
-        return short == word
-    rest = iter(word)
-    return all(ch in rest for ch in short)
-
-
-_NEGATION = re.compile(
-    r"n't\b|\b(not|no|never|none|nor|neither|cant|dont|doesnt|didnt|wont|isnt|arent|wasnt|shouldnt|wouldnt)\b"
-)
-
-
-def _abbreviation_of(option: str, label: str) -> bool:
-    """Every word of ``option`` abbreviates a word of ``label``, in order ("SAME ST,DIF CITY" -> "same state,
-    different city", "ALMST ALWAYS WRG" -> "almost always wrong", "ALLOWED" -> "yes, allowed to speak"), and
-    both or neither are negated ("CAN TRUST" is not "can't trust")."""
-    if bool(_NEGATION.search(normalise_option(option))) != bool(_NEGATION.search(normalise_option(label))):
-        return False
-    words = iter(_words(label))
-    return all(any(_abbreviates(t, w) for w in words) for t in _words(option))
-
-
-def _option_codes(options: list[Any], labels: dict[float, str], present: set[float]) -> tuple[list | None, int]:
-    """Each option's code (None: a missing-category option), or None when an option maps to no code; and how
-    many options were matched as abbreviations of their label.
-
-    A text option is its label's code when equal after :func:`normalise_option` (or without the "(vol.)"
-    marker); else, among the labels no other option took, the one label it abbreviates (:func:`_abbreviation_of`),
-    repeated while that settles more options; an option left with none or several is unmatched.
-    """
-    exact: dict[str, float] = {}
-    for code, text in labels.items():
-        exact.setdefault(" ".join(_words(text)), code)
-    out: list[Any] = []
-    pending: list[int] = []
-    for i, o in enumerate(options):
-        if isinstance(o, (int, float)) and not isinstance(o, bool):
-            if float(o) not in present and float(o) not in labels:
-                return None, 0
-            out.append(float(o))
-            continue
-        key = " ".join(_words(str(o)))
-        if key in exact:
-            out.append(exact[key])
-        elif MISSING_OPTION.match(normalise_option(str(o))):
-            out.append(None)
-        else:
-            out.append(None)
-            pending.append(i)
-    abbreviated = 0
-    while pending:
-        free = {c: t for c, t in labels.items() if c not in out}
-        settled = {}
-        for i in pending:
-            hits = [c for c, t in free.items() if _abbreviation_of(str(options[i]), t)]
-            if len(hits) == 1:
-                settled[i] = hits[0]
-        if not settled or len(set(settled.values())) < len(settled):
-            return None, 0
-        for i, c in settled.items():
-            out[i] = c
-        abbreviated += len(settled)
-        pending = [i for i in pending if i not in settled]
-    return out, abbreviated
-
-
 def load(path: Path, cfg: Any) -> Loaded:
     path = Path(path)
     entries = _read_question_file(path)
@@ -277,7 +198,7 @@ def load(path: Path, cfg: Any) -> Loaded:
                 labels.setdefault(c, t)
             col = wv.codes[var]
             present |= set(np.unique(col[~np.isnan(col)]).tolist())
-        codes, abbreviated = _option_codes(shown, labels, present)
+        codes, abbreviated = option_codes(shown, labels, present)
         stats["options_matched_as_abbreviations"] += abbreviated if codes else 0
         valid = [c for c in (codes or []) if c is not None]
         if codes is None or len(set(valid)) != len(valid):

@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from scipy.stats import wasserstein_distance
 
 from ava.evaluate.run import evaluate
-from ava.evaluate.suites import gss
+from ava.evaluate.suites import gss, gss_options
 from ava.evaluate.suites.base import SuiteDataError
 from ava.evaluate.suites.labelled import read_labelled
 from tests.evaluate import fixtures
@@ -30,9 +30,12 @@ QUESTIONS = {
                "Options": ["OPPOSE", "FAVOR", "REFUSED"]},
     # unlabelled codes written as numbers
     "TRUST": {"Question": "Can most people be trusted, on a scale of one to three?", "Options": [3.0, 1.0, 2.0]},
-    # the old release's label, not the data's: no code
+    # the old release's short labels: matched as abbreviations ("NOT LEGAL" first: "LEGAL" fits both labels)
     "GRASS": {"Question": "Do you think the use of marijuana should be made legal or not?",
               "Options": ["NOT LEGAL", "LEGAL"]},
+    # labels that are no abbreviation of the data's: no code
+    "RACOPEN": {"Question": "Which law would you vote for, the first or the second?",
+                "Options": ["OWNER DECIDES", "CANT DISCRIMINATE", "NEITHER"]},
     "SHORT": {"Question": "Probe: in general", "Options": ["YES", "NO"]},
     "NOTAVAIL": {"Question": "Not available", "Options": ["YES", "NO"]},
     "ONEOPT": {"Question": "A question that lists a single option only?", "Options": ["YES"]},
@@ -42,11 +45,12 @@ LABELS = {
     "fefam": {1: "strongly agree", 2: "agree", 3: "disagree", 4: "strongly disagree"},
     "cappun": {1: "favor", 2: "oppose"},
     "grass": {1: "should be legal", 2: "should not be legal"},
+    "racopen": {1: "first law", 2: "second law", 3: "neither"},
     "short": {1: "yes", 2: "no"},
     "notavail": {1: "yes", 2: "no"},
     "oneopt": {1: "yes"},
 }
-CODES = {"FEFAM": [1, 2, 3, 4], "CAPPUN": [1, 2], "TRUST": [1, 2, 3]}
+CODES = {"FEFAM": [1, 2, 3, 4], "CAPPUN": [1, 2], "TRUST": [1, 2, 3], "GRASS": [1, 2]}
 
 
 def respondents(seed: int = 0) -> pd.DataFrame:
@@ -59,6 +63,7 @@ def respondents(seed: int = 0) -> pd.DataFrame:
                 "fefam": np.nan if year == 2000 else float(rng.choice([1, 2, 3, 4, np.nan], p=[.2, .3, .3, .1, .1])),
                 "cappun": float(rng.choice([1, 2])),
                 "grass": float(rng.choice([1, 2])),
+                "racopen": float(rng.choice([1, 2, 3])),
                 "trust": float(rng.choice([1, 2, 3])),
                 "short": 1.0, "notavail": 1.0, "oneopt": 1.0,
                 "wtssps": np.nan if rng.random() < 0.05 else float(rng.uniform(0.3, 2.5)),
@@ -101,7 +106,9 @@ def test_gss_dta_quirks_end_to_end(tmp_path):
     data = write_gss(tmp_path / "gss", df)
     cfg = OmegaConf.merge(CFG, {"years": YEARS})
     loaded = gss.load(data, cfg)
-    assert [q.id for q in loaded.questions] == ["FEFAM", "CAPPUN", "TRUST"]
+    assert [q.id for q in loaded.questions] == ["FEFAM", "CAPPUN", "TRUST", "GRASS"]
+    assert loaded.by_id()["GRASS"].meta["letters"] == ("B", "A") and loaded.extra["stats"] == {
+        "options_matched_as_abbreviations": 2}
     assert dict(loaded.skipped) == {
         "option text matches no value label or code": 1,
         "question of fewer than 6 words (infer-steer.py's filter)": 1,
@@ -143,7 +150,7 @@ def test_gss_dta_quirks_end_to_end(tmp_path):
 
     per_year, reps, base, delta, fits = {}, [], {"uniform": [], "pooled": [], "previous_wave": []}, [], {}
     right = changes = 0
-    for q in ["FEFAM", "CAPPUN", "TRUST"]:
+    for q in ["FEFAM", "CAPPUN", "TRUST", "GRASS"]:
         asked = [y for y in YEARS if y in df.loc[df[q.lower()].isin(CODES[q]), "year"].unique()]
         hs, ms = [], []
         for i, y in enumerate(asked):
@@ -172,7 +179,7 @@ def test_gss_dta_quirks_end_to_end(tmp_path):
     assert m["temporal_pearson_mean"] == pytest.approx(np.mean(list(fits.values())), abs=1e-12)
     assert m["temporal_direction_changes"] == changes > 0
     assert m["temporal_direction_share"] == pytest.approx(right / changes)
-    assert m["pairs_skipped"] == {"variable not asked in the year": 3 + 1}  # 2020 x 3, FEFAM 2000
+    assert m["pairs_skipped"] == {"variable not asked in the year": 4 + 1}  # 2020 x 4, FEFAM 2000
     assert m["respondents_without_weight"] == int(df["wtssps"].isna().sum())
 
     table = pd.read_csv(out / "gss" / "per_question.csv")
@@ -317,4 +324,32 @@ def test_tiny_model_reads_letters_in_code_order(tmp_path):
     doc = evaluate(fixtures.compose_cfg([f"data={data}", "benchmark=gss", "model=tiny", "device=cpu",
                                          f"output_dir={tmp_path / 'out'}", f"suites.gss.years={YEARS}"]))
     r = doc["benchmarks"]["gss"]
-    assert r["headline"]["value"] is not None and r["counts"]["questions_used"] == 3
+    assert r["headline"]["value"] is not None and r["counts"]["questions_used"] == 4
+
+
+codes_of = gss_options.option_codes
+
+
+def test_old_labels_matched_as_abbreviations():
+    """The question file's labels from the 1972-2018 release (SOURCE.md, the real panel's value labels)."""
+    premarsx = {1.0: "always wrong", 2.0: "almost always wrong", 3.0: "sometimes wrong", 4.0: "not wrong at all",
+                5.0: "other"}  # fmt: skip
+    codes, n = codes_of(["NOT WRONG AT ALL", "ALWAYS WRONG", "SOMETIMES WRONG", "ALMST ALWAYS WRG"],
+                                 premarsx, set())  # fmt: skip
+    assert codes == [4.0, 1.0, 3.0, 2.0] and n == 1
+    mobile = {1.0: "same state, same city", 2.0: "same state, different city", 3.0: "different state"}
+    assert codes_of(["DIFFERENT STATE", "SAME ST,DIF CITY", "SAME CITY"], mobile, set()) == ([3, 2, 1], 2)
+    spkath = {1.0: "yes, allowed to speak", 2.0: "not allowed"}
+    assert codes_of(["ALLOWED", "NOT ALLOWED"], spkath, set()) == ([1.0, 2.0], 1)
+    reliten = {1.0: "strong", 2.0: "not very strong", 3.0: "somewhat strong (vol.)", 4.0: "no religion"}
+    assert codes_of(["STRONG", "NOT VERY STRONG", "SOMEWHAT STRONG", "NO RELIGION"], reliten, set())[0] == [
+        1.0, 2.0, 3.0, 4.0]  # fmt: skip
+    # "AGREE" abbreviates both remaining labels: no guess; a number is never shortened
+    assert codes_of(["AGREE", "DISAGREE"], {1.0: "agree strongly", 2.0: "agree somewhat",
+                                                    3.0: "disagree"}, set()) == (None, 0)  # fmt: skip
+    assert codes_of(["1 CHILD", "NONE"], {1.0: "10 children", 0.0: "none"}, set()) == (None, 0)
+    trust = {1.0: "can trust", 2.0: "can't trust", 3.0: "depends"}
+    assert codes_of(["CANT TRUST", "CAN TRUST", "DEPENDS"], trust, set())[0] == [2.0, 1.0, 3.0]
+    assert codes_of(["CAN TRUST"], {2.0: "can't trust", 3.0: "other"}, set()) == (None, 0)
+    helpful = {1.0: "try to be helpful", 2.0: "looking out for themselves", 3.0: "depends"}
+    assert codes_of(["LOOKOUT FOR SELF", "HELPFUL", "DEPENDS"], helpful, set()) == (None, 0)

@@ -186,3 +186,27 @@ def test_real_release_official_and_authors(eval_dir, release, tmp_path):
             total += v
     a = run(release, tmp_path / "authors", lines, [*extra, "suites.oqa_xl.metric=authors"])
     assert a["headline"]["value"] == pytest.approx(total / 6188, abs=1e-12)
+
+
+def test_f_columns_and_labels_to_opinionqa_groups():
+    """Column suffixes differ by wave; labels reach OpinionQA's groups (W7, W26, W82 label texts)."""
+    assert atp_release.source_column_hisp(["F_HISP_ORIGIN", "F_HISP_RECRUITMENT"]) == "F_HISP_RECRUITMENT"
+    assert atp_release.source_column(["F_PARTYLN_FINAL", "F_PARTY_TYPOLOGY"], "POLPARTY") == "F_PARTY_TYPOLOGY"
+    assert atp_release.source_column(["F_EDUCCAT_FINAL"], "EDUCATION") is None  # 3 categories: not OpinionQA's
+    cases = {
+        ("INCOME", "10 to under $20,000"): "Less than $30,000",
+        ("INCOME", "100 to under $150,000 [OR]"): "$100,000 or more",
+        ("INCOME", "$30,000 to less than $40,000"): "$30,000-$50,000",
+        ("INCOME", "$30-$74,999"): None,  # straddles two groups
+        ("INCOME", "(VOL) Don't know/Refused"): None,
+        ("RELIG", "Agnostic (not sure if there is a God)"): "Agnostic",
+        ("RELIG", "Something else (SPECIFY)"): "Other",
+        ("POLPARTY", "(VOL) Other party"): "Other",
+        ("POLIDEOLOGY", "Liberal [OR]"): "Liberal",
+        ("SEX", "A woman"): "Female",
+        ("CITIZEN", "Not US Citizen"): "No",
+        ("EDUCATION", "Associate\u2019s degree"): "Associate's degree",
+        ("MARITAL", "Living with a partner"): None,
+    }
+    for (attr, label), group in cases.items():
+        assert atp_release.label_group(attr, label) == group, (attr, label)

@@ -90,25 +90,35 @@ def find_sav_files(root: Path) -> tuple[dict[str, Path], Counter]:
     return out, +ignored
 
 
+_SUFFIXES = ["", "_FINAL", "_RECRUITMENT", "_TYPOLOGY"]  # the ATP's; any other one-word suffix after these
+
+
+def _column(columns: list[str], base: str) -> str | None:
+    """``base`` itself, else with a known wave suffix, else with one other ``_WORD`` (shortest first)."""
+    for suffix in _SUFFIXES:
+        if base + suffix in columns:
+            return base + suffix
+    pattern = re.compile(rf"^{re.escape(base)}_[A-Z0-9]+$")
+    hits = [c for c in columns if pattern.match(c)]
+    return min(hits, key=lambda c: (len(c), c)) if hits else None
+
+
 def source_column(columns: list[str], attribute: str) -> str | None:
-    """The file's column for ``attribute``: a SOURCES base name with at most one ``_SUFFIX``."""
+    """The file's column for ``attribute``: the first SOURCES base name found (:func:`_column`)."""
     for base in SOURCES[attribute]:
-        pattern = re.compile(rf"^{re.escape(base)}(_[A-Z0-9]+)?$")
-        hits = [c for c in columns if pattern.match(c)]
-        if hits:
-            return min(hits, key=len)
+        col = _column(columns, base)
+        if col:
+            return col
     return None
 
 
 def needed_columns(columns: list[str]) -> list[str]:
     cols = [source_column(columns, a) for a in SOURCES]
-    hisp = source_column_hisp(columns)
-    return [c for c in [*cols, hisp] if c]
+    return [c for c in [*cols, source_column_hisp(columns)] if c]
 
 
 def source_column_hisp(columns: list[str]) -> str | None:
-    hits = [c for c in columns if re.match(r"^F_HISP(_[A-Z0-9]+)?$", c)]
-    return min(hits, key=len) if hits else None
+    return _column(columns, "F_HISP")
 
 
 def _clean(label: str) -> str:

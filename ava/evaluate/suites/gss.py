@@ -14,10 +14,11 @@ less or one-option entries are not questions; the authors' ``infer-steer.py`` al
 not questions either. The file also holds codebook notes in place of question texts (SEX, RACE, VPSU);
 these pass the authors' filter and are kept, as the authors prompted them. Each option is mapped to its
 code by the variable's value labels (after :func:`~ava.evaluate.suites.pew.normalise_option`; a numeric
-option such as ``3.0`` is the code of that value); a question with an option that maps to no code (the file's
-abbreviated old labels, "ALMST ALWAYS WRG") is skipped. Options naming a missing category
-(``REFUSED``, ``DONT KNOW``, ``IAP``) are shown in the prompt and treated as refusals: dropped from the model's
-distribution, the rest renormalised.
+option such as ``3.0`` is the code of that value); the file's abbreviated old labels ("ALMST ALWAYS WRG",
+"SAME ST,DIF CITY") are matched to the one remaining label they abbreviate (counted;
+:func:`~.gss_options.option_codes`); a question with an option that maps to no code, or to several, is
+skipped. Options naming a missing category (``REFUSED``, ``DONT KNOW``, ``IAP``) are shown in the prompt and
+treated as refusals: dropped from the model's distribution, the rest renormalised.
 
 Prompts as ``infer-steer.py`` builds them (``template``; options lettered in the file's order), once per
 configured year (``Answer the following question as a person living in the year {year}.``) and once without
@@ -65,16 +66,12 @@ from ava.evaluate.suites.base import (
     mean_or_none,
     question_row,
 )
+from ava.evaluate.suites.gss_options import option_codes
 from ava.evaluate.suites.labelled import LabelledFrame, read_labelled
-from ava.evaluate.suites.pew import normalise_option
 
 NAME = "gss"
 QUESTION_FILES = ("questions_final.json", "questions_final.json.gz")
 DATA_SUFFIXES = (".dta", ".sav", ".rda", ".rdata")
-# option texts naming a missing category in the question file (23 entries list "REFUSED")
-MISSING_OPTION = re.compile(
-    r"^(refused|dk|don'?t know|dont know|no answer|na|iap|dk, na, iap|can'?t choose|skipped on web)$"
-)
 _PANEL_YEAR = re.compile(r"^year_(1a|1b|2)$")
 _PANEL_SUFFIX = re.compile(r"_(1a|1b|2)$")
 
@@ -157,29 +154,6 @@ def _picker(variables: set[str], weights: list[str]) -> Any:
     return lambda cols: [c for c in cols if _PANEL_SUFFIX.sub("", c) in wanted]
 
 
-def _option_codes(options: list[Any], labels: dict[float, str], present: set[float]) -> list[float | None] | None:
-    """Each option's code (None: a missing-category option), or None when an option maps to no code."""
-    by_text: dict[str, float] = {}
-    for code, text in labels.items():
-        by_text.setdefault(normalise_option(text), code)
-    out: list[float | None] = []
-    for o in options:
-        if isinstance(o, (int, float)) and not isinstance(o, bool):
-            code = float(o) if float(o) in present or float(o) in labels else None
-            if code is None:
-                return None
-            out.append(code)
-            continue
-        text = normalise_option(str(o))
-        if text in by_text:
-            out.append(by_text[text])
-        elif MISSING_OPTION.match(text):
-            out.append(None)
-        else:
-            return None
-    return out
-
-
 def load(path: Path, cfg: Any) -> Loaded:
     path = Path(path)
     entries = _read_question_file(path)
@@ -196,7 +170,7 @@ def load(path: Path, cfg: Any) -> Loaded:
     skipped: Counter = Counter()
     questions: list[Question] = []
     human: dict[str, dict[int, np.ndarray]] = {}
-    first_year_source: Counter = Counter()
+    stats: Counter = Counter()
     min_words = int(cfg.min_words)
     for key, item in entries.items():
         var = key.lower()
@@ -224,7 +198,8 @@ def load(path: Path, cfg: Any) -> Loaded:
                 labels.setdefault(c, t)
             col = wv.codes[var]
             present |= set(np.unique(col[~np.isnan(col)]).tolist())
-        codes = _option_codes(shown, labels, present)
+        codes, abbreviated = option_codes(shown, labels, present)
+        stats["options_matched_as_abbreviations"] += abbreviated if codes else 0
         valid = [c for c in (codes or []) if c is not None]
         if codes is None or len(set(valid)) != len(valid):
             skipped["option text matches no value label or code"] += 1
@@ -244,7 +219,7 @@ def load(path: Path, cfg: Any) -> Loaded:
                 sel = ok & (wv.year == y)
                 sums = np.bincount(idx[sel], wv.weight[sel], len(valid_sorted))
                 if int(y) in per_year:
-                    first_year_source["variable-year also in a later file or wave (first kept)"] += 1
+                    stats["variable-year also in a later file or wave (first kept)"] += 1
                 elif sums.sum() > 0:
                     per_year[int(y)] = sums
         if not per_year:
@@ -258,7 +233,7 @@ def load(path: Path, cfg: Any) -> Loaded:
         }
         questions.append(Question(key, text, tuple(str(shown[i]) for i in order), meta))
         human[key] = per_year
-    extra = {"human": human, "no_weight": no_weight, "stats": dict(first_year_source)}
+    extra = {"human": human, "no_weight": no_weight, "stats": dict(stats)}
     return Loaded(questions, len(entries), skipped, extra)
 
 

@@ -5,7 +5,6 @@ from collections import Counter
 import pytest
 
 from ava.build_dataset.behaviour import (
-    BehaviourConfig,
     Issues,
     best,
     impressions_per_spend,
@@ -16,11 +15,7 @@ from ava.build_dataset.regions import RegionRanker, rank_regions
 from ava.build_dataset.synthetic import ad
 from ava.populations import COUNTRY_TABLE, load_codes, load_population
 from ava.sample import Range
-
-CFG = BehaviourConfig(
-    age_buckets=("13-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65+"),
-    genders=("male", "female", "unknown"), best_gender_from=("male", "female"), sum_tolerance=0.02,
-    range_point="midpoint", region_aliases={"Washington, District of Columbia": "District of Columbia"})
+from tests.build_dataset.helpers import BEHAVIOUR_CFG as CFG
 
 
 def test_distributions_hand_computed():

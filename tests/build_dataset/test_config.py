@@ -11,7 +11,7 @@ from ava.build_dataset.run import build_dataset
 from ava.build_dataset.synthetic import random_ads, write_manifest
 from ava.build_dataset.tasks.base import Generator
 from ava.build_dataset.tasks.pairs import Transsuasion
-from tests.build_dataset.test_run import cfg_for
+from tests.build_dataset.helpers import cfg_for
 
 
 def test_every_generator_instantiates():

@@ -13,7 +13,7 @@ from ava.build_dataset.run import build_dataset
 from ava.build_dataset.split import after, parse_when
 from ava.build_dataset.synthetic import ad, write_manifest
 from ava.manifest import ManifestError, normalise_record, parse_line
-from tests.build_dataset.test_run import cfg_for
+from tests.build_dataset.helpers import cfg_for
 
 
 def read(path):

@@ -12,7 +12,7 @@ from ava.build_dataset.items import VerbalizedInputError
 from ava.build_dataset.run import build_dataset
 from ava.build_dataset.synthetic import ad, write_manifest, write_verbalized
 from ava.manifest import normalise_record
-from tests.build_dataset.test_run import cfg_for, read
+from tests.build_dataset.helpers import cfg_for, read
 
 BCFG = BehaviourConfig(age_buckets=("25-34",), genders=("female", "male"), best_gender_from=("female", "male"),
                        sum_tolerance=0.02, range_point="midpoint", region_aliases={})

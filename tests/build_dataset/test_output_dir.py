@@ -14,7 +14,7 @@ import pytest
 from ava.build_dataset.run import WORK_PREFIX, build_dataset
 from ava.build_dataset.synthetic import ad, random_ads, write_manifest, write_verbalized
 from ava.runtime import DiskFullError
-from tests.build_dataset.test_run import cfg_for
+from tests.build_dataset.helpers import cfg_for
 
 COMMAND = [sys.executable, "-m", "ava.build_dataset", "dedup=null", "dataset_tasks.generators.ts.enabled=false",
            "dataset_tasks.generators.tc.enabled=false"]

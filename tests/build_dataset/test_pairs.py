@@ -10,7 +10,7 @@ import pytest
 from ava.build_dataset.run import build_dataset
 from ava.build_dataset.synthetic import ad, write_manifest
 from ava.build_dataset.text import word_levenshtein
-from tests.build_dataset.test_run import cfg_for
+from tests.build_dataset.helpers import cfg_for
 
 
 def read(path):
@@ -144,7 +144,7 @@ def one_advertiser(n, seed=0):
     from ava.build_dataset.synthetic import random_ads
     from ava.build_dataset.tasks.base import item_facts
     from ava.populations import load_population
-    from tests.build_dataset.test_behaviour import CFG
+    from tests.build_dataset.helpers import BEHAVIOUR_CFG as CFG
 
     ranker = RegionRanker({"region": load_population(None)}, True, 0.9, frozenset({"Unknown"}))
     entries = []
@@ -160,7 +160,7 @@ def one_advertiser(n, seed=0):
 def test_pair_work_per_ad_is_bounded_and_deterministic():
     from ava.build_dataset.tasks.base import Context
     from ava.build_dataset.tasks.pairs import Transcreation, Transsuasion
-    from tests.build_dataset.test_text import reference_levenshtein
+    from tests.build_dataset.helpers import reference_levenshtein
 
     group = one_advertiser(300)
     templates = {a: ["{advertiser}: {ad}"] for a in "BAGR"}

@@ -12,7 +12,7 @@ import pytest
 from hydra import compose, initialize_config_module
 
 from ava.build_dataset.run import build_dataset
-from tests.build_dataset.test_run import cfg_for
+from tests.build_dataset.helpers import cfg_for
 
 SAMPLES = Path(__file__).resolve().parents[2] / "ava" / "samples" / "media"
 EU_LINES = range(141, 191)  # real_ads.SOURCE.md: the DSA-era records

@@ -9,24 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.json as pa_json
 import pytest
-from hydra import compose, initialize_config_module
 
 from ava.build_dataset.run import build_dataset
 from ava.build_dataset.synthetic import ad, random_ads, write_dedup, write_manifest, write_verbalized
+from tests.build_dataset.helpers import cfg_for, read
 
 POP_CSV = Path(__file__).resolve().parents[2] / "ava" / "data" / "us_population_2020.csv"
-
-
-def cfg_for(tmp_path, manifest, verbalized=None, dedup=None, out="out", extra=()):
-    overrides = [f"manifest={manifest}", f"verbalized={verbalized if verbalized else 'null'}",
-                 f"dedup={dedup if dedup else 'null'}", f"output_dir={tmp_path / out}",
-                 "dataset_tasks.generators.ts.enabled=false", *extra]
-    with initialize_config_module("ava_conf", version_base="1.3"):
-        return compose("build_dataset", overrides=overrides)
-
-
-def read(path):
-    return [json.loads(x) for x in Path(path).read_text().splitlines()]
 
 
 def reference_targets(record, pop):

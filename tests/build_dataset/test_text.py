@@ -5,6 +5,7 @@ import random
 import pytest
 
 from ava.build_dataset.text import mask_urls, word_levenshtein
+from tests.build_dataset.helpers import reference_levenshtein
 
 
 @pytest.mark.parametrize(
@@ -40,15 +41,12 @@ def test_bare_domains_are_masked(text, masked):
     assert mask_urls(text)[0] == masked
 
 
-def reference_levenshtein(x, y):
-    """The textbook dynamic programme over words (the implementation this module had before rapidfuzz)."""
-    prev = list(range(len(y) + 1))
-    for i, wx in enumerate(x, start=1):
-        cur = [i]
-        for j, wy in enumerate(y, start=1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (wx != wy)))
-        prev = cur
-    return prev[-1]
+def test_word_levenshtein_hand_computed():
+    assert word_levenshtein("", "") == 0
+    assert word_levenshtein("vote now", "") == 2  # two deletions
+    assert word_levenshtein("vote for change now", "vote now for change") == 2  # "now" moved: delete + insert
+    assert word_levenshtein("buy our shoes today", "buy your shoes today") == 1  # one substitution
+    assert word_levenshtein("a b c d", "d c b a") == 4  # reversed: no alignment is shorter than 4 edits
 
 
 def test_word_levenshtein_matches_the_reference_and_stops_at_the_cutoff():

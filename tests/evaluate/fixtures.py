@@ -1,11 +1,14 @@
-"""Small benchmark files in each official layout, written by the tests (no downloads)."""
+"""Small benchmark files in each official layout, written by the tests (no downloads), and the reader config,
+the tiny model config and a loop-by-loop human reference the tests share."""
 
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from pathlib import Path
 
 import pandas as pd
+from omegaconf import OmegaConf
 
 # OpinionQA survey W99: (key, question, references (ordinal first, refusal last), option_ordinal)
 OQA_INFO = [
@@ -267,3 +270,33 @@ def compose_cfg(overrides: list[str]):
 
     with initialize_config_module("ava_conf", version_base="1.3"):
         return compose("evaluate", overrides=overrides)
+
+
+TINY = OmegaConf.create({"name_or_path": "tiny", "dtype": "float32", "tiny": {"seed": 0}})
+
+CFG = OmegaConf.create(
+    {
+        "attributes": ["SEX", "POLPARTY"],
+        "steering": ["qa", "bio", "portray"],
+        "template": "{context}Question: {question}\n{options}\nAnswer:",
+        "option_format": "{letter}. {option}",
+        "steer_formats": {
+            "qa": "Question: {question}\n{options}\nAnswer: {answer}\n\n",
+            "bio": "{text}\n\n",
+            "portray": "{text}\n\n",
+        },
+    }
+)
+
+
+def human_reference(responses, qkey):
+    """Weighted answer totals per group, by plain loops (independent of the pandas reader)."""
+    out = defaultdict(lambda: defaultdict(float))
+    for r in responses:
+        if r[qkey] is None:
+            continue
+        out["Overall"][r[qkey]] += r["W"]
+        for attr, values in OQA_METADATA.items():
+            if r[attr] in values:
+                out[f"{attr}={r[attr]}"][r[qkey]] += r["W"]
+    return {g: dict(v) for g, v in out.items()}

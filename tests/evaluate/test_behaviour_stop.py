@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from ava.evaluate.behaviour.tasks import answer_budgets, select
 from omegaconf import OmegaConf
 
 from ava.evaluate.behaviour.generate import generate_counted, prompt_text, turn_end_id
+from ava.evaluate.behaviour.tasks import answer_budgets, select
 from ava.models.load import load_model_and_tokenizer
 from tests.evaluate import behaviour_samples as bs
 

@@ -312,7 +312,7 @@ def test_tiny_model_reads_letters_in_code_order(tmp_path):
     from ava.evaluate.scoring import letter_distributions
     from ava.evaluate.suites.base import Request
     from ava.models.load import load_model_and_tokenizer
-    from tests.evaluate.test_scoring import TINY
+    from tests.evaluate.fixtures import TINY
 
     data = write_gss(tmp_path / "gss", respondents())
     cfg = OmegaConf.merge(CFG, {"years": YEARS})

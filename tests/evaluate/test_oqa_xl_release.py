@@ -20,7 +20,7 @@ from ava.evaluate.run import evaluate
 from ava.evaluate.suites import atp_release, oqa_xl
 from ava.evaluate.suites.pew import normalise_option
 from tests.evaluate import fixtures, real_files
-from tests.evaluate.test_readers import CFG
+from tests.evaluate.fixtures import CFG
 
 
 def run(data, tmp_path, lines, extra=()):

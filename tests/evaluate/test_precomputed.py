@@ -15,7 +15,7 @@ from ava.evaluate.run import evaluate
 from ava.evaluate.suites import oqa_xl
 from ava.evaluate.suites.base import PER_QUESTION_COLUMNS
 from tests.evaluate import fixtures
-from tests.evaluate.test_readers import human_reference
+from tests.evaluate.fixtures import human_reference
 
 OQA_PROBS = {
     "CARS1_W99": [0.5, 0.2, 0.1, 0.2],  # model_input order: A lot, A little, Nothing at all, Refused

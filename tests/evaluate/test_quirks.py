@@ -17,7 +17,7 @@ from ava.evaluate.run import evaluate
 from ava.evaluate.suites import culturebank, opinionqa, oqa_xl
 from ava.evaluate.suites.base import SuiteDataError
 from tests.evaluate import fixtures
-from tests.evaluate.test_readers import CFG
+from tests.evaluate.fixtures import CFG
 
 CFG0 = OmegaConf.merge(CFG, {"steering": []})
 NOT_ORDINAL = "option_ordinal positions all equal (not an ordinal question)"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import pytest
 from omegaconf import OmegaConf
 
@@ -11,33 +9,7 @@ from ava.evaluate.suites import SUITES, culturebank, culturenli, global_opinionq
 from ava.evaluate.suites.base import SuiteDataError
 from ava.evaluate.suites.global_opinionqa import parse_selections
 from tests.evaluate import fixtures
-
-CFG = OmegaConf.create(
-    {
-        "attributes": ["SEX", "POLPARTY"],
-        "steering": ["qa", "bio", "portray"],
-        "template": "{context}Question: {question}\n{options}\nAnswer:",
-        "option_format": "{letter}. {option}",
-        "steer_formats": {
-            "qa": "Question: {question}\n{options}\nAnswer: {answer}\n\n",
-            "bio": "{text}\n\n",
-            "portray": "{text}\n\n",
-        },
-    }
-)
-
-
-def human_reference(responses, qkey):
-    """Weighted answer totals per group, by plain loops (independent of the pandas reader)."""
-    out = defaultdict(lambda: defaultdict(float))
-    for r in responses:
-        if r[qkey] is None:
-            continue
-        out["Overall"][r[qkey]] += r["W"]
-        for attr, values in fixtures.OQA_METADATA.items():
-            if r[attr] in values:
-                out[f"{attr}={r[attr]}"][r[qkey]] += r["W"]
-    return {g: dict(v) for g, v in out.items()}
+from tests.evaluate.fixtures import CFG, human_reference
 
 
 @pytest.mark.parametrize("with_key", [True, False])

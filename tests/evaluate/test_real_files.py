@@ -15,7 +15,7 @@ from scipy.spatial.distance import jensenshannon
 from ava.evaluate.run import evaluate
 from ava.evaluate.suites import opinionqa
 from tests.evaluate import fixtures, real_files
-from tests.evaluate.test_readers import CFG
+from tests.evaluate.fixtures import CFG
 
 CFG12 = CFG.copy()
 CFG12.attributes = real_files.ATTRIBUTES

@@ -6,15 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from ava.evaluate.run import evaluate
 from ava.evaluate.scoring import letter_distributions, letter_token_ids, render, use_chat_template
 from ava.evaluate.suites.base import Request
 from ava.models.load import load_model_and_tokenizer
 from tests.evaluate import fixtures
-
-TINY = OmegaConf.create({"name_or_path": "tiny", "dtype": "float32", "tiny": {"seed": 0}})
+from tests.evaluate.fixtures import TINY
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote_to_bytes, urlsplit
+from urllib.parse import unquote_to_bytes, urlencode, urlsplit, urlunsplit
 
 import requests
 from omegaconf import DictConfig
@@ -175,7 +175,11 @@ def ad_status(page: Rendered, items: list[Item], page_text: dict[str, list[str]]
 
 
 def with_token(url: str, token: str) -> str:
-    return f"{url}{'&' if '?' in url else '?'}access_token={token}"
+    """``url`` with ``access_token`` added to its query, URL-encoded (an app token ``APPID|SECRET`` holds ``|``
+    and may hold ``+/=``); the rest of the URL byte for byte as it was."""
+    parts = urlsplit(url)
+    param = urlencode({"access_token": token})
+    return urlunsplit(parts._replace(query=f"{parts.query}&{param}" if parts.query else param))
 
 
 def load_done(out: Path, retry: set[str]) -> tuple[dict[str, dict], int]:

@@ -11,10 +11,9 @@ import pytest
 
 from ava.fetch.api import backoff, parameter_of, parse_error, slowdown, usage
 from ava.fetch.crawl import fetch_ads, request_params
-from ava.fetch.shards import Shard, month_shards
 from ava.fetch.media import with_token
-from ava.fetch.token import (RedactFilter, TokenError, read_token, redact, refuse_token_arguments, strip_token,
-                             strip_url)
+from ava.fetch.shards import Shard, month_shards
+from ava.fetch.token import RedactFilter, TokenError, read_token, redact, refuse_token_arguments, strip_token, strip_url
 from tests.fetch.helpers import compose_fetch
 
 

@@ -40,9 +40,10 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from ava.fetch.browser import Browser, Candidate, Rendered
-from ava.fetch.store import ADS_FILE, FolderLock, ad_key, repair_tail
+from ava.fetch.store import ADS_FILE, ad_key, repair_tail
 from ava.fetch.token import install_redaction, read_token, redact, remove_redaction
 from ava.jsonl import LineError, iter_jsonl
+from ava.lock import output_lock
 from ava.runtime import atomic_open, check_output_dir, write_json
 
 log = logging.getLogger(__name__)
@@ -211,13 +212,12 @@ def fetch_media(cfg: DictConfig, browser: Browser | None = None) -> dict[str, An
     if not ads_path.is_file():
         raise SystemExit(f"{ads_path} not found: run python -m ava.fetch output_dir={out} (stage=ads) first")
     token = read_token(cfg.api.token_file)
-    lock = FolderLock(out)
-    filt = install_redaction(token)
-    try:
-        return _media(cfg, out, ads_path, token, browser or Browser(cfg.media))
-    finally:
-        lock.release()
-        remove_redaction(filt)
+    with output_lock(out, "python -m ava.fetch"):  # the crawl and the media step take the same lock
+        filt = install_redaction(token)
+        try:
+            return _media(cfg, out, ads_path, token, browser or Browser(cfg.media))
+        finally:
+            remove_redaction(filt)
 
 
 def _media(cfg: DictConfig, out: Path, ads_path: Path, token: str, browser: Browser) -> dict[str, Any]:

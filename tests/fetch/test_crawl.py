@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from ava.fetch.api import Client, ParameterError
 from ava.fetch.crawl import fetch_ads
 from ava.fetch.store import ad_key
+from ava.lock import OutputInUse, output_lock
 from tests.fetch.helpers import TOKEN, compose_fetch, make_ads, read_ads, real_ads
 
 from .standin import Fault
@@ -245,3 +247,22 @@ def test_an_interrupt_is_never_summarised_as_complete(tmp_path, standin, token_e
     assert summary["status"] == "interrupted" and summary["pages"] == 2
     assert fetch_ads(cfg)["status"] == "complete"  # the lock was released; the rerun finishes
     assert sorted(r["id"] for r in read_ads(tmp_path / "ads.jsonl")) == sorted(a["id"] for a in standin.records)
+
+
+def test_a_second_run_on_the_folder_stops_naming_the_holder(tmp_path, standin, token_env):
+    standin.records = make_ads(5)
+    with output_lock(tmp_path, "ava.verbalize"), pytest.raises(OutputInUse, match=f"in use by PID {os.getpid()} "):
+        fetch_ads(compose_fetch(tmp_path, standin.base_url))
+    assert standin.requests == [] and not (tmp_path / "ads.jsonl").exists()
+
+
+def test_a_lock_file_planted_as_a_symlink_is_refused_not_followed(tmp_path, standin, token_env):
+    standin.records = make_ads(5)
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    for name in (".lock", ".fetch.lock"):  # the library's lock file, and the one fetch used to take
+        (out / name).symlink_to(elsewhere / name)
+    with pytest.raises(SystemExit, match=r"\.lock is a symbolic link"):
+        fetch_ads(compose_fetch(out, standin.base_url))
+    assert list(elsewhere.iterdir()) == [] and standin.requests == []

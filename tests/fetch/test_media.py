@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from PIL import Image
 
 from ava.fetch.browser import Candidate, Rendered, pick
 from ava.fetch.media import download, fetch_media, page_status
+from ava.lock import OutputInUse, output_lock
 from tests.fetch.helpers import compose_fetch, read_ads
 
 CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -220,3 +222,12 @@ def test_blocked_pauses_then_stops_and_a_rerun_goes_on(tmp_path, standin, token_
     fetch_media(cfg, browser=third)  # an error is always done again
     assert third.urls == [f"{standin.base_url}/render_ad/?id=1&access_token=tok-A"]
     assert [a["media_status"] for a in read_ads(tmp_path / "ads.jsonl")] == ["text-only"] * 3
+
+
+def test_the_media_step_takes_the_folder_lock(tmp_path, standin, token_env):
+    ads = [{"id": "1", "ad_snapshot_url": f"{standin.base_url}/render_ad/?id=1"}]
+    (tmp_path / "ads.jsonl").write_text(json.dumps(ads[0]) + "\n")
+    browser = ScriptedBrowser([Rendered(200, "Vote yes")])
+    with output_lock(tmp_path, "python -m ava.fetch"), pytest.raises(OutputInUse, match=f"PID {os.getpid()} "):
+        fetch_media(media_cfg(tmp_path, standin.base_url), browser=browser)
+    assert browser.urls == [] and read_ads(tmp_path / "ads.jsonl") == ads

@@ -2,8 +2,9 @@
 
 For every ad of ``OUT/ads.jsonl`` with an ``ad_snapshot_url`` (the token added back only for the browser), the
 page is rendered (:mod:`ava.fetch.browser`), its creatives downloaded: streamed to a temporary file in
-``OUT/media/`` while hashed, cut off past ``media.max_image_bytes`` / ``max_video_bytes``, then renamed to
-``OUT/media/<sha256>.<ext>``. Each ad gets a status:
+``OUT/media/`` (made exclusively: :func:`ava.runtime.temp_beside`) while hashed, cut off past
+``media.max_image_bytes`` / ``max_video_bytes``, then renamed to ``OUT/media/<sha256>.<ext>``. Each ad gets a
+status:
 
 - ``ok``: media saved; ``text-only``: the page rendered and shows no creative;
 - ``removed`` / ``age-restricted`` / ``not found``: the page says so (HTTP 404, or ``media.page_text``);
@@ -44,7 +45,7 @@ from ava.fetch.store import ADS_FILE, ad_key, repair_tail
 from ava.fetch.token import install_redaction, read_token, redact, remove_redaction
 from ava.jsonl import LineError, iter_jsonl
 from ava.lock import output_lock
-from ava.runtime import atomic_open, check_output_dir, write_json
+from ava.runtime import atomic_open, check_output_dir, temp_beside, write_json
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +102,8 @@ def _store(out: Path, tmp: Path, digest: str, ext: str, size: int, kind: str, no
 
 def download(session: requests.Session, cand: Candidate, out: Path, max_bytes: int, timeout_s: float) -> Item:
     """Stream one creative into ``OUT/media/`` (see the module docstring); never raises for a bad link."""
-    media = out / MEDIA_DIR
-    media.mkdir(parents=True, exist_ok=True)
-    tmp = media / f".part-{os.getpid()}-{time.monotonic_ns()}"
+    fd, tmp = temp_beside(out / MEDIA_DIR / "part")  # made exclusively: a link planted there is never written
+    fh = os.fdopen(fd, "wb")
     h = hashlib.sha256()
     size = 0
     try:
@@ -116,7 +116,8 @@ def download(session: requests.Session, cand: Candidate, out: Path, max_bytes: i
                 return Item(cand.kind, "error", note=f"data: URL not decodable ({exc})")
             if len(data) > max_bytes:
                 return Item(cand.kind, "too_large", bytes=len(data), note=f"over {max_bytes} bytes")
-            tmp.write_bytes(data)
+            fh.write(data)
+            fh.close()
             return _store(out, tmp, hashlib.sha256(data).hexdigest(), extension(header.split(";")[0], ""),
                           len(data), cand.kind, cand.note)
         with session.get(cand.url, stream=True, timeout=timeout_s) as resp:
@@ -125,15 +126,15 @@ def download(session: requests.Session, cand: Candidate, out: Path, max_bytes: i
             declared = int(resp.headers.get("Content-Length") or 0)
             if declared > max_bytes:
                 return Item(cand.kind, "too_large", bytes=declared, note=f"over {max_bytes} bytes (Content-Length)")
-            with tmp.open("wb") as fh:
-                for chunk in resp.iter_content(CHUNK):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        return Item(cand.kind, "too_large", bytes=size, note=f"over {max_bytes} bytes")
-                    h.update(chunk)
-                    fh.write(chunk)
-                fh.flush()
-                os.fsync(fh.fileno())
+            for chunk in resp.iter_content(CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    return Item(cand.kind, "too_large", bytes=size, note=f"over {max_bytes} bytes")
+                h.update(chunk)
+                fh.write(chunk)
+            fh.flush()
+            os.fsync(fh.fileno())
+            fh.close()
             if size == 0:
                 return Item(cand.kind, "error", note="empty body")
             return _store(out, tmp, h.hexdigest(), extension(resp.headers.get("Content-Type", ""), cand.url), size,
@@ -141,7 +142,8 @@ def download(session: requests.Session, cand: Candidate, out: Path, max_bytes: i
     except requests.RequestException as exc:
         return Item(cand.kind, "error", note=f"{type(exc).__name__}")
     finally:
-        tmp.unlink(missing_ok=True)
+        fh.close()
+        tmp.unlink(missing_ok=True)  # gone already when renamed into place
 
 
 def page_status(page: Rendered, page_text: dict[str, list[str]]) -> str | None:

@@ -6,10 +6,12 @@ them) and are skipped with that reason where they are absent; the download and s
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -168,6 +170,25 @@ def test_download_streams_caps_and_names_by_hash(tmp_path, standin):
     assert inline.path == f"media/{hashlib.sha256(b'hello').hexdigest()}.png"
     assert sorted(p.name for p in (tmp_path / "media").iterdir()) == sorted(
         Path(p).name for p in (ok.path, inline.path))  # no partial files left behind
+
+
+def test_download_never_writes_through_a_planted_link(tmp_path, standin, monkeypatch):
+    """The temporary file is made exclusively: a link at a name the old code would have used is left alone."""
+    body = b"\x89PNG real bytes"
+    standin.files = {"/a.png": (200, "image/png", body)}
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"not yours")
+    media = tmp_path / "out" / "media"
+    media.mkdir(parents=True)
+    monkeypatch.setattr(time, "monotonic_ns", lambda: 42)  # the old temp name: .part-PID-<monotonic_ns>
+    planted = media / f".part-{os.getpid()}-42"
+    planted.symlink_to(victim)
+    for url in ("data:image/png;base64," + base64.b64encode(body).decode(), f"{standin.base_url}/a.png"):
+        item = download(requests.Session(), Candidate("image", url, True), tmp_path / "out", 1000, 10)
+        saved = tmp_path / "out" / item.path
+        assert item.status == "ok" and not saved.is_symlink() and saved.read_bytes() == body
+        assert victim.read_bytes() == b"not yours" and planted.is_symlink()
+    assert sorted(p.name for p in media.iterdir()) == sorted([planted.name, saved.name])  # no temp file left
 
 
 def test_media_needs_the_manifest(tmp_path, standin, token_env):

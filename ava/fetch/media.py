@@ -45,7 +45,7 @@ from ava.fetch.store import ADS_FILE, ad_key, repair_tail
 from ava.fetch.token import install_redaction, read_token, redact, remove_redaction
 from ava.jsonl import LineError, iter_jsonl
 from ava.lock import output_lock
-from ava.runtime import atomic_open, check_output_dir, temp_beside, write_json
+from ava.runtime import atomic_open, check_output_dir, sha256_file, temp_beside, write_json
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +73,6 @@ class Item:
         return {k: v for k, v in self.__dict__.items() if v not in (None, "", False)}
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def extension(content_type: str, url: str) -> str:
     ext = EXTENSIONS.get(content_type.split(";")[0].strip().lower())
     if ext:
@@ -93,7 +85,7 @@ def _store(out: Path, tmp: Path, digest: str, ext: str, size: int, kind: str, no
     """Rename a finished temporary file to ``media/<sha256>.<ext>`` (or drop it for an identical file there)."""
     rel = f"{MEDIA_DIR}/{digest}.{ext}"
     final = out / rel
-    if final.exists() and sha256_of(final) == digest:
+    if final.exists() and sha256_file(final) == digest:
         tmp.unlink()
         return Item(kind, "ok", rel, digest, size, reused=True, note=note)
     os.replace(tmp, final)
@@ -199,7 +191,7 @@ def load_done(out: Path, retry: set[str]) -> tuple[dict[str, dict], int]:
         if entry.get("status") in retry or entry.get("status") == "error":
             continue
         files = [i for i in entry.get("items", []) if i.get("status") == "ok"]
-        if all((out / i["path"]).is_file() and sha256_of(out / i["path"]) == i["sha256"] for i in files):
+        if all((out / i["path"]).is_file() and sha256_file(out / i["path"]) == i["sha256"] for i in files):
             done[key] = entry
         else:
             bad += 1

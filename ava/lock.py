@@ -3,11 +3,13 @@
 Two ``ava.verbalize`` runs on one ``output_dir`` at once corrupted each other: run B removed the temp shard run
 A was writing and A died with ``FileNotFoundError``. :func:`output_lock` takes an exclusive ``flock`` on
 ``DIR/.lock`` (released by the kernel when the process ends, however it ends: no stale lock after ``kill -9``)
-and writes the holder's PID into it, so a second run stops at once with "in use by PID N".
+and writes the holder's PID into it, so a second run stops at once with "in use by PID N". The lock file is
+opened ``O_NOFOLLOW``: a symbolic link planted in its place is refused by name, never followed.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 from collections.abc import Iterator
@@ -26,7 +28,13 @@ def output_lock(out_dir: str | Path, command: str) -> Iterator[None]:
     """Hold ``out_dir``'s lock for the block; raise :class:`OutputInUse` naming the holder's PID if taken."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(out_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        fd = os.open(out_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise SystemExit(f"{out_dir / LOCK_NAME} is a symbolic link, not {command}'s lock file: remove it "
+                         "(nothing was written through it)") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -1,5 +1,5 @@
-"""Shared by every ``python -m ava.*`` command: device choice, atomic writes (bytes, JSON, Parquet), scratch folders,
-SIGTERM as an exit, full-disk errors, run summaries."""
+"""Shared by every ``python -m ava.*`` command: device choice, atomic writes (bytes, JSON, Parquet), file hashes,
+scratch folders, SIGTERM as an exit, full-disk errors, run summaries."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import ctypes
 import errno
 import fcntl
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -96,6 +97,15 @@ def atomic_open(path: str | Path) -> Iterator[BinaryIO]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def sha256_file(path: str | Path) -> str:
+    """The SHA-256 (hex) of a file's bytes, read 1 MiB at a time (media and weights files of any size)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _umask() -> int:

@@ -1,5 +1,6 @@
 """ava.runtime: atomic writes keep the old file or write the whole new one, with the mode open() would give."""
 
+import hashlib
 import os
 import stat
 import subprocess
@@ -7,7 +8,7 @@ import sys
 
 import pytest
 
-from ava.runtime import atomic_write_bytes
+from ava.runtime import atomic_write_bytes, sha256_file
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
@@ -171,3 +172,11 @@ def test_path_with_comma_and_equals_on_the_command_line(tmp_path):
     assert ok.returncode == 0, ok.stderr[-2000:]
     summary = json.loads((tmp_path / "o" / "build_summary.json").read_text())
     assert summary["inputs"]["manifest"] == str(folder / "ads.jsonl") and summary["counts"]["ads_read"] == 2
+
+
+def test_sha256_file_streams_any_size(tmp_path):
+    data = os.urandom(5 * (1 << 20) // 2 + 7)  # 2.5 MiB + 7 bytes: chunks of 1 MiB and a short last one
+    (tmp_path / "big").write_bytes(data)
+    (tmp_path / "empty").write_bytes(b"")
+    assert sha256_file(tmp_path / "big") == hashlib.sha256(data).hexdigest()
+    assert sha256_file(str(tmp_path / "empty")) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"

@@ -18,7 +18,6 @@ run without CLIP, import none of them.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import logging
 import socket
@@ -34,7 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ava.media.decode import Decoded
 from ava.models.hub import hub_offline
-from ava.runtime import loud_warning
+from ava.runtime import loud_warning, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -109,15 +108,12 @@ _SHA256: dict[tuple[str, int, int], str] = {}
 
 
 def file_sha256(path: str | Path) -> str:
-    """``sha256:<hex>`` of a weights file (cached per path, size and mtime within a process)."""
+    """``sha256:<hex>`` of a weights file (:func:`ava.runtime.sha256_file`, cached per path, size and mtime within a
+    process)."""
     st = Path(path).stat()
     key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
     if key not in _SHA256:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            while chunk := fh.read(1 << 22):
-                h.update(chunk)
-        _SHA256[key] = f"sha256:{h.hexdigest()}"
+        _SHA256[key] = f"sha256:{sha256_file(path)}"
     return _SHA256[key]
 
 

@@ -5,7 +5,8 @@
 - throttling (codes 4, 17, 32, 613, HTTP 429): wait ``estimated_time_to_regain_access`` from
   ``x-business-use-case-usage`` when given, else capped exponential backoff with jitter, then retry;
 - transient (HTTP 5xx, code 2, a connection error or timeout, a body that is not a page): backoff and retry,
-  up to ``api.max_retries`` in a row, then :class:`Stop` (resume later);
+  up to ``api.max_retries`` in a row, then :class:`Stop` (resume later). "In a row" counts transient failures
+  only: a throttle wait between two of them starts the count again (as a success does);
 - code 1 ("Please reduce the amount of data"): :class:`ReduceData`, for the crawler to shrink the page or the
   date window;
 - code 190 (token expired or invalid): :class:`Stop` with a message saying to renew the token;
@@ -203,7 +204,8 @@ class Client:
 
     def page(self, params: dict[str, Any]) -> tuple[list[dict], str | None]:
         """One page for ``params`` (the query, ``limit`` and ``after``): (records, next ``after`` or None)."""
-        attempt = 0  # failures in a row for this page
+        failures = 0   # transient failures in a row (a throttle wait or a success starts again from 0)
+        throttles = 0  # throttle waits for this page (the backoff exponent while throttled)
         while True:
             self._check_limits()
             self._wait(self._pause, "usage slowdown")
@@ -221,7 +223,7 @@ class Client:
             except requests.RequestException as exc:
                 # requests puts the full URL (with the token) in its messages: only the redacted class+text leave
                 err = ApiError(0, None, None, redact(f"{type(exc).__name__}: {exc}", self.token))
-                attempt = self._retry(err, attempt, "transient")
+                failures = self._retry(err, failures, "transient")
                 continue
             pct, regain_s = usage(headers)
             self.counters.last_usage_pct = pct
@@ -231,7 +233,7 @@ class Client:
                 data = body.get("data")
                 if not isinstance(data, list):
                     err = ApiError(status, None, None, "response without a 'data' list")
-                    attempt = self._retry(err, attempt, "transient")
+                    failures = self._retry(err, failures, "transient")
                     continue
                 after = ((body.get("paging") or {}).get("cursors") or {}).get("after")
                 return [r for r in data if isinstance(r, dict)], (str(after) if after else None)
@@ -247,17 +249,19 @@ class Client:
             if err.code == 1:
                 raise ReduceData(err.describe())
             if err.code in THROTTLE_CODES or status == 429:
-                attempt = self._retry(err, attempt, "throttle", regain_s)
+                throttles = self._retry(err, throttles, "throttle", regain_s)
+                failures = 0
             elif err.code in TRANSIENT_CODES or status >= 500 or (err.code is None and status < 400):
-                attempt = self._retry(err, attempt, "transient")
+                failures = self._retry(err, failures, "transient")
             else:
                 raise Stop("api_error", f"ads_archive answered an error this client does not retry "
                                         f"({err.describe()}); rerun to continue")
 
     def _retry(self, err: ApiError, attempt: int, kind: str, regain_s: float = 0.0) -> int:
+        """Wait before retrying; ``attempt`` is this kind's count so far (the backoff exponent): returns it + 1."""
         if kind != "throttle" and attempt >= self.max_retries:  # throttling waits as long as it takes
-            raise Stop(kind, f"{attempt + 1} failures in a row ({err.describe()}); everything so far is kept, "
-                             "rerun later to continue")
+            raise Stop(kind, f"{attempt + 1} transient failures in a row ({err.describe()}); everything so far is "
+                             "kept, rerun later to continue")
         wait = regain_s if regain_s > 0 else backoff(attempt, self.backoff_s, self.max_backoff_s, self.rng)
         self.counters.retries += 1
         if kind == "throttle":

@@ -19,8 +19,9 @@ from tqdm import tqdm
 
 from ava.fetch.api import Client, Counters, ParameterError, ReduceData, Stop
 from ava.fetch.shards import Shard, ShardState
-from ava.fetch.store import AdStore, FolderLock
+from ava.fetch.store import AdStore
 from ava.fetch.token import install_redaction, read_token, remove_redaction, strip_token
+from ava.lock import output_lock
 from ava.runtime import check_output_dir, write_json
 
 log = logging.getLogger(__name__)
@@ -65,13 +66,12 @@ def fetch_ads(cfg: DictConfig, client: Client | None = None) -> dict[str, Any]:
     check_output_dir(out)
     query = query_of(cfg)
     token = read_token(cfg.api.token_file)
-    lock = FolderLock(out)
-    filt = install_redaction(token)
-    try:
-        return _crawl(cfg, out, query, token, client or Client(cfg.api, token, Counters()))
-    finally:
-        lock.release()
-        remove_redaction(filt)
+    with output_lock(out, "python -m ava.fetch"):  # one run a folder: a second stops here, naming this one's PID
+        filt = install_redaction(token)
+        try:
+            return _crawl(cfg, out, query, token, client or Client(cfg.api, token, Counters()))
+        finally:
+            remove_redaction(filt)
 
 
 def _crawl(cfg: DictConfig, out: Path, query: dict[str, Any], token: str, client: Client) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 For every ad of ``OUT/ads.jsonl`` with an ``ad_snapshot_url`` (the token added back only for the browser), the
 page is rendered (:mod:`ava.fetch.browser`), its creatives downloaded: streamed to a temporary file in
-``OUT/media/`` while hashed, cut off past ``media.max_image_bytes`` / ``max_video_bytes``, then renamed to
-``OUT/media/<sha256>.<ext>``. Each ad gets a status:
+``OUT/media/`` (made exclusively: :func:`ava.runtime.temp_beside`) while hashed, cut off past
+``media.max_image_bytes`` / ``max_video_bytes``, then renamed to ``OUT/media/<sha256>.<ext>``. Each ad gets a
+status:
 
 - ``ok``: media saved; ``text-only``: the page rendered and shows no creative;
 - ``removed`` / ``age-restricted`` / ``not found``: the page says so (HTTP 404, or ``media.page_text``);
@@ -33,17 +34,18 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote_to_bytes, urlsplit
+from urllib.parse import unquote_to_bytes, urlencode, urlsplit, urlunsplit
 
 import requests
 from omegaconf import DictConfig
 from tqdm import tqdm
 
 from ava.fetch.browser import Browser, Candidate, Rendered
-from ava.fetch.store import ADS_FILE, FolderLock, ad_key, repair_tail
+from ava.fetch.store import ADS_FILE, ad_key, repair_tail
 from ava.fetch.token import install_redaction, read_token, redact, remove_redaction
 from ava.jsonl import LineError, iter_jsonl
-from ava.runtime import atomic_open, check_output_dir, write_json
+from ava.lock import output_lock
+from ava.runtime import atomic_open, check_output_dir, sha256_file, temp_beside, write_json
 
 log = logging.getLogger(__name__)
 
@@ -71,14 +73,6 @@ class Item:
         return {k: v for k, v in self.__dict__.items() if v not in (None, "", False)}
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def extension(content_type: str, url: str) -> str:
     ext = EXTENSIONS.get(content_type.split(";")[0].strip().lower())
     if ext:
@@ -91,7 +85,7 @@ def _store(out: Path, tmp: Path, digest: str, ext: str, size: int, kind: str, no
     """Rename a finished temporary file to ``media/<sha256>.<ext>`` (or drop it for an identical file there)."""
     rel = f"{MEDIA_DIR}/{digest}.{ext}"
     final = out / rel
-    if final.exists() and sha256_of(final) == digest:
+    if final.exists() and sha256_file(final) == digest:
         tmp.unlink()
         return Item(kind, "ok", rel, digest, size, reused=True, note=note)
     os.replace(tmp, final)
@@ -100,9 +94,8 @@ def _store(out: Path, tmp: Path, digest: str, ext: str, size: int, kind: str, no
 
 def download(session: requests.Session, cand: Candidate, out: Path, max_bytes: int, timeout_s: float) -> Item:
     """Stream one creative into ``OUT/media/`` (see the module docstring); never raises for a bad link."""
-    media = out / MEDIA_DIR
-    media.mkdir(parents=True, exist_ok=True)
-    tmp = media / f".part-{os.getpid()}-{time.monotonic_ns()}"
+    fd, tmp = temp_beside(out / MEDIA_DIR / "part")  # made exclusively: a link planted there is never written
+    fh = os.fdopen(fd, "wb")
     h = hashlib.sha256()
     size = 0
     try:
@@ -115,7 +108,8 @@ def download(session: requests.Session, cand: Candidate, out: Path, max_bytes: i
                 return Item(cand.kind, "error", note=f"data: URL not decodable ({exc})")
             if len(data) > max_bytes:
                 return Item(cand.kind, "too_large", bytes=len(data), note=f"over {max_bytes} bytes")
-            tmp.write_bytes(data)
+            fh.write(data)
+            fh.close()
             return _store(out, tmp, hashlib.sha256(data).hexdigest(), extension(header.split(";")[0], ""),
                           len(data), cand.kind, cand.note)
         with session.get(cand.url, stream=True, timeout=timeout_s) as resp:
@@ -124,15 +118,15 @@ def download(session: requests.Session, cand: Candidate, out: Path, max_bytes: i
             declared = int(resp.headers.get("Content-Length") or 0)
             if declared > max_bytes:
                 return Item(cand.kind, "too_large", bytes=declared, note=f"over {max_bytes} bytes (Content-Length)")
-            with tmp.open("wb") as fh:
-                for chunk in resp.iter_content(CHUNK):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        return Item(cand.kind, "too_large", bytes=size, note=f"over {max_bytes} bytes")
-                    h.update(chunk)
-                    fh.write(chunk)
-                fh.flush()
-                os.fsync(fh.fileno())
+            for chunk in resp.iter_content(CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    return Item(cand.kind, "too_large", bytes=size, note=f"over {max_bytes} bytes")
+                h.update(chunk)
+                fh.write(chunk)
+            fh.flush()
+            os.fsync(fh.fileno())
+            fh.close()
             if size == 0:
                 return Item(cand.kind, "error", note="empty body")
             return _store(out, tmp, h.hexdigest(), extension(resp.headers.get("Content-Type", ""), cand.url), size,
@@ -140,7 +134,8 @@ def download(session: requests.Session, cand: Candidate, out: Path, max_bytes: i
     except requests.RequestException as exc:
         return Item(cand.kind, "error", note=f"{type(exc).__name__}")
     finally:
-        tmp.unlink(missing_ok=True)
+        fh.close()
+        tmp.unlink(missing_ok=True)  # gone already when renamed into place
 
 
 def page_status(page: Rendered, page_text: dict[str, list[str]]) -> str | None:
@@ -175,7 +170,11 @@ def ad_status(page: Rendered, items: list[Item], page_text: dict[str, list[str]]
 
 
 def with_token(url: str, token: str) -> str:
-    return f"{url}{'&' if '?' in url else '?'}access_token={token}"
+    """``url`` with ``access_token`` added to its query, URL-encoded (an app token ``APPID|SECRET`` holds ``|``
+    and may hold ``+/=``); the rest of the URL byte for byte as it was."""
+    parts = urlsplit(url)
+    param = urlencode({"access_token": token})
+    return urlunsplit(parts._replace(query=f"{parts.query}&{param}" if parts.query else param))
 
 
 def load_done(out: Path, retry: set[str]) -> tuple[dict[str, dict], int]:
@@ -192,7 +191,7 @@ def load_done(out: Path, retry: set[str]) -> tuple[dict[str, dict], int]:
         if entry.get("status") in retry or entry.get("status") == "error":
             continue
         files = [i for i in entry.get("items", []) if i.get("status") == "ok"]
-        if all((out / i["path"]).is_file() and sha256_of(out / i["path"]) == i["sha256"] for i in files):
+        if all((out / i["path"]).is_file() and sha256_file(out / i["path"]) == i["sha256"] for i in files):
             done[key] = entry
         else:
             bad += 1
@@ -207,13 +206,12 @@ def fetch_media(cfg: DictConfig, browser: Browser | None = None) -> dict[str, An
     if not ads_path.is_file():
         raise SystemExit(f"{ads_path} not found: run python -m ava.fetch output_dir={out} (stage=ads) first")
     token = read_token(cfg.api.token_file)
-    lock = FolderLock(out)
-    filt = install_redaction(token)
-    try:
-        return _media(cfg, out, ads_path, token, browser or Browser(cfg.media))
-    finally:
-        lock.release()
-        remove_redaction(filt)
+    with output_lock(out, "python -m ava.fetch"):  # the crawl and the media step take the same lock
+        filt = install_redaction(token)
+        try:
+            return _media(cfg, out, ads_path, token, browser or Browser(cfg.media))
+        finally:
+            remove_redaction(filt)
 
 
 def _media(cfg: DictConfig, out: Path, ads_path: Path, token: str, browser: Browser) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""python -m ava.fetch: ``OUT/ads.jsonl``, appended a page at a time, every ad once; and the folder's lock.
+"""python -m ava.fetch: ``OUT/ads.jsonl``, appended a page at a time, every ad once.
 
 On opening, a last line cut short by a kill is cut off (announced) and the ids already in the file are read, so
 that a page fetched again after a kill (written, but its cursor not yet checkpointed) adds nothing twice. An
@@ -8,7 +8,6 @@ ad's key is its ``id`` as :func:`ava.manifest.normalise_record` finds it (``id``
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -22,7 +21,6 @@ from ava.manifest import normalise_record
 log = logging.getLogger(__name__)
 
 ADS_FILE = "ads.jsonl"
-LOCK_FILE = ".fetch.lock"
 
 
 def ad_key(record: dict[str, Any]) -> str:
@@ -30,23 +28,6 @@ def ad_key(record: dict[str, Any]) -> str:
     if isinstance(ad_id, (str, int)) and not isinstance(ad_id, bool) and str(ad_id).strip():
         return str(ad_id)
     return "sha256:" + hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
-
-
-class FolderLock:
-    """An exclusive ``flock`` on ``OUT/.fetch.lock``: one ``ava.fetch`` stage at a time writes a folder."""
-
-    def __init__(self, out: Path) -> None:
-        out.mkdir(parents=True, exist_ok=True)
-        self.fh = (out / LOCK_FILE).open("a")
-        try:
-            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.fh.close()
-            raise SystemExit(f"{out} is being written by another python -m ava.fetch (it holds {LOCK_FILE}); "
-                             "wait for it to finish") from None
-
-    def release(self) -> None:
-        self.fh.close()
 
 
 def repair_tail(path: Path) -> int:

@@ -7,11 +7,13 @@ error message, a log line) goes through :func:`strip_token` / :func:`redact` fir
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 ENV_VAR = "AVA_META_TOKEN"
 REDACTED = "[token]"
@@ -50,9 +52,26 @@ def refuse_token_arguments(argv: list[str]) -> None:
                              "under OUT/logs)")
 
 
+@functools.lru_cache(maxsize=4)
+def token_forms(token: str) -> tuple[str, ...]:
+    """Every way ``token`` is written in text, longest first: as it is, percent-encoded as requests puts it in a
+    URL's query (``quote_plus``: ``123|a+b/=`` is ``123%7Ca%2Bb%2F%3D``) and as ``quote(token, safe="")``
+    (the same but for a space: ``%20``, not ``+``)."""
+    if not token:
+        return ()
+    return tuple(sorted({token, quote(token, safe=""), quote_plus(token)}, key=len, reverse=True))
+
+
+def holds_token(text: str, token: str) -> bool:
+    return any(form in text for form in token_forms(token))
+
+
 def redact(text: str, token: str) -> str:
-    """``text`` with every occurrence of ``token`` replaced by ``[token]``."""
-    return text.replace(token, REDACTED) if token else text
+    """``text`` with every occurrence of ``token``, raw or percent-encoded (:func:`token_forms`), replaced by
+    ``[token]``."""
+    for form in token_forms(token):
+        text = text.replace(form, REDACTED)
+    return text
 
 
 def strip_url(url: str) -> str:
@@ -73,7 +92,7 @@ def strip_token(value: Any, token: str) -> tuple[Any, int]:
     ``[token]``. Strings without it are returned as they are (the same objects).
     """
     if isinstance(value, str):
-        if token not in value and "access_token=" not in value.lower():
+        if not holds_token(value, token) and "access_token=" not in value.lower():
             return value, 0
         stripped = redact(strip_url(value), token)
         return stripped, int(stripped != value)
@@ -92,7 +111,8 @@ def strip_token(value: Any, token: str) -> tuple[Any, int]:
 
 
 class RedactFilter(logging.Filter):
-    """A logging filter that takes the token out of every record it passes (message and arguments)."""
+    """A logging filter that takes the token (raw or percent-encoded) out of every record it passes (message and
+    arguments)."""
 
     def __init__(self, token: str) -> None:
         super().__init__()
@@ -100,9 +120,9 @@ class RedactFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if self.token in message:
+        if holds_token(message, self.token):
             record.msg, record.args = redact(message, self.token), None
-        if record.exc_info and record.exc_info[1] is not None and self.token in str(record.exc_info[1]):
+        if record.exc_info and record.exc_info[1] is not None and holds_token(str(record.exc_info[1]), self.token):
             record.exc_info, record.exc_text = None, None  # a traceback with the token is dropped, message kept
         return True
 

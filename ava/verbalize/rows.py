@@ -8,7 +8,6 @@ encoder's business (ava/encoders/base.py); this module only makes the empty row 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import traceback
@@ -20,6 +19,7 @@ from ava.encoders.base import RECORD_FIELDS, Encoder, Item, run_encoder
 from ava.manifest import Ad, MediaPathError, renormalised, resolve_media
 from ava.media.decode import Decoded, decode
 from ava.media.ffmpeg import MediaError
+from ava.runtime import sha256_file
 from ava.verbalize.schema import SCHEMA
 from ava.verbalize.template import render
 
@@ -50,14 +50,11 @@ class SharedFiles:
             path = resolve_media(root, ad.media[index])
             if not path.is_file():
                 return None
-            h = hashlib.sha256()
-            with path.open("rb") as fh:
-                while chunk := fh.read(1 << 20):
-                    h.update(chunk)
+            digest = sha256_file(path)
         except (MediaPathError, OSError):
             return None
         fields = json.dumps([ad.record.get(f) for f in RECORD_FIELDS], sort_keys=True, default=str)
-        return h.hexdigest(), fields
+        return digest, fields
 
     def put(self, key: tuple, row: dict[str, Any]) -> None:
         self.rows[key] = row

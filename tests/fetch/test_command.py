@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 from tests.fetch.helpers import make_ads, read_ads
 
@@ -101,3 +103,34 @@ def test_the_token_is_in_no_file_and_no_output_line(tmp_path, standin):
         assert token.encode() not in path.read_bytes(), path
     log = next(p for p in files if p.name == "fetch.log" and out in p.parents).read_text()
     assert "access_token=[token]" in log  # the error was logged, redacted
+
+
+def test_an_app_token_is_redacted_percent_encoded_too(tmp_path, standin):
+    token = "1234567890|abSECRET+c/=xyz"  # APPID|SECRET: requests sends it as 1234567890%7CabSECRET%2Bc%2F%3Dxyz
+    forms = {token, quote(token, safe=""), quote_plus(token)}
+    assert len(forms) == 2
+    standin.tokens = {token}
+    standin.records = make_ads(20, days=31)
+    # an error message quoting the request as it was sent (the token URL-encoded)
+    standin.faults = {2: Fault(status=500, code=2, message=f"Unexpected error for ads_archive?access_token="
+                                                           f"{quote_plus(token)}&limit=10")}
+    out = tmp_path / "out"
+    runs = [subprocess.run(command(out, standin.base_url, "hydra.verbose=urllib3"), env=env_with(token), cwd=ROOT,
+                           capture_output=True, text=True, timeout=300)]
+    assert runs[0].returncode == 0, runs[0].stderr[-3000:]
+    assert len(read_ads(out / "ads.jsonl")) == 20
+    dead = tmp_path / "dead"  # requests' ConnectionError quotes the URL it was sent, token URL-encoded
+    runs.append(subprocess.run(command(dead, f"http://127.0.0.1:{_closed_port()}", "api.max_retries=0"),
+                               env=env_with(token), cwd=ROOT, capture_output=True, text=True, timeout=300))
+    assert runs[1].returncode == 1 and "ConnectionError" in runs[1].stderr
+    assert "access_token=[token]" in json.loads((dead / "fetch_summary.json").read_text())["message"]
+    for run in runs:
+        for form in forms:
+            assert form not in run.stdout and form not in run.stderr, form
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    for path in files:
+        for form in forms:
+            assert form.encode() not in path.read_bytes(), (path, form)
+    log = next(p for p in files if p.name == "fetch.log" and out in p.parents).read_text()
+    assert "Unexpected error for ads_archive?access_token=[token]&limit=10" in log
+    assert re.search(r'"GET /v[\d.]+/ads_archive\?.*access_token=\[token\]', log)  # urllib3's DEBUG line

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from ava.fetch.api import Client, ParameterError
 from ava.fetch.crawl import fetch_ads
 from ava.fetch.store import ad_key
+from ava.lock import OutputInUse, output_lock
 from tests.fetch.helpers import TOKEN, compose_fetch, make_ads, read_ads, real_ads
 
 from .standin import Fault
@@ -128,8 +130,29 @@ def test_transient_errors_are_retried_then_stop(tmp_path, standin, token_env):
     assert summary["retries"] == 2 and summary["ads"] == 30
     assert summary["errors"] == {"code 2": 1, "HTTP 503": 1}
     standin.faults = {n: Fault(status=500, code=2) for n in range(len(standin.requests) + 1, 200)}
-    with pytest.raises(SystemExit, match="3 failures in a row"):
+    with pytest.raises(SystemExit, match="3 transient failures in a row"):
         fetch_ads(compose_fetch(tmp_path / "again", standin.base_url, "api.max_retries=2"))
+
+
+def test_throttle_waits_do_not_count_as_transient_failures(tmp_path, standin, token_env):
+    standin.records = make_ads(10)
+    # 8 throttle waits on the first page, then one HTTP 503: a single transient failure, retried
+    standin.faults = {**{n: Fault(code=4) for n in range(1, 9)}, 9: Fault(status=503, code=None)}
+    cfg = compose_fetch(tmp_path, standin.base_url)
+    assert cfg.api.max_retries == 8
+    summary = fetch_ads(cfg, client=Client(cfg.api, TOKEN, sleep=lambda s: None))
+    assert summary["status"] == "complete" and summary["ads"] == 10
+    assert summary["throttle_waits"] == 8 and summary["retries"] == 9
+
+
+def test_a_throttle_wait_starts_the_transient_count_again(tmp_path, standin, token_env):
+    standin.records = make_ads(10)
+    # max_retries=2: two 5xx, a throttle wait, two 5xx again: never three transient failures in a row
+    standin.faults = {1: Fault(status=500, code=2), 2: Fault(status=503, code=None), 3: Fault(code=613),
+                      4: Fault(status=502, code=None), 5: Fault(status=500, code=2)}
+    cfg = compose_fetch(tmp_path, standin.base_url, "api.max_retries=2")
+    summary = fetch_ads(cfg, client=Client(cfg.api, TOKEN, sleep=lambda s: None))
+    assert summary["status"] == "complete" and summary["retries"] == 5 and summary["ads"] == 10
 
 
 def test_code_100_fails_naming_the_parameter(tmp_path, standin, token_env):
@@ -224,3 +247,22 @@ def test_an_interrupt_is_never_summarised_as_complete(tmp_path, standin, token_e
     assert summary["status"] == "interrupted" and summary["pages"] == 2
     assert fetch_ads(cfg)["status"] == "complete"  # the lock was released; the rerun finishes
     assert sorted(r["id"] for r in read_ads(tmp_path / "ads.jsonl")) == sorted(a["id"] for a in standin.records)
+
+
+def test_a_second_run_on_the_folder_stops_naming_the_holder(tmp_path, standin, token_env):
+    standin.records = make_ads(5)
+    with output_lock(tmp_path, "ava.verbalize"), pytest.raises(OutputInUse, match=f"in use by PID {os.getpid()} "):
+        fetch_ads(compose_fetch(tmp_path, standin.base_url))
+    assert standin.requests == [] and not (tmp_path / "ads.jsonl").exists()
+
+
+def test_a_lock_file_planted_as_a_symlink_is_refused_not_followed(tmp_path, standin, token_env):
+    standin.records = make_ads(5)
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    for name in (".lock", ".fetch.lock"):  # the library's lock file, and the one fetch used to take
+        (out / name).symlink_to(elsewhere / name)
+    with pytest.raises(SystemExit, match=r"\.lock is a symbolic link"):
+        fetch_ads(compose_fetch(out, standin.base_url))
+    assert list(elsewhere.iterdir()) == [] and standin.requests == []

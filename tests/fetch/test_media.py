@@ -6,9 +6,12 @@ them) and are skipped with that reason where they are absent; the download and s
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,7 @@ from PIL import Image
 
 from ava.fetch.browser import Candidate, Rendered, pick
 from ava.fetch.media import download, fetch_media, page_status
+from ava.lock import OutputInUse, output_lock
 from tests.fetch.helpers import compose_fetch, read_ads
 
 CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -168,6 +172,25 @@ def test_download_streams_caps_and_names_by_hash(tmp_path, standin):
         Path(p).name for p in (ok.path, inline.path))  # no partial files left behind
 
 
+def test_download_never_writes_through_a_planted_link(tmp_path, standin, monkeypatch):
+    """The temporary file is made exclusively: a link at a name the old code would have used is left alone."""
+    body = b"\x89PNG real bytes"
+    standin.files = {"/a.png": (200, "image/png", body)}
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"not yours")
+    media = tmp_path / "out" / "media"
+    media.mkdir(parents=True)
+    monkeypatch.setattr(time, "monotonic_ns", lambda: 42)  # the old temp name: .part-PID-<monotonic_ns>
+    planted = media / f".part-{os.getpid()}-42"
+    planted.symlink_to(victim)
+    for url in ("data:image/png;base64," + base64.b64encode(body).decode(), f"{standin.base_url}/a.png"):
+        item = download(requests.Session(), Candidate("image", url, True), tmp_path / "out", 1000, 10)
+        saved = tmp_path / "out" / item.path
+        assert item.status == "ok" and not saved.is_symlink() and saved.read_bytes() == body
+        assert victim.read_bytes() == b"not yours" and planted.is_symlink()
+    assert sorted(p.name for p in media.iterdir()) == sorted([planted.name, saved.name])  # no temp file left
+
+
 def test_media_needs_the_manifest(tmp_path, standin, token_env):
     with pytest.raises(SystemExit, match="stage=ads"):
         fetch_media(media_cfg(tmp_path, standin.base_url))
@@ -220,3 +243,12 @@ def test_blocked_pauses_then_stops_and_a_rerun_goes_on(tmp_path, standin, token_
     fetch_media(cfg, browser=third)  # an error is always done again
     assert third.urls == [f"{standin.base_url}/render_ad/?id=1&access_token=tok-A"]
     assert [a["media_status"] for a in read_ads(tmp_path / "ads.jsonl")] == ["text-only"] * 3
+
+
+def test_the_media_step_takes_the_folder_lock(tmp_path, standin, token_env):
+    ads = [{"id": "1", "ad_snapshot_url": f"{standin.base_url}/render_ad/?id=1"}]
+    (tmp_path / "ads.jsonl").write_text(json.dumps(ads[0]) + "\n")
+    browser = ScriptedBrowser([Rendered(200, "Vote yes")])
+    with output_lock(tmp_path, "python -m ava.fetch"), pytest.raises(OutputInUse, match=f"PID {os.getpid()} "):
+        fetch_media(media_cfg(tmp_path, standin.base_url), browser=browser)
+    assert browser.urls == [] and read_ads(tmp_path / "ads.jsonl") == ads

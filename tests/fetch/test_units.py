@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import random
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from ava.fetch.api import backoff, parameter_of, parse_error, slowdown, usage
 from ava.fetch.crawl import fetch_ads, request_params
+from ava.fetch.media import with_token
 from ava.fetch.shards import Shard, month_shards
-from ava.fetch.token import RedactFilter, TokenError, read_token, refuse_token_arguments, strip_token, strip_url
+from ava.fetch.token import RedactFilter, TokenError, read_token, redact, refuse_token_arguments, strip_token, strip_url
 from tests.fetch.helpers import compose_fetch
 
 
@@ -71,6 +73,29 @@ def test_redact_filter_rewrites_messages_and_arguments():
     record = logging.LogRecord("x", logging.WARNING, __file__, 1, "GET %s failed", ("https://h/?access_token=S1",),
                                None)
     assert RedactFilter("S1").filter(record) and record.getMessage() == "GET https://h/?access_token=[token] failed"
+
+
+APP_TOKEN = "123|ab+c/= d"  # an app token APPID|SECRET, with every character URL encoding changes
+
+
+def test_redact_takes_out_the_token_raw_and_percent_encoded():
+    text = "raw 123|ab+c/= d, form 123%7Cab%2Bc%2F%3D+d, quoted 123%7Cab%2Bc%2F%3D%20d."
+    assert redact(text, APP_TOKEN) == "raw [token], form [token], quoted [token]."
+    record = logging.LogRecord("urllib3.connectionpool", logging.DEBUG, __file__, 1, '%s "GET %s HTTP/1.1" 200',
+                               ("http://h:80", "/v23.0/ads_archive?limit=5&access_token=123%7Cab%2Bc%2F%3D+d"), None)
+    assert RedactFilter(APP_TOKEN).filter(record) and "[token]" in record.getMessage()
+    assert "%7C" not in record.getMessage()
+    url = "https://h/render_ad/?id=9&access_token=123%7Cab%2Bc%2F%3D+d"
+    assert strip_token({"ad_snapshot_url": url, "note": "x 123%7Cab%2Bc%2F%3D+d"}, APP_TOKEN) == (
+        {"ad_snapshot_url": "https://h/render_ad/?id=9", "note": "x [token]"}, 2)
+
+
+def test_with_token_url_encodes_it_and_keeps_the_rest():
+    url = with_token("https://h/render_ad/?id=9&x=a%20b#frag", APP_TOKEN)
+    parts = urlsplit(url)
+    assert parse_qs(parts.query)["access_token"] == [APP_TOKEN] and parts.fragment == "frag"
+    assert parts.query.startswith("id=9&x=a%20b&")
+    assert parse_qs(urlsplit(with_token("https://h/p", APP_TOKEN)).query) == {"access_token": [APP_TOKEN]}
 
 
 def test_usage_reads_both_headers():

@@ -14,12 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.helpers import SHARED_DATA
+
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
-# Real data to test against (Ad Library records, benchmark files): ``../shared/data`` beside the clone, as laid
-# for developers and CI. Never copied into the project; tests that need it skip when it is absent.
-SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
 def pytest_collection_modifyitems(config, items):

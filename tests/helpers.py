@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 from hydra import compose, initialize_config_module
+
+# Real data to test against (Ad Library records, benchmark files): ``../shared/data`` beside the clone, as laid
+# for developers and CI. Never copied into the project; tests that need it skip when it is absent.
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
 def ffmpeg(*args: str) -> None:

@@ -8,9 +8,10 @@ import random
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hydra import compose, initialize_config_module
 
-from tests.conftest import SHARED_DATA
+from tests.helpers import SHARED_DATA
 
 TOKEN = "tok-A"
 
@@ -63,3 +64,16 @@ def compose_fetch(out: Path, base_url: str, *overrides: str):
 
 def read_ads(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+needs_chromium = pytest.mark.skipif(not (CHROMIUM.is_file() and DRIVER.is_file()),
+                                    reason="needs Debian's chromium and chromium-driver (apt-get install chromium "
+                                           "chromium-driver, or tools/install_system_deps.sh)")
+SAMPLES = Path(__file__).resolve().parents[2] / "ava" / "samples" / "media"
+
+
+def page(script: str, body: str = "<p>Paid for by the Clean Water Coalition</p>") -> str:
+    """A snapshot page whose media are inserted by JavaScript after load (a plain GET finds no creative)."""
+    return (f"<!doctype html><html><body>{body}<div id='ad'></div><script>"
+            f"window.addEventListener('load', () => setTimeout(() => {{ {script} }}, 300));</script></body></html>")

@@ -21,25 +21,13 @@ from PIL import Image
 from ava.fetch.browser import Candidate, Rendered, pick
 from ava.fetch.media import download, fetch_media, page_status
 from ava.lock import OutputInUse, output_lock
-from tests.fetch.helpers import compose_fetch, read_ads
-
-CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-needs_chromium = pytest.mark.skipif(not (CHROMIUM.is_file() and DRIVER.is_file()),
-                                    reason="needs Debian's chromium and chromium-driver (apt-get install chromium "
-                                           "chromium-driver, or tools/install_system_deps.sh)")
-SAMPLES = Path(__file__).resolve().parents[2] / "ava" / "samples" / "media"
+from tests.fetch.helpers import SAMPLES, compose_fetch, needs_chromium, page, read_ads
 
 
 def png(side: int, colour: tuple[int, int, int]) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (side, side), colour).save(buf, "PNG")
     return buf.getvalue()
-
-
-def page(script: str, body: str = "<p>Paid for by the Clean Water Coalition</p>") -> str:
-    """A snapshot page whose media are inserted by JavaScript after load (a plain GET finds no creative)."""
-    return (f"<!doctype html><html><body>{body}<div id='ad'></div><script>"
-            f"window.addEventListener('load', () => setTimeout(() => {{ {script} }}, 300));</script></body></html>")
 
 
 LOGO = "const l = document.createElement('img'); l.src = '/m/logo.png'; document.body.prepend(l);"

@@ -12,9 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from tests.fetch.helpers import make_ads, read_ads, real_ads
-
-from .test_media import SAMPLES, needs_chromium, page
+from tests.fetch.helpers import SAMPLES, make_ads, needs_chromium, page, read_ads, real_ads
 
 ROOT = Path(__file__).resolve().parents[2]
 NO_MODEL_ENCODERS = ["ocr=none", "audio=none", "asr=none", "faces=none", "colours=none", "caption=none",

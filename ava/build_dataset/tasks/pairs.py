@@ -48,7 +48,7 @@ from ava.sample import ATTRIBUTES, Attribute
 TC_ATTRIBUTES = tuple(a.letter for a in ATTRIBUTES.values() if a.kind != "range")
 # TS rewrites the weaker ad into the stronger: a larger share of the same top group (TC's attributes), or more
 # impressions per spend. That one comparison uses both ranges and is named after spend ("more people for the
-# same budget"); impressions alone are no TS attribute, as they mostly follow spend.
+# same budget"); impressions alone are no TS attribute: without the spend they compare budgets, not ads.
 TS_ATTRIBUTES = (*TC_ATTRIBUTES, *(a.letter for a in ATTRIBUTES.values() if a.name == "spend"))
 
 

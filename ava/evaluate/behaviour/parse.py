@@ -13,7 +13,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ava.sample import CLASSIFICATION, GENERATIVE_FAMILIES, attribute, family, is_generative
+from ava.evaluate.behaviour.grading import tap_attribute
+from ava.sample import CLASSIFICATION, GENERATIVE_FAMILIES, is_generative
 
 GENDER_WORDS = {
     "female": "female", "females": "female", "woman": "female", "women": "female",
@@ -140,7 +141,7 @@ def parse(task: str, text: str, target: Mapping[str, Any], regions: tuple[re.Pat
     """The prediction for one sample, in its target's schema, or ``None`` when unparseable."""
     if is_generative(task):
         return {"text": text.strip()} if text.strip() else None
-    a = attribute(task) if family(task) == "TAP" else None
+    a = tap_attribute(task)
     if a is not None and a.kind == "label":
         return LABEL_PARSERS[a.key](text)
     if a is not None and a.kind == "ranking":

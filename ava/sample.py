@@ -74,8 +74,6 @@ ATTRIBUTES: dict[str, Attribute] = {a.letter: a for a in (
 FAMILIES = ("TAP", "AS", "TAG", "TS", "TC")
 GENERATIVE_FAMILIES = ("TAG", "TS", "TC")  # the answer is an ad text
 CLASSIFICATION = (*(f"TAP-{a}" for a in ATTRIBUTES), "AS")  # the answer names a class, a ranking or a range
-LABEL_KEY = {f"TAP-{a.letter}": a.key for a in ATTRIBUTES.values() if a.kind == "label"}
-RANGE_KEY = {f"TAP-{a.letter}": a.key for a in ATTRIBUTES.values() if a.kind == "range"}
 
 
 def family(task: str) -> str:
@@ -163,8 +161,9 @@ def record(sid: str, task: str, system: str, user: str, answer: str, target: dic
     }
 
 
-def check(obj: Any) -> str | None:
-    """Why ``obj`` is not a valid sample (for training: the target may be absent in a hand-made file), or None."""
+def check(obj: Any, need_target: bool = False) -> str | None:
+    """Why ``obj`` is not a valid sample, or None. Training accepts a hand-made sample without a target;
+    ``need_target``: evaluation, which scores against it, does not."""
     if not isinstance(obj, dict):
         return f"expected a JSON object, got {type(obj).__name__}"
     for key in ("id", "task"):
@@ -180,6 +179,8 @@ def check(obj: Any) -> str | None:
         return "no assistant message: nothing to learn from"
     if msgs[0]["role"] == "assistant":
         return "messages[0] is the assistant's: a conversation opens with a system or user message"
+    if need_target and not isinstance(obj.get("target"), dict):
+        return "no 'target' object to score against (python -m ava.build_dataset writes one per sample)"
     return None
 
 
@@ -187,15 +188,16 @@ class DatasetError(ValueError):
     """A missing, empty or malformed sample file (the message names the file and line and the fix)."""
 
 
-def read_samples(path: str | Path) -> list[dict[str, Any]]:
+def read_samples(path: str | Path, need_target: bool = False) -> list[dict[str, Any]]:
     """All samples of ``DIR/SPLIT.jsonl`` or its shards (``ava.sample_files``); the first malformed line raises
-    :class:`DatasetError`."""
-    return list(iter_samples(path))
+    :class:`DatasetError` (``need_target``: see :func:`check`)."""
+    return list(iter_samples(path, need_target))
 
 
-def iter_samples(path: str | Path) -> Iterator[dict[str, Any]]:
+def iter_samples(path: str | Path, need_target: bool = False) -> Iterator[dict[str, Any]]:
     """The samples of ``DIR/SPLIT.jsonl`` or its shards, one at a time; a malformed line raises
-    :class:`DatasetError` naming the file and line, a split with no sample too."""
+    :class:`DatasetError` naming the file and line, a split with no sample too (``need_target``: see
+    :func:`check`)."""
     path = Path(path)
     if not split_files(path):
         raise DatasetError(f"{path} does not exist (nor its shards {path.name.removesuffix('.jsonl')}-*.jsonl.zst); "
@@ -207,7 +209,7 @@ def iter_samples(path: str | Path) -> Iterator[dict[str, Any]]:
                 raise DatasetError(f"{file}:{line_no}: not UTF-8 ({obj.exc}); fix or remove the line") from obj.exc
             why = f"{obj.exc.__class__.__name__}: {str(obj.exc):.200}"  # RecursionError: nested too deep
             raise DatasetError(f"{file}:{line_no}: not valid JSON ({why}); fix or remove the line") from obj.exc
-        problem = check(obj)
+        problem = check(obj, need_target)
         if problem:
             raise DatasetError(f"{file}:{line_no}: {problem}; fix or remove this line")
         n += 1

@@ -13,7 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from omegaconf import OmegaConf
 
-AGES = list(OmegaConf.load(resources.files("ava_conf") / "audience" / "ad_library.yaml").age_buckets)
+_AUDIENCE = OmegaConf.load(resources.files("ava_conf") / "audience" / "ad_library.yaml")
+AGES = list(_AUDIENCE.age_buckets)
+GENDERS = list(_AUDIENCE.best_gender_from)  # the genders an ad's audience is split into (no "unknown" share)
 STATES = ["California", "Texas", "New York", "Vermont", "Wyoming", "Massachusetts", "Florida", "Ohio"]
 
 
@@ -86,9 +88,9 @@ def random_ads(n: int, seed: int = 0, pages: int = 8) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     out = []
     for i in range(n):
-        w = [rng.random() for _ in range(len(AGES) * 2)]
-        joint = {(a, g): w[k * 2 + j] / sum(w) for k, a in enumerate(AGES)
-                 for j, g in enumerate(["male", "female"])}
+        w = [rng.random() for _ in range(len(AGES) * len(GENDERS))]
+        joint = {(a, g): w[k * len(GENDERS) + j] / sum(w) for k, a in enumerate(AGES)
+                 for j, g in enumerate(GENDERS)}
         rw = [rng.random() for _ in STATES]
         regions = {s: x / sum(rw) for s, x in zip(STATES, rw, strict=True)}
         lo = rng.choice([1000, 5000, 10000])

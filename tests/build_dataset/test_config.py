@@ -10,7 +10,7 @@ from hydra.utils import instantiate
 from ava.build_dataset.run import build_dataset
 from ava.build_dataset.synthetic import random_ads, write_manifest
 from ava.build_dataset.tasks.base import Generator
-from ava.build_dataset.tasks.pairs import Transsuasion
+from ava.build_dataset.tasks.pairs import Transcreation, Transsuasion
 from tests.build_dataset.helpers import cfg_for
 
 
@@ -26,6 +26,17 @@ def test_every_generator_instantiates():
 def test_engagement_is_refused_with_a_reason():
     with pytest.raises(ValueError, match="engagement"):
         Transsuasion(templates={"E": ["x"]}, attributes=["E"])
+
+
+def test_pair_tasks_take_the_attributes_of_their_kind():
+    templates = {a: ["x"] for a in "GARBI"}
+    assert [a.letter for a in Transsuasion(templates, attributes=list("BAGR")).attributes] == list("BAGR")
+    assert [a.letter for a in Transcreation(templates, attributes=list("AGR")).attributes] == list("AGR")
+    with pytest.raises(ValueError, match=r"TS attributes \['I'\]"):  # impressions alone follow the spend
+        Transsuasion(templates, attributes=["B", "I"])
+    for rng in "BI":  # a range is not an audience group to rewrite an ad for
+        with pytest.raises(ValueError, match=rf"TC attributes \['{rng}'\]"):
+            Transcreation(templates, attributes=["A", rng])
 
 
 def test_weight_and_limits(tmp_path):

@@ -15,6 +15,7 @@ from ava.evaluate.behaviour.generate import generate, prompt_text, reply_perplex
 from ava.evaluate.predictions import PredictionsError
 from ava.evaluate.run import evaluate
 from ava.models.load import load_model_and_tokenizer
+from ava.sample import DatasetError, check
 from tests.evaluate import behaviour_samples as bs
 from tests.evaluate import fixtures
 
@@ -75,6 +76,17 @@ def test_precomputed_bad_lines_are_named(dataset, tmp_path):
     with pytest.raises(FileNotFoundError, match="val.jsonl not found"):
         evaluate(fixtures.compose_cfg(["benchmark=behaviour", f"data={tmp_path}", "model=precomputed",
                                        f"model.predictions={bad}"]))
+
+
+def test_a_sample_without_target_is_named(tmp_path):
+    rows = bs.val_samples()
+    del rows[1]["target"]
+    assert check(rows[1]) is None and "no 'target' object" in check(rows[1], need_target=True)
+    (tmp_path / "val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    preds = fixtures.write_jsonl(tmp_path / "p.jsonl", [{"id": rows[0]["id"], "output": "x"}])
+    with pytest.raises(DatasetError, match=r"val.jsonl:2: no 'target' object"):
+        evaluate(fixtures.compose_cfg(["benchmark=behaviour", f"data={tmp_path}", "model=precomputed",
+                                       f"model.predictions={preds}", f"output_dir={tmp_path / 'o'}"]))
 
 
 TINY_ARGS = ["model=tiny", "behaviour.max_new_tokens={TAP: 6, AS: 6, TAG: 8, TS: 8, TC: 8}", "batch_size=4"]

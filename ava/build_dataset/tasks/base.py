@@ -17,8 +17,8 @@ from typing import Any
 from ava.build_dataset.behaviour import Issues, best, impressions_per_spend
 from ava.build_dataset.items import Item
 from ava.build_dataset.regions import RegionRanker
+from ava.sample import Attribute, record
 from ava.sample import ad_text as labelled_text
-from ava.sample import record
 
 
 @dataclass
@@ -48,6 +48,17 @@ class ItemFacts:
     @property
     def key(self) -> str:
         return self.item.key
+
+    def observed(self, attr: Attribute) -> Any:
+        """The behaviour of ``attr``: a distribution (label, ranking) or a Range (range), None when missing
+        (``Behaviour``'s fields are named after the attributes: ``attr.name``)."""
+        return getattr(self.item.behaviour, attr.name)
+
+    def top_group(self, attr: Attribute) -> str | None:
+        """The top group of a label or ranking attribute: the best gender or age group, the first ranked region."""
+        if attr.kind == "ranking":
+            return self.regions[0] if self.regions else None
+        return {"gender": self.best_gender, "age": self.best_age}[attr.name]
 
     @property
     def advertiser_key(self) -> str:
@@ -118,6 +129,10 @@ class Context:
 
     def gender(self, g: str) -> str:
         return self.gender_names.get(g, g)
+
+    def group_name(self, attr: Attribute, group: str) -> str:
+        """A group as prompts name it: a gender by ``gender_names``, an age group or a region as it is."""
+        return self.gender(group) if attr.name == "gender" else group
 
     def places(self, kind: str) -> str:
         return self.place_names.get(kind, "regions")

@@ -41,10 +41,15 @@ from ava.build_dataset.tasks.base import (
     sample_id,
 )
 from ava.build_dataset.text import normalised, word_levenshtein
-from ava.sample import attribute
+from ava.sample import ATTRIBUTES, Attribute
 
-TS_ATTRIBUTES = ("B", "A", "G", "R")
-TC_ATTRIBUTES = ("A", "G", "R")
+# TC rewrites an ad for another audience group, so its attributes are those whose values are groups (label,
+# ranking: G, A, R); a spend or impressions range (B, I) is how an ad performed, not whom it reached.
+TC_ATTRIBUTES = tuple(a.letter for a in ATTRIBUTES.values() if a.kind != "range")
+# TS rewrites the weaker ad into the stronger: a larger share of the same top group (TC's attributes), or more
+# impressions per spend. That one comparison uses both ranges and is named after spend ("more people for the
+# same budget"); impressions alone are no TS attribute: without the spend they compare budgets, not ads.
+TS_ATTRIBUTES = (*TC_ATTRIBUTES, *(a.letter for a in ATTRIBUTES.values() if a.name == "spend"))
 
 
 # IVF lists searched per query when an advertiser has more ads than dedup's flat limit (20,000): a fixed count,
@@ -116,19 +121,13 @@ def similar_pairs(emb: np.ndarray, min_cosine: float, k: int, seed: int) -> tupl
     return pairs[keep], cos[keep], saturated
 
 
-def _group_value(attr: str, e: ItemFacts) -> str | None:
-    return {"A": e.best_age, "G": e.best_gender, "R": e.regions[0] if e.regions else None}[attr]
+def _share(a: Attribute, e: ItemFacts, group: str) -> float:
+    return (e.observed(a) or {}).get(group, 0.0)
 
 
-def _share(attr: str, e: ItemFacts, group: str) -> float:
-    b = e.item.behaviour
-    dist = {"A": b.age, "G": b.gender, "R": b.region}[attr] or {}
-    return dist.get(group, 0.0)
-
-
-def _audience(attr: str, group: str, ctx: Context) -> str:
-    value = ctx.gender(group) if attr == "G" else group
-    return ctx.audience[attr].format(age=value, gender=value, region=value)
+def _audience(a: Attribute, group: str, ctx: Context) -> str:
+    value = ctx.group_name(a, group)
+    return ctx.audience[a.letter].format(age=value, gender=value, region=value)
 
 
 class _PairGenerator(Generator):
@@ -141,13 +140,14 @@ class _PairGenerator(Generator):
             why = " (E, engagement, is not in Ad Library data)" if "E" in bad else ""
             raise ValueError(f"{self.family} attributes {bad}: each must be one of {tuple(allowed)} and have "
                              f"templates{why}")
-        self.templates, self.attributes = templates, list(attributes)
+        self.templates, self.attributes = templates, [ATTRIBUTES[a] for a in attributes]
         self.text_fields, self.max_partners = tuple(text_fields), max_partners
 
-    def _sample(self, task: str, ctx: Context, src: ItemFacts, dst: ItemFacts, fields: dict[str, Any],
+    def _sample(self, a: Attribute, ctx: Context, src: ItemFacts, dst: ItemFacts, fields: dict[str, Any],
                 target: dict[str, Any]) -> dict:
+        task = f"{self.family}-{a.letter}"
         sid = sample_id(task, src.key, dst.key)
-        template, ti = pick(self.templates[attribute(task).letter], ctx.seed, sid)
+        template, ti = pick(self.templates[a.letter], ctx.seed, sid)
         user = template.format(advertiser=src.item.advertiser, ad=ad_text(src, self.text_fields), **fields)
         answer = ad_text(dst, self.text_fields)
         target = {"text": answer, "title": dst.item.title, "body": dst.item.body, **target}
@@ -168,16 +168,17 @@ class Transsuasion(_PairGenerator):
         self.min_cosine, self.min_word_edits = min_cosine, min_word_edits
         self.min_ratio, self.min_gap, self.neighbours = min_ratio, min_gap, neighbours
 
-    def _stronger(self, attr: str, a: ItemFacts, b: ItemFacts) -> tuple[ItemFacts, ItemFacts, dict[str, Any]] | None:
-        if attr == "B":
+    def _stronger(self, attr: Attribute, a: ItemFacts,
+                  b: ItemFacts) -> tuple[ItemFacts, ItemFacts, dict[str, Any]] | None:
+        if attr.kind == "range":  # spend, the only range attribute TS allows: impressions per spend
             if a.ips is None or b.ips is None or min(a.ips, b.ips) <= 0:
                 return None
             weak, strong = (a, b) if a.ips < b.ips else (b, a)
             if strong.ips / weak.ips < self.min_ratio:
                 return None
             return weak, strong, {"impressions_per_spend": [weak.ips, strong.ips]}
-        group = _group_value(attr, a)
-        if group is None or group != _group_value(attr, b):
+        group = a.top_group(attr)
+        if group is None or group != b.top_group(attr):
             return None
         weak, strong = (a, b) if _share(attr, a, group) < _share(attr, b, group) else (b, a)
         shares = [_share(attr, weak, group), _share(attr, strong, group)]
@@ -212,8 +213,8 @@ class Transsuasion(_PairGenerator):
             partners.take(i, j)
             for attr, (weak, strong, facts) in found:
                 fields = {"audience": _audience(attr, facts["group"], ctx)} if "group" in facts else {}
-                yield self._sample(f"TS-{attr}", ctx, weak, strong, fields,
-                                   {"attribute": attr, "cosine": cos_of[(i, j)],
+                yield self._sample(attr, ctx, weak, strong, fields,
+                                   {"attribute": attr.letter, "cosine": cos_of[(i, j)],
                                     "word_edits_above": self.min_word_edits, **facts})
 
 
@@ -227,11 +228,11 @@ class Transcreation(_PairGenerator):
         super().__init__(templates, attributes, TC_ATTRIBUTES, text_fields, max_partners, enabled, weight)
         self.min_rank_gap = min_rank_gap
 
-    def _target_group(self, attr: str, src: ItemFacts, dst: ItemFacts) -> str | None:
-        want, have = _group_value(attr, dst), _group_value(attr, src)
+    def _target_group(self, attr: Attribute, src: ItemFacts, dst: ItemFacts) -> str | None:
+        want, have = dst.top_group(attr), src.top_group(attr)
         if want is None or have is None or want == have:
             return None
-        if attr == "R" and want in src.regions and src.regions.index(want) < self.min_rank_gap:
+        if attr.kind == "ranking" and want in src.regions and src.regions.index(want) < self.min_rank_gap:
             return None
         return want
 
@@ -242,17 +243,17 @@ class Transcreation(_PairGenerator):
         for attr in self.attributes:
             buckets: dict[str, list[int]] = defaultdict(list)
             for idx, e in enumerate(group):
-                value = _group_value(attr, e)
+                value = e.top_group(attr)
                 if value is not None:
                     buckets[value].append(idx)
             for members in buckets.values():
                 members.sort(key=lambda m: (int(h[m]), m))
             values = sorted(buckets)
             for i, e in enumerate(group):
-                have = _group_value(attr, e)
+                have = e.top_group(attr)
                 if have is None:
                     continue
-                near = set(e.regions[: self.min_rank_gap]) if attr == "R" and e.regions else set()
+                near = set(e.regions[: self.min_rank_gap]) if attr.kind == "ranking" and e.regions else set()
                 others = [buckets[v] for v in values if v != have and v not in near]
                 if not others:
                     continue
@@ -287,8 +288,8 @@ class Transcreation(_PairGenerator):
             if wanted:
                 partners.take(i, j)
             for attr, want in wanted:
-                have = _group_value(attr, src)
+                have = src.top_group(attr)
                 fields = {"source_audience": _audience(attr, have, ctx),
                           "target_audience": _audience(attr, want, ctx)}
-                yield self._sample(f"TC-{attr}", ctx, src, dst, fields,
-                                   {"attribute": attr, "source_group": have, "target_group": want})
+                yield self._sample(attr, ctx, src, dst, fields,
+                                   {"attribute": attr.letter, "source_group": have, "target_group": want})

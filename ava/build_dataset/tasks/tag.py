@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from ava import sample
 from ava.build_dataset.tasks.base import (
     Context,
     Generator,
@@ -33,7 +34,7 @@ class TAG(Generator):
         bad = [a for a in attributes if a not in ATTRIBUTES or a not in templates]
         if bad:
             raise ValueError(f"TAG attributes {bad}: each must be one of {ATTRIBUTES} and have templates")
-        self.templates, self.attributes = templates, list(attributes)
+        self.templates, self.attributes = templates, [sample.ATTRIBUTES[a] for a in attributes]
         self.answer_fields, self.k = tuple(answer_fields), top_k_regions
 
     def generate(self, group: Sequence[ItemFacts], pool: Sequence[PoolEntry], ctx: Context) -> Iterator[dict]:
@@ -42,15 +43,15 @@ class TAG(Generator):
             if not e.item.body and not e.item.title:
                 ctx.skipped["TAG: ad has no title or body"] += 1
                 continue
-            for attr in self.attributes:
-                task = f"TAG-{attr}"
-                got = attribute_facts(attr, e, ctx, self.k)
+            for a in self.attributes:
+                task = f"TAG-{a.letter}"
+                got = attribute_facts(a, e, ctx, self.k)
                 if got is None:
-                    ctx.skipped[f"{task}: {skip_reason(attr, e, self.k)}"] += 1
+                    ctx.skipped[f"{task}: {skip_reason(a, e, self.k)}"] += 1
                     continue
                 fields, wanted = got
                 sid = sample_id(task, e.key)
-                template, ti = pick(self.templates[attr], ctx.seed, sid)
+                template, ti = pick(self.templates[a.letter], ctx.seed, sid)
                 user = template.format(advertiser=e.item.advertiser, **fields)
                 target: dict[str, Any] = {"title": e.item.title, "body": e.item.body,
                                           "creative": e.item.creative, "condition": wanted}

@@ -24,46 +24,44 @@ from ava.build_dataset.tasks.base import (
     sample_id,
     spend_text,
 )
+from ava.sample import Attribute
 
 ATTRIBUTES = tuple(sample.ATTRIBUTES)
 
 
-def attribute_facts(attr: str, e: ItemFacts, ctx: Context, k: int = 3) -> tuple[dict, dict] | None:
+RANGE_TEXT = {"spend": spend_text, "impressions": impressions_text}  # a range attribute's name → its text
+
+
+def attribute_facts(a: Attribute, e: ItemFacts, ctx: Context, k: int = 3) -> tuple[dict, dict] | None:
     """(answer template fields, machine-readable target) for one attribute; None when behaviour is missing."""
-    b = e.item.behaviour
-    if attr == "G":
-        if e.best_gender is None:
+    observed = e.observed(a)
+    if a.kind == "label":
+        best = e.top_group(a)
+        if best is None:
             return None
-        return {"gender": ctx.gender(e.best_gender)}, {"gender": e.best_gender, "distribution": b.gender}
-    if attr == "A":
-        if e.best_age is None:
-            return None
-        return {"age": e.best_age}, {"age": e.best_age, "distribution": b.age}
-    if attr == "R":
+        return {a.key: ctx.group_name(a, best)}, {a.key: best, "distribution": observed}
+    if a.kind == "ranking":
         if e.regions is None or len(e.regions) < k:
             return None
         top = e.regions[: k]
-        return ({"regions": join_names(top), "k": k, "places": ctx.places(e.region_kind)},
-                {"regions": top, "distribution": b.region, "region_kind": e.region_kind})
-    if attr == "B":
-        if b.spend is None:
-            return None
-        return ({"spend": spend_text(e)},
-                {"spend": {**b.spend.as_dict(), "currency": b.currency}, "range": spend_text(e)})
-    if b.impressions is None:
+        return ({a.key: join_names(top), "k": k, "places": ctx.places(e.region_kind)},
+                {a.key: top, "distribution": observed, "region_kind": e.region_kind})
+    if observed is None:
         return None
-    return ({"impressions": impressions_text(e)},
-            {"impressions": b.impressions.as_dict(), "range": impressions_text(e)})
+    text = RANGE_TEXT[a.name](e)
+    value = observed.as_dict()
+    if a.name == "spend":  # money: the range carries its currency
+        value["currency"] = e.item.behaviour.currency
+    return {a.key: text}, {a.key: value, "range": text}
 
 
-def skip_reason(attr: str, e: ItemFacts, k: int) -> str:
+def skip_reason(a: Attribute, e: ItemFacts, k: int) -> str:
     """Why ``attribute_facts`` gave nothing for this entry (the key of the summary's skipped_samples)."""
-    b = e.item.behaviour
-    if attr == "R" and e.regions is not None:
+    if a.kind == "ranking" and e.regions is not None:
         return f"fewer than {k} ranked regions"
-    if attr == "R" and e.region_skip is not None:
+    if a.kind == "ranking" and e.region_skip is not None:
         return e.region_skip
-    if attr in ("A", "G") and (b.age if attr == "A" else b.gender):
+    if a.kind == "label" and e.observed(a):
         return "top two shares tied"
     return "behaviour missing"
 
@@ -77,21 +75,21 @@ class TAP(Generator):
         bad = [a for a in attributes if a not in ATTRIBUTES or a not in templates]
         if bad:
             raise ValueError(f"TAP attributes {bad}: each must be one of {ATTRIBUTES} and have templates")
-        self.templates, self.attributes, self.k = templates, list(attributes), top_k_regions
+        self.templates, self.k = templates, top_k_regions
+        self.attributes = [sample.ATTRIBUTES[a] for a in attributes]
 
     def generate(self, group: Sequence[ItemFacts], pool: Sequence[PoolEntry], ctx: Context) -> Iterator[dict]:
         for e in group:
-            for attr in self.attributes:
-                task = f"TAP-{attr}"
-                got = attribute_facts(attr, e, ctx, self.k)
+            for a in self.attributes:
+                task = f"TAP-{a.letter}"
+                got = attribute_facts(a, e, ctx, self.k)
                 if got is None:
-                    ctx.skipped[f"{task}: {skip_reason(attr, e, self.k)}"] += 1
+                    ctx.skipped[f"{task}: {skip_reason(a, e, self.k)}"] += 1
                     continue
                 fields, target = got
                 sid = sample_id(task, e.key)
-                t = self.templates[attr]
+                t = self.templates[a.letter]
                 question, ti = pick(t["question"], ctx.seed, sid)
-                a = sample.ATTRIBUTES[attr]
                 hide = frozenset({a.key} if a.kind == "range" else ())  # the ad_fields of the range asked
                 user = f"{describe_ad(e, ctx, hide)}\n\n{question.format(k=self.k, places=fields.get('places', ''))}"
                 yield make_sample(task, sid, ctx, user, t["answer"].format(**fields), target, [e], ti)

@@ -19,8 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ava.evaluate.behaviour.grading import METRICS, sample_scores, score_classification
-from ava.sample import LABEL_KEY, RANGE_KEY
+from ava.evaluate.behaviour.grading import METRICS, sample_scores, score_classification, tap_attribute
 
 
 def _range_of(target: Mapping[str, Any], key: str) -> dict[str, float | None]:
@@ -38,25 +37,25 @@ def random_baseline(task: str, targets: Sequence[Mapping[str, Any]], train: Sequ
                     ) -> dict[str, Any] | None:
     """``regions``: the names of each region table by kind (``region``: US states, ``country``: EU/EEA)."""
     per_sample: list[dict[str, float]]
-    if task in LABEL_KEY:
-        key = LABEL_KEY[task]
-        cands = [{key: c} for c in classes[key]]
+    a = tap_attribute(task)
+    if a is None:  # AS
+        per_sample = [_expected(task, t, [{"choice": c} for c in range(1, len(t["options"]) + 1)]) for t in targets]
+    elif a.kind == "label":
+        cands = [{a.key: c} for c in classes[a.key]]
         per_sample = [_expected(task, t, cands) for t in targets]
-    elif task == "TAP-R":
+    elif a.kind == "ranking":
         per_sample = []
         for t in targets:
             table = set(regions[t.get("region_kind", "region")])
-            per_sample.append({"top_k_overlap": len(set(t["regions"]) & table) / len(table),
-                               "first_state_accuracy": float(t["regions"][0] in table) / len(table)})
-    elif task in RANGE_KEY:
-        key = RANGE_KEY[task]
+            per_sample.append({"top_k_overlap": len(set(t[a.key]) & table) / len(table),
+                               "first_state_accuracy": float(t[a.key][0] in table) / len(table)})
+    else:  # a range
+        key = a.key
         seen = sorted({tuple(_range_of(t, key).values()) for t in train}, key=lambda r: (r[0], r[1] is None, r[1]))
         if not seen:
             return None
         cands = [{key: {"lower": lo, "upper": hi}} for lo, hi in seen]
         per_sample = [_expected(task, t, cands) for t in targets]
-    else:  # AS
-        per_sample = [_expected(task, t, [{"choice": c} for c in range(1, len(t["options"]) + 1)]) for t in targets]
     return {m: float(np.mean([r[m] for r in per_sample])) for m in METRICS[task]}
 
 
@@ -70,18 +69,18 @@ def majority_prediction(task: str, train: Sequence[Mapping[str, Any]]) -> dict[s
         best = max(counts.values())
         return sorted((v for v, n in counts.items() if n == best), key=str)[0]
 
-    if task in LABEL_KEY:
-        key = LABEL_KEY[task]
+    a = tap_attribute(task)
+    if a is None:  # AS
+        return {"choice": most_common([int(t["choice"]) for t in train])}
+    key = a.key
+    if a.kind == "label":
         return {key: most_common([t[key] for t in train])}
-    if task == "TAP-R":
-        counts = Counter(r for t in train for r in t["regions"])
-        k = len(train[0]["regions"])
-        return {"regions": [r for r, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:k]]}
-    if task in RANGE_KEY:
-        key = RANGE_KEY[task]
-        lo, hi = most_common([tuple(_range_of(t, key).values()) for t in train])
-        return {key: {"lower": lo, "upper": hi}}
-    return {"choice": most_common([int(t["choice"]) for t in train])}
+    if a.kind == "ranking":
+        counts = Counter(r for t in train for r in t[key])
+        k = len(train[0][key])
+        return {key: [r for r, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:k]]}
+    lo, hi = most_common([tuple(_range_of(t, key).values()) for t in train])
+    return {key: {"lower": lo, "upper": hi}}
 
 
 def majority_baseline(task: str, targets: Sequence[Mapping[str, Any]], train: Sequence[Mapping[str, Any]]

@@ -12,18 +12,24 @@ from typing import Any
 import numpy as np
 
 from ava.evaluate.behaviour import measures
-from ava.sample import LABEL_KEY, RANGE_KEY, is_generative
+from ava.sample import ATTRIBUTES, Attribute, attribute, family, is_generative
 
-# The task's headline metric (first) and the others reported for it.
+# The task's headline metric (first) and the others reported for it: a TAP task's follow its attribute's kind.
+KIND_METRICS: dict[str, tuple[str, ...]] = {
+    "label": ("accuracy",),
+    "ranking": ("top_k_overlap", "first_state_accuracy"),
+    "range": ("range_accuracy", "exact_range_accuracy"),
+}
 METRICS: dict[str, tuple[str, ...]] = {
-    "TAP-G": ("accuracy",),
-    "TAP-A": ("accuracy",),
-    "TAP-R": ("top_k_overlap", "first_state_accuracy"),
-    "TAP-B": ("range_accuracy", "exact_range_accuracy"),
-    "TAP-I": ("range_accuracy", "exact_range_accuracy"),
+    **{f"TAP-{a.letter}": KIND_METRICS[a.kind] for a in ATTRIBUTES.values()},
     "AS": ("accuracy",),
 }
 GENERATIVE_METRICS = ("ROUGE-Lsum", *(f"BLEU-{n}" for n in measures.BLEU_ORDERS))
+
+
+def tap_attribute(task: str) -> Attribute | None:
+    """The attribute a TAP task predicts (its kind says how it is scored); None for AS and the generative tasks."""
+    return attribute(task) if family(task) == "TAP" else None
 
 
 def metric_names(task: str) -> tuple[str, ...]:
@@ -35,18 +41,18 @@ def sample_scores(task: str, pred: Mapping[str, Any] | None, target: Mapping[str
     names = METRICS[task]
     if pred is None:
         return dict.fromkeys(names, 0.0)
-    if task in LABEL_KEY:
-        key = LABEL_KEY[task]
+    a = tap_attribute(task)
+    if a is None:  # AS
+        return {"accuracy": float(pred["choice"] == target["choice"])}
+    key = a.key
+    if a.kind == "label":
         return {"accuracy": float(pred[key] == target[key])}
-    if task == "TAP-R":
-        got, true = list(pred["regions"]), list(target["regions"])
+    if a.kind == "ranking":
+        got, true = list(pred[key]), list(target[key])
         return {"top_k_overlap": measures.topk_overlap(got, true),
                 "first_state_accuracy": float(bool(got) and got[0] == true[0])}
-    if task in RANGE_KEY:
-        key = RANGE_KEY[task]
-        return {"range_accuracy": float(measures.in_range(pred[key], target[key])),
-                "exact_range_accuracy": float(measures.same_range(pred[key], target[key]))}
-    return {"accuracy": float(pred["choice"] == target["choice"])}
+    return {"range_accuracy": float(measures.in_range(pred[key], target[key])),
+            "exact_range_accuracy": float(measures.same_range(pred[key], target[key]))}
 
 
 def score_classification(task: str, targets: Sequence[Mapping[str, Any]],
@@ -56,7 +62,7 @@ def score_classification(task: str, targets: Sequence[Mapping[str, Any]],
     out: dict[str, Any] = {m: float(np.mean([r[m] for r in rows])) for m in METRICS[task]}
     js = [measures.js_distance(p["distribution"], t["distribution"]) for p, t in zip(preds, targets, strict=True)
           if p is not None and p.get("distribution") and t.get("distribution")]
-    if task in LABEL_KEY:
+    if (a := tap_attribute(task)) is not None and a.kind == "label":
         out["distributions_predicted"] = len(js)
         out["js_distance"] = float(np.mean(js)) if js else None
     return out

@@ -13,7 +13,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ava.sample import CLASSIFICATION, GENERATIVE_FAMILIES, RANGE_KEY, is_generative
+from ava.evaluate.behaviour.grading import tap_attribute
+from ava.sample import CLASSIFICATION, GENERATIVE_FAMILIES, is_generative
 
 GENDER_WORDS = {
     "female": "female", "females": "female", "woman": "female", "women": "female",
@@ -132,20 +133,22 @@ def parse_choice(text: str, options: list[str]) -> dict[str, Any] | None:
     return {"choice": int(m.group(1))}
 
 
+LABEL_PARSERS = {"gender": parse_gender, "age": parse_age}  # a label attribute's key → its parser
+
+
 def parse(task: str, text: str, target: Mapping[str, Any], regions: tuple[re.Pattern[str], Mapping[str, str]]
           ) -> dict[str, Any] | None:
     """The prediction for one sample, in its target's schema, or ``None`` when unparseable."""
     if is_generative(task):
         return {"text": text.strip()} if text.strip() else None
-    if task == "TAP-G":
-        return parse_gender(text)
-    if task == "TAP-A":
-        return parse_age(text)
-    if task == "TAP-R":
+    a = tap_attribute(task)
+    if a is not None and a.kind == "label":
+        return LABEL_PARSERS[a.key](text)
+    if a is not None and a.kind == "ranking":
         return parse_regions(text, *regions)
-    if task in ("TAP-B", "TAP-I"):
+    if a is not None:  # a range
         got = parse_range(text)
-        return None if got is None else {RANGE_KEY[task]: got}
+        return None if got is None else {a.key: got}
     if task == "AS":
         return parse_choice(text, list(target.get("options") or []))
     raise ValueError(f"no answer parser for task {task!r}; known: {', '.join(CLASSIFICATION)}, "

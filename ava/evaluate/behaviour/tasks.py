@@ -35,17 +35,9 @@ log = logging.getLogger(__name__)
 NAME = "behaviour"
 
 
-class BehaviourDataError(ValueError):
-    """The dataset folder lacks the split, or a sample has no usable target."""
-
-
 def read_split(path: Path) -> list[dict[str, Any]]:
-    samples = read_samples(path)
-    for s in samples:
-        if not isinstance(s.get("target"), dict):
-            raise BehaviourDataError(f"{path}: sample {s['id']} has no 'target' object (python -m "
-                                     "ava.build_dataset writes one per sample)")
-    return samples
+    """The samples of a split, each with its target (a line without one raises ``ava.sample.DatasetError``)."""
+    return read_samples(path, need_target=True)
 
 
 def select(samples: list[dict[str, Any]], tasks: list[str] | None, per_task: int | None) -> dict[str, list[dict]]:
@@ -65,8 +57,8 @@ def region_lookup(cfg: DictConfig, samples: list[dict[str, Any]]) -> tuple[dict[
 
     tables = {"region": list(load_population(cfg.population.path, US_TABLE)),
               "country": list(load_population(cfg.population.countries_path, COUNTRY_TABLE))}
-    extra = {r for s in samples if s["task"] == "TAP-R" for r in [*s["target"]["regions"],
-                                                                   *(s["target"].get("distribution") or {})]}
+    ranked = [(s["target"], a.key) for s in samples if (a := grading.tap_attribute(s["task"])) and a.kind == "ranking"]
+    extra = {r for t, key in ranked for r in [*t[key], *(t.get("distribution") or {})]}
     names = sorted({n for t in tables.values() for n in t} | extra)
     return tables, (parse.region_pattern(names), {n.lower(): n for n in names})
 

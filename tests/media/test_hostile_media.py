@@ -150,8 +150,8 @@ def decode_in_child(path, cfg) -> dict:
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads VmHWM from /proc")
 def test_hours_of_audio_are_cut_at_max_audio_s(tmp_path, media_cfg):
-    # 1 h of silence, FLAC: 1.0 MB on disk. Uncapped it decodes to 345 MB of int16 + float32 PCM: 700 MB peak
-    # RSS, 4.2 s; capped at 60 s: 84 MB, 0.5 s (2-core VM, load 4.3). The bounds leave room on any machine.
+    # 1 h of silence, FLAC: 1.0 MB on disk. Uncapped it decodes to 345 MB of int16 + float32 PCM: 593 MB peak
+    # RSS, 10.5 s; capped at 60 s: 55 MB, 1.5 s (2-core VM, load 8). The bounds leave room on any machine.
     path = tmp_path / "long.flac"
     ffmpeg("-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "3600", "-c:a", "flac", str(path))
     capped = decode_in_child(path, OmegaConf.merge(media_cfg, {"max_audio_s": 60}))
@@ -164,9 +164,8 @@ def test_hours_of_audio_are_cut_at_max_audio_s(tmp_path, media_cfg):
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads VmHWM from /proc")
 def test_video_declaring_huge_frames_is_refused_before_decoding(tmp_path, media_cfg):
-    # A 16000x16000 mkv (one black frame, 0.75 MB) took 2.3 GB and 15 s to decode before, and 650 MB, 2.9 s in
-    # ffprobe alone; refused by ffprobe's decoder (-max_pixels) it costs under 300 MB RSS and 10 s here (2-core
-    # VM, load 11: 150 MB, 0.5 s for ffprobe).
+    # A 16000x16000 mkv (one black frame, 0.75 MB) took 2.2 GB and 31 s to decode before (650 MB in ffprobe
+    # alone); refused by ffprobe's decoder (-max_pixels) it costs 148 MB and 1.1 s (2-core VM, load 8).
     path = tmp_path / "huge.mkv"
     ffmpeg("-f", "lavfi", "-i", "color=c=black:s=16000x16000:d=0.04", "-frames:v", "1", "-c:v", "libx264",
            "-preset", "ultrafast", str(path))

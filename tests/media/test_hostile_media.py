@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from PIL import Image, ImageDraw, ImageFont
 
 from ava.media.decode import decode
-from ava.media.ffmpeg import SAMPLE_RATE, MediaError
+from ava.media.ffmpeg import SAMPLE_RATE, MediaError, probe
 from ava.media.phash import hamming, phash_hex
 from ava.media.scenes import detect_scenes
 
@@ -176,8 +176,8 @@ def test_video_declaring_huge_frames_is_refused_before_decoding(tmp_path, media_
 
 
 def test_scene_ends_are_clipped_to_the_duration(tmp_path):
-    # PySceneDetect times frames by number at the nominal rate; a variable-frame-rate file's last scene ended
-    # past the video (4.35 s of 3.98 s). Here: 3.08 s of frames, and a probe that says 2.5 s.
+    # PySceneDetect times frames by number over a frame rate; a variable-frame-rate file's last scene ended past
+    # the video (4.35 s of 3.98 s). Here: 3.08 s of frames and a duration of 2.5 s, then a real VFR file.
     path = tmp_path / "cut.mp4"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=s=160x90:r=25:d=2", "-f", "lavfi", "-i", "color=c=red:s=160x90:r=25:d=1.08",
            "-filter_complex", "[0:v][1:v]concat=n=2:v=1[v]", "-map", "[v]", "-c:v", "libx264", "-pix_fmt",
@@ -185,3 +185,14 @@ def test_scene_ends_are_clipped_to_the_duration(tmp_path):
     assert detect_scenes(path, 3.08, 27.0, 0.5, 12) == [(0.0, 2.0), (2.0, 3.08)]
     assert detect_scenes(path, 2.5, 27.0, 0.5, 12) == [(0.0, 2.0), (2.0, 2.5)]
     assert detect_scenes(path, 1.5, 27.0, 0.5, 12) == [(0.0, 1.5)]
+    # 2 s at 30 fps, then 60 frames in 1 s: ffmpeg 5.1 and PySceneDetect 0.6 put the last end at 3.05 s of 3.02
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=160x90:r=30:d=2", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+           str(tmp_path / "a.mp4"))
+    ffmpeg("-f", "lavfi", "-i", "color=c=red:s=160x90:r=30:d=2", "-vf", "drawbox=x=10:y=10:w=40:h=40:color=white",
+           "-c:v", "libx264", "-pix_fmt", "yuv420p", str(tmp_path / "b.mp4"))
+    ffmpeg("-itsscale", "0.5", "-i", str(tmp_path / "b.mp4"), "-c", "copy", str(tmp_path / "b_fast.mp4"))
+    (tmp_path / "list.txt").write_text("file 'a.mp4'\nfile 'b_fast.mp4'\n")
+    ffmpeg("-f", "concat", "-safe", "0", "-i", str(tmp_path / "list.txt"), "-c", "copy", str(tmp_path / "vfr.mp4"))
+    duration = probe(tmp_path / "vfr.mp4").duration_s
+    scenes = detect_scenes(tmp_path / "vfr.mp4", duration, 27.0, 0.5, 12)
+    assert len(scenes) == 2 and scenes[-1][1] == duration and all(s < e <= duration for s, e in scenes)

@@ -196,3 +196,15 @@ def test_scene_ends_are_clipped_to_the_duration(tmp_path):
     duration = probe(tmp_path / "vfr.mp4").duration_s
     scenes = detect_scenes(tmp_path / "vfr.mp4", duration, 27.0, 0.5, 12)
     assert len(scenes) == 2 and scenes[-1][1] == duration and all(s < e <= duration for s, e in scenes)
+
+
+def test_a_word_changing_between_animation_frames_is_a_new_scene(tmp_path, media_cfg):
+    frames = []
+    for word in ("BUY", "NOW", "NOW"):
+        frame = Image.new("RGB", (400, 200), "white")
+        ImageDraw.Draw(frame).text((10, 10), word, fill="black", font=ImageFont.load_default(size=24))
+        frames.append(frame)
+    frames[0].save(tmp_path / "words.gif", save_all=True, append_images=frames[1:], duration=[500, 500, 1000])
+    dec = decode(tmp_path / "words.gif", media_cfg)
+    assert [(s.start, s.end) for s in dec.scenes] == [(0.0, 0.5), (0.5, 2.0)]  # NOW twice: one scene
+    assert hamming(phash_hex(dec.scenes[1].frame), phash_hex(frames[1])) <= 2

@@ -5,8 +5,11 @@ without the seed, so a failure reproduces).
 images) mixed with lines that are malformed (bad JSON, non-objects, bad ids, NaN, lone surrogates, deep
 nesting, bytes that are not UTF-8, bad ``media``, a line over the line bound, a 401-digit id), ads that are
 valid but hostile (scalars in list fields, garbage behaviour: huge or tiny numbers, 401-digit integers, commas,
-wrong types, a body over the field bound) and media that are broken (empty, truncated,
-not an image, a folder, missing, outside the root, absolute, NUL bytes, symlink loops, overlong names).
+wrong types, a body over the field bound) and media that are broken (empty, truncated, not an image, a folder,
+missing, outside the root, absolute, NUL bytes, symlink loops, overlong names, PostScript named .jpg). Good media
+include the shapes real crawls have: animated GIF/WebP whose first frame is blank, a JPEG stored sideways with
+EXIF orientation, a file name stored NFD and written NFC in the manifest, and files shared by many ads (also as
+byte-identical copies under other names).
 It returns what a correct run must keep.
 """
 
@@ -15,12 +18,13 @@ from __future__ import annotations
 import codecs
 import json
 import random
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from ava.build_dataset.synthetic import ad
 from ava.manifest import MAX_FIELD_CHARS, MAX_LINE_BYTES
@@ -36,7 +40,7 @@ BAD_LINES: list[bytes] = [
 ]
 
 BAD_MEDIA = ["empty.png", "truncated.png", "text.png", "folder.png", "missing.png", "../outside.png",
-             "/etc/hostname", "x\x00y.png", "loop1", "out_link.png", "n" * 300 + ".png", ""]
+             "/etc/hostname", "x\x00y.png", "loop1", "out_link.png", "n" * 300 + ".png", "", "poster.jpg"]
 
 
 def _hostile_fields(rng: random.Random) -> dict[str, Any]:
@@ -91,6 +95,18 @@ def make_media(root: Path) -> list[str]:
     for i, colour in enumerate(["red", "green", "blue", "white", "black", "yellow"]):
         Image.new("RGB", (24 + 8 * i, 16 + 4 * i), colour).save(media / f"good{i}.png")
         good.append(f"media/good{i}.png")
+    frames = [Image.new("RGB", (48, 32), "white"), Image.new("RGB", (48, 32), "white")]
+    ImageDraw.Draw(frames[1]).rectangle([8, 8, 40, 24], fill="red")  # only the later frame shows anything
+    for fmt in ("gif", "webp"):
+        frames[0].save(media / f"anim.{fmt}", save_all=True, append_images=frames[1:], duration=200, loop=0)
+        good.append(f"media/anim.{fmt}")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways, displayed upright
+    Image.new("RGB", (40, 24), "navy").save(media / "sideways.jpg", exif=exif)
+    Image.new("RGB", (20, 20), "teal").save(media / unicodedata.normalize("NFD", "café.png"))
+    (media / "copy_of_good0.png").write_bytes((media / "good0.png").read_bytes())  # shared bytes, another name
+    good += ["media/sideways.jpg", unicodedata.normalize("NFC", "media/café.png"), "media/copy_of_good0.png"]
+    Image.new("RGB", (16, 16), "red").save(media / "poster.jpg", "EPS")  # PostScript under an image name
     (media / "empty.png").write_bytes(b"")
     (media / "truncated.png").write_bytes((media / "good0.png").read_bytes()[:40])
     (media / "text.png").write_text("not an image at all\n" * 10)

@@ -32,6 +32,12 @@ def test_fuzzed_inputs_keep_every_good_row(tmp_path, seed):
     assert {k for k, r in rows.items() if r["status"] == "ok"} == exp.ok_media
     assert {k for k, r in rows.items() if r["status"] == "error"} == exp.bad_media
     assert "internal" not in summary["error_kinds"]
+    by_name = {}
+    for (_, path), r in rows.items():
+        by_name.setdefault(path.rsplit("/", 1)[-1], []).append(r)
+    assert all(r["media_type"] == "video" and r["phash"] for n in ("anim.gif", "anim.webp") for r in by_name[n])
+    assert all((r["width"], r["height"]) == (24, 40) for r in by_name["sideways.jpg"])
+    assert all(r["error_kind"] == "format_refused" for r in by_name["poster.jpg"])
 
     ds = tmp_path / "ds"
     proc = subprocess.run([sys.executable, "-m", "ava.build_dataset", f"manifest={exp.manifest}",

@@ -5,6 +5,11 @@ Every failure is a :class:`~ava.media.ffmpeg.MediaError` with a short ``kind`` a
 A video gives one keyframe per scene: the frame in the middle of the scene, or, when that one is blank
 (black, white, a fade: :func:`~ava.media.image.is_blank`), the non-blank frame nearest the middle; a scene
 whose every frame is blank keeps its middle frame, flagged ``blank``.
+
+What each item may cost is bounded by the ``media`` settings: ``max_image_pixels`` and ``max_video_pixels``
+(``too_large`` past them, refused before a frame is allocated), ``max_audio_s`` (decoding stops there, noted
+``audio_cut``). Anything applied to an item is said in :attr:`Decoded.notes` (``kind: what``): a file cut short
+(``truncated``, with the duration that can be read), an EXIF orientation, an animation read as a video.
 """
 
 from __future__ import annotations

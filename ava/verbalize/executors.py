@@ -203,6 +203,9 @@ class LocalExecutor:
                 if not broken:
                     return done
                 started = [j for j in broken if j.held() is not None]
+                if not started:  # no item to blame: requeueing would die the same way forever
+                    raise RuntimeError("verbalize worker processes died before processing any item (while "
+                                       "loading the encoders?); check the machine's memory or use fewer workers")
                 # a shard that never started goes back in the queue; one that did is rerun alone (below)
                 jobs = chain([j for j in broken if j.held() is None], jobs)
                 for job in started:

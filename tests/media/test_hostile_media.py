@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from PIL import Image, ImageDraw, ImageFont
 
 from ava.media.decode import decode
-from ava.media.ffmpeg import SAMPLE_RATE, MediaError
+from ava.media.ffmpeg import SAMPLE_RATE, MediaError, probe
 from ava.media.phash import hamming, phash_hex
 from ava.media.scenes import detect_scenes
 from tests.helpers import ffmpeg
@@ -149,8 +149,8 @@ def decode_in_child(path, cfg) -> dict:
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads VmHWM from /proc")
 def test_hours_of_audio_are_cut_at_max_audio_s(tmp_path, media_cfg):
-    # 1 h of silence, FLAC: 1.0 MB on disk. Uncapped it decodes to 345 MB of int16 + float32 PCM: 700 MB peak
-    # RSS, 4.2 s; capped at 60 s: 84 MB, 0.5 s (2-core VM, load 4.3). The bounds leave room on any machine.
+    # 1 h of silence, FLAC: 1.0 MB on disk. Uncapped it decodes to 345 MB of int16 + float32 PCM: 593 MB peak
+    # RSS, 10.5 s; capped at 60 s: 55 MB, 1.5 s (2-core VM, load 8). The bounds leave room on any machine.
     path = tmp_path / "long.flac"
     ffmpeg("-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "3600", "-c:a", "flac", str(path))
     capped = decode_in_child(path, OmegaConf.merge(media_cfg, {"max_audio_s": 60}))
@@ -163,9 +163,8 @@ def test_hours_of_audio_are_cut_at_max_audio_s(tmp_path, media_cfg):
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads VmHWM from /proc")
 def test_video_declaring_huge_frames_is_refused_before_decoding(tmp_path, media_cfg):
-    # A 16000x16000 mkv (one black frame, 0.75 MB) took 2.3 GB and 15 s to decode before, and 650 MB, 2.9 s in
-    # ffprobe alone; refused by ffprobe's decoder (-max_pixels) it costs under 300 MB RSS and 10 s here (2-core
-    # VM, load 11: 150 MB, 0.5 s for ffprobe).
+    # A 16000x16000 mkv (one black frame, 0.75 MB) took 2.2 GB and 31 s to decode before (650 MB in ffprobe
+    # alone); refused by ffprobe's decoder (-max_pixels) it costs 148 MB and 1.1 s (2-core VM, load 8).
     path = tmp_path / "huge.mkv"
     ffmpeg("-f", "lavfi", "-i", "color=c=black:s=16000x16000:d=0.04", "-frames:v", "1", "-c:v", "libx264",
            "-preset", "ultrafast", str(path))
@@ -176,8 +175,8 @@ def test_video_declaring_huge_frames_is_refused_before_decoding(tmp_path, media_
 
 
 def test_scene_ends_are_clipped_to_the_duration(tmp_path):
-    # PySceneDetect times frames by number at the nominal rate; a variable-frame-rate file's last scene ended
-    # past the video (4.35 s of 3.98 s). Here: 3.08 s of frames, and a probe that says 2.5 s.
+    # PySceneDetect times frames by number over a frame rate; a variable-frame-rate file's last scene ended past
+    # the video (4.35 s of 3.98 s). Here: 3.08 s of frames and a duration of 2.5 s, then a real VFR file.
     path = tmp_path / "cut.mp4"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=s=160x90:r=25:d=2", "-f", "lavfi", "-i", "color=c=red:s=160x90:r=25:d=1.08",
            "-filter_complex", "[0:v][1:v]concat=n=2:v=1[v]", "-map", "[v]", "-c:v", "libx264", "-pix_fmt",
@@ -185,3 +184,26 @@ def test_scene_ends_are_clipped_to_the_duration(tmp_path):
     assert detect_scenes(path, 3.08, 27.0, 0.5, 12) == [(0.0, 2.0), (2.0, 3.08)]
     assert detect_scenes(path, 2.5, 27.0, 0.5, 12) == [(0.0, 2.0), (2.0, 2.5)]
     assert detect_scenes(path, 1.5, 27.0, 0.5, 12) == [(0.0, 1.5)]
+    # 2 s at 30 fps, then 60 frames in 1 s: ffmpeg 5.1 and PySceneDetect 0.6 put the last end at 3.05 s of 3.02
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=160x90:r=30:d=2", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+           str(tmp_path / "a.mp4"))
+    ffmpeg("-f", "lavfi", "-i", "color=c=red:s=160x90:r=30:d=2", "-vf", "drawbox=x=10:y=10:w=40:h=40:color=white",
+           "-c:v", "libx264", "-pix_fmt", "yuv420p", str(tmp_path / "b.mp4"))
+    ffmpeg("-itsscale", "0.5", "-i", str(tmp_path / "b.mp4"), "-c", "copy", str(tmp_path / "b_fast.mp4"))
+    (tmp_path / "list.txt").write_text("file 'a.mp4'\nfile 'b_fast.mp4'\n")
+    ffmpeg("-f", "concat", "-safe", "0", "-i", str(tmp_path / "list.txt"), "-c", "copy", str(tmp_path / "vfr.mp4"))
+    duration = probe(tmp_path / "vfr.mp4").duration_s
+    scenes = detect_scenes(tmp_path / "vfr.mp4", duration, 27.0, 0.5, 12)
+    assert len(scenes) == 2 and scenes[-1][1] == duration and all(s < e <= duration for s, e in scenes)
+
+
+def test_a_word_changing_between_animation_frames_is_a_new_scene(tmp_path, media_cfg):
+    frames = []
+    for word in ("BUY", "NOW", "NOW"):
+        frame = Image.new("RGB", (400, 200), "white")
+        ImageDraw.Draw(frame).text((10, 10), word, fill="black", font=ImageFont.load_default(size=24))
+        frames.append(frame)
+    frames[0].save(tmp_path / "words.gif", save_all=True, append_images=frames[1:], duration=[500, 500, 1000])
+    dec = decode(tmp_path / "words.gif", media_cfg)
+    assert [(s.start, s.end) for s in dec.scenes] == [(0.0, 0.5), (0.5, 2.0)]  # NOW twice: one scene
+    assert hamming(phash_hex(dec.scenes[1].frame), phash_hex(frames[1])) <= 2

@@ -49,6 +49,15 @@ def test_a_killed_worker_costs_one_row_and_the_rest_is_redone(tmp_path):
     assert time.monotonic() - t0 < 180
 
 
+def test_workers_that_die_loading_the_encoders_stop_the_run_with_a_clear_error(tmp_path):
+    Image.new("RGB", (32, 32), "red").save(tmp_path / "a.png")
+    ads = [{"id": str(i), "media": ["a.png"]} for i in range(4)]
+    with pytest.raises(RuntimeError, match="died before processing any item"):
+        verbalize(compose_verbalize([f"input={_write(tmp_path, ads)}", f"output_dir={tmp_path / 'out'}", *LIGHT,
+                                     "shard_size=2", "executor.workers=2",
+                                     "+encoders.poison._target_=tests.verbalize.poison.KillOnLoad"]))
+
+
 LOCKER = """
 import sys, time
 from ava.lock import output_lock

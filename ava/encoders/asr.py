@@ -95,7 +95,7 @@ class Span:
 class Transcript:
     segments: list[Segment]  # one per word
     spans: list[Span]
-    words_dropped: int = 0   # words outside every voiced span
+    words_dropped: int = 0   # words outside every voiced span, and the words of looping spans
 
     @property
     def text(self) -> str:

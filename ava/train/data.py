@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -127,13 +128,14 @@ def encode(sample: dict[str, Any], tokenizer, max_length: int) -> tuple[list[int
     """(input_ids, labels, truncated) for one sample; labels are ``-100`` outside assistant turns."""
     text, spans = assistant_spans(sample["messages"], tokenizer)
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    ids = list(enc["input_ids"])
-    labels = [
-        tok if any(s <= start < e for s, e in spans) and end > start else IGNORE_INDEX
-        for tok, (start, end) in zip(ids, enc["offset_mapping"], strict=True)
-    ]
+    ids = np.asarray(enc["input_ids"], dtype=np.int64)
+    offsets = np.asarray(enc["offset_mapping"], dtype=np.int64).reshape(-1, 2)
+    learnt = np.zeros(len(ids), dtype=bool)  # a token is learnt when it starts inside a reply and is not empty
+    for s, e in spans:
+        learnt |= (offsets[:, 0] >= s) & (offsets[:, 0] < e)
+    labels = np.where(learnt & (offsets[:, 1] > offsets[:, 0]), ids, IGNORE_INDEX)
     truncated = len(ids) > max_length
-    return ids[:max_length], labels[:max_length], truncated
+    return ids[:max_length].tolist(), labels[:max_length].tolist(), truncated
 
 
 class TokenizedSamples(torch.utils.data.Dataset):

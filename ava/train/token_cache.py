@@ -148,6 +148,9 @@ def token_cache(path: Path, tokenizer, max_length: int, cache_dir: Path, num_pro
         tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}."))
         try:
             _build(path, tokenizer, max_length, tmp, num_proc, desc)
+            mask = os.umask(0o022)
+            os.umask(mask)
+            os.chmod(tmp, 0o777 & ~mask)  # mkdtemp makes 0700; a shared cache gets what mkdir would give it
             try:
                 os.replace(tmp, final)
             except OSError:  # another job finished the same cache first: theirs is as good

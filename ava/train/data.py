@@ -1,4 +1,5 @@
-"""python -m ava.train: read ``DATASET_DIR/{train,val}.jsonl``, render with the chat template, mask the loss.
+"""python -m ava.train: read ``DATASET_DIR/{train,val}.jsonl`` (or their ``.jsonl.zst`` shards,
+:mod:`ava.sample_files`), render with the chat template, mask the loss (cached by :mod:`ava.train.token_cache`).
 
 Each line is one sample (``id``, ``task``, ``messages`` [{role, content}], ``target``, ``meta``). A line
 that is not UTF-8, not valid JSON (nested too deep included), not an object, or has malformed messages (or
@@ -13,7 +14,7 @@ role headers and other turns are not (``labels = -100``). Templates whose render
 are refused with a clear error. Sequences longer than ``max_length`` are truncated on the right and
 counted; a sample whose assistant tokens are all cut off is dropped and counted.
 
-Batching: length-bucketing, not packing. Samples are grouped by length (``LengthGroupedSampler``) and each
+Batching: length-bucketing, not packing. Samples are grouped by length (:mod:`ava.train.token_cache`) and each
 batch is right-padded to its longest member, so attention masks and position ids are the model's ordinary
 ones and no sample can attend to another.
 """

@@ -62,7 +62,7 @@ def test_failed_generation_leaves_no_temp_files(tmp_path, monkeypatch):
     monkeypatch.setattr(run, "target_label", boom)
     with pytest.raises(TypeError, match="a generator broke"):
         build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl"))
-    assert not list((tmp_path / "out").glob(".*.jsonl.tmp"))
+    assert not list((tmp_path / "out").glob(".*.tmp"))  # the writers' temp files (ava/sample_files.py)
     assert not (tmp_path / "out" / "train.jsonl").exists()
 
 

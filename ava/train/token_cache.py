@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ava.runtime import loud_warning
 from ava.sample_files import fingerprint
 from ava.train.data import IGNORE_INDEX, DatasetError, EncodeStats, encode_counted, iter_samples, no_target_left
 
@@ -105,6 +106,9 @@ def _build(path: Path, tokenizer, max_length: int, dest: Path, num_proc: int, de
         stats.per_task.update(chunk_stats.per_task)
         bar.update(chunk_stats.samples + chunk_stats.dropped_no_target)
 
+    if num_proc > 1 and (why := _no_workers()):
+        loud_warning(f"{desc}: tokenising in this process, not {num_proc} workers: {why}")
+        num_proc = 1
     try:
         if num_proc <= 1:
             _init_worker(tokenizer, max_length)
@@ -137,6 +141,18 @@ def cache_dir_for(configured: str | None) -> Path:
     from ava.models.cache import cache_root
 
     return Path(configured).expanduser() if configured else cache_root().parent / "tokens"
+
+
+def _no_workers() -> str | None:
+    """Why worker processes cannot be started from here (a sweep launcher's worker), or None."""
+    import multiprocessing
+
+    if multiprocessing.current_process().daemon:
+        return "this process is a daemonic worker, which may not start processes"
+    method = multiprocessing.get_start_method(allow_none=True)
+    if method not in (None, "fork", "spawn", "forkserver"):  # joblib's loky sets "loky": spawn cannot follow it
+        return f"the process start method is {method!r} (a launcher's worker)"
+    return None
 
 
 def token_cache(path: Path, tokenizer, max_length: int, cache_dir: Path, num_proc: int, desc: str) -> TokenCache:

@@ -67,17 +67,16 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
-    rows = []
     with tempfile.TemporaryDirectory(prefix="bench_train_memory.") as tmp:
-        for n in args.samples:
+        for n in args.samples:  # a row is appended as soon as it is measured (a 400k run takes long)
             load1 = os.getloadavg()[0]
             got = run(n, args.steps, Path(tmp))
             children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-            rows.append({"utc": datetime.now(UTC).isoformat(timespec="seconds"), **describe("torch"),
-                         "load1": round(load1, 2), **got, "steps": args.steps,
-                         "max_child_rss_mb_so_far": round(children, 1)})
-            print(rows[-1], flush=True)
-    append_csv(args.out, rows)
+            row = {"utc": datetime.now(UTC).isoformat(timespec="seconds"), **describe("torch"),
+                   "load1": round(load1, 2), **got, "steps": args.steps,
+                   "max_child_rss_mb_so_far": round(children, 1)}
+            append_csv(args.out, [row])
+            print(row, flush=True)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""python -m ava.train: render ``DATASET_DIR/{train,val}.jsonl`` samples with the chat template, mask the loss.
+"""python -m ava.train: render ``DATASET_DIR/{train,val}.jsonl`` samples (or their ``.jsonl.zst`` shards) with the
+chat template and mask the loss; :mod:`ava.train.token_cache` caches the result.
 
 The files are read by ``ava.sample.read_samples`` (what a sample is, and what stops a run, is said there).
 
@@ -10,7 +11,7 @@ role headers and other turns are not (``labels = -100``). Templates whose render
 are refused with a clear error. Sequences longer than ``max_length`` are truncated on the right and
 counted; a sample whose assistant tokens are all cut off is dropped and counted.
 
-Batching: length-bucketing, not packing. Samples are grouped by length (``LengthGroupedSampler``) and each
+Batching: length-bucketing, not packing. Samples are grouped by length (:mod:`ava.train.token_cache`) and each
 batch is right-padded to its longest member, so attention masks and position ids are the model's ordinary
 ones and no sample can attend to another.
 """
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -68,13 +70,14 @@ def encode(sample: dict[str, Any], tokenizer, max_length: int) -> tuple[list[int
     """(input_ids, labels, truncated) for one sample; labels are ``-100`` outside assistant turns."""
     text, spans = assistant_spans(sample["messages"], tokenizer)
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    ids = list(enc["input_ids"])
-    labels = [
-        tok if any(s <= start < e for s, e in spans) and end > start else IGNORE_INDEX
-        for tok, (start, end) in zip(ids, enc["offset_mapping"], strict=True)
-    ]
+    ids = np.asarray(enc["input_ids"], dtype=np.int64)
+    offsets = np.asarray(enc["offset_mapping"], dtype=np.int64).reshape(-1, 2)
+    learnt = np.zeros(len(ids), dtype=bool)  # a token is learnt when it starts inside a reply and is not empty
+    for s, e in spans:
+        learnt |= (offsets[:, 0] >= s) & (offsets[:, 0] < e)
+    labels = np.where(learnt & (offsets[:, 1] > offsets[:, 0]), ids, IGNORE_INDEX)
     truncated = len(ids) > max_length
-    return ids[:max_length], labels[:max_length], truncated
+    return ids[:max_length].tolist(), labels[:max_length].tolist(), truncated
 
 
 class TokenizedSamples(torch.utils.data.Dataset):

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ava.runtime import loud_warning
 from ava.sample import DatasetError, iter_samples
 from ava.sample_files import fingerprint
 from ava.train.data import IGNORE_INDEX, EncodeStats, encode_counted, no_target_left
@@ -106,6 +107,9 @@ def _build(path: Path, tokenizer, max_length: int, dest: Path, num_proc: int, de
         stats.per_task.update(chunk_stats.per_task)
         bar.update(chunk_stats.samples + chunk_stats.dropped_no_target)
 
+    if num_proc > 1 and (why := _no_workers()):
+        loud_warning(f"{desc}: tokenising in this process, not {num_proc} workers: {why}")
+        num_proc = 1
     try:
         if num_proc <= 1:
             _init_worker(tokenizer, max_length)
@@ -140,6 +144,18 @@ def cache_dir_for(configured: str | None) -> Path:
     return Path(configured).expanduser() if configured else cache_root().parent / "tokens"
 
 
+def _no_workers() -> str | None:
+    """Why worker processes cannot be started from here (a sweep launcher's worker), or None."""
+    import multiprocessing
+
+    if multiprocessing.current_process().daemon:
+        return "this process is a daemonic worker, which may not start processes"
+    method = multiprocessing.get_start_method(allow_none=True)
+    if method not in (None, "fork", "spawn", "forkserver"):  # joblib's loky sets "loky": spawn cannot follow it
+        return f"the process start method is {method!r} (a launcher's worker)"
+    return None
+
+
 def token_cache(path: Path, tokenizer, max_length: int, cache_dir: Path, num_proc: int, desc: str) -> TokenCache:
     """The cache of split ``path`` for this tokenizer/template/max_length, built first when missing."""
     path = Path(path)
@@ -149,6 +165,9 @@ def token_cache(path: Path, tokenizer, max_length: int, cache_dir: Path, num_pro
         tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}."))
         try:
             _build(path, tokenizer, max_length, tmp, num_proc, desc)
+            mask = os.umask(0o022)
+            os.umask(mask)
+            os.chmod(tmp, 0o777 & ~mask)  # mkdtemp makes 0700; a shared cache gets what mkdir would give it
             try:
                 os.replace(tmp, final)
             except OSError:  # another job finished the same cache first: theirs is as good

@@ -25,7 +25,8 @@ from ava.train.run import train
 from tests.train.samples import write_dataset
 
 REPO = Path(__file__).resolve().parents[2]
-FAST = ["trainer.batch_size=4", "trainer.logging_steps=1", "trainer.num_workers=0", "device=cpu"]
+FAST = ["trainer.batch_size=4", "trainer.logging_steps=1", "trainer.num_workers=0", "device=cpu",
+        "data.num_proc=1"]  # the token cache built in-process: no worker start-up per test dataset
 
 
 def cfg_for(dataset: Path, out: Path, *overrides: str):

@@ -30,6 +30,7 @@ from ava.evaluate.behaviour.outputs import read_outputs
 from ava.evaluate.behaviour.task_report import write_behaviour_report
 from ava.runtime import peak_rss_mb, pick_device, write_jsonl
 from ava.sample import read_samples, reply, source_ad
+from ava.sample_files import split_files
 
 log = logging.getLogger(__name__)
 NAME = "behaviour"
@@ -161,9 +162,9 @@ def evaluate_behaviour(cfg: DictConfig) -> dict[str, Any]:
         raise ValueError("benchmark=behaviour needs data=DATASET_DIR (a python -m ava.build_dataset output_dir)")
     data = Path(cfg.data)
     split_path = data / f"{cfg_b.split}.jsonl"
-    if not split_path.is_file():
-        raise FileNotFoundError(f"benchmark=behaviour: {split_path} not found; data= must be a python -m "
-                                "ava.build_dataset output_dir")
+    if not split_files(split_path):  # SPLIT.jsonl or its shards (ava.sample_files)
+        raise FileNotFoundError(f"benchmark=behaviour: {split_path} not found (nor its .jsonl.zst shards); data= "
+                                "must be a python -m ava.build_dataset output_dir")
     precomputed = bool(cfg.model.get("precomputed", False))
     if precomputed and cfg.model.predictions is None:
         raise ValueError("model=precomputed needs model.predictions=FILE.jsonl ({\"id\", \"output\"} lines)")
@@ -171,7 +172,7 @@ def evaluate_behaviour(cfg: DictConfig) -> dict[str, Any]:
     samples = read_split(split_path)
     work = select(samples, tasks, cfg_b.max_samples_per_task)
     train_path = data / f"{cfg_b.baseline_split}.jsonl"
-    train = select(read_split(train_path), tasks, None) if train_path.is_file() else {}
+    train = select(read_split(train_path), tasks, None) if split_files(train_path) else {}
     if not train:
         log.warning("%s not found or empty: majority and range baselines are left out", train_path)
     tables, regions = region_lookup(cfg, samples)

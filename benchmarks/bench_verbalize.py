@@ -85,7 +85,7 @@ def _rec(rows: list, stage: str, provider: str, n: int, unit: str, seconds: floa
 def _ocr_cases() -> list[tuple[object, list[str]]]:
     """(image, expected lines): the samples' images and the OCR test's rendered lines in five fonts."""
     from PIL import Image
-    from tests.verbalize.test_ocr import FONTS, LINES, render_lines
+    from tests.encoders.test_ocr import FONTS, LINES, render_lines
 
     media = SAMPLES.parent / "media"
     samples = [("summer_sale.png", ["SUMMER SALE", "50% OFF ALL SHOES"]),
@@ -102,7 +102,7 @@ def _face_cases() -> list[tuple[str, object, int]]:
     import matplotlib
     import numpy as np
     from PIL import Image, ImageDraw
-    from tests.verbalize.test_faces import FACE
+    from tests.encoders.test_faces import FACE
 
     photo = Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg").convert("RGB")
     x, y, w, h = FACE
@@ -139,7 +139,7 @@ def _face_cases() -> list[tuple[str, object, int]]:
 def _audio_cases(root: Path) -> list[tuple[str, object, set[str], str]]:
     """(case, 16 kHz PCM, kinds in it, words spoken or "")."""
     import numpy as np
-    from tests.verbalize.test_audio_events import melody
+    from tests.encoders.test_audio_events import melody
 
     from ava.media.ffmpeg import audio_pcm
 

@@ -8,7 +8,7 @@ import pytest
 from ava.build_dataset.run import build_dataset
 from ava.build_dataset.synthetic import ad, write_manifest
 from ava.sample_files import iter_sample_lines, split_files
-from tests.build_dataset.test_run import cfg_for
+from tests.build_dataset.helpers import cfg_for
 
 
 def _ads():

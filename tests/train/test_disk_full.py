@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ava.models.tiny import build_tiny
-from tests.train.test_train import FAST, REPO
+from tests.train.samples import FAST, REPO
 
 LIMIT = 150_000  # bytes a file: the adapter (~110 KB) fits, the checkpoint's optimizer.pt (~220 KB) does not
 

@@ -14,8 +14,7 @@ from transformers import TrainerCallback
 from ava.sample import DatasetError
 from ava.train.callbacks import read_metrics
 from ava.train.run import train
-from tests.train.samples import write_dataset
-from tests.train.test_train import cfg_for
+from tests.train.samples import cfg_for, write_dataset
 
 
 class CrashAt(TrainerCallback):

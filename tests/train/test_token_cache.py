@@ -11,7 +11,8 @@ from transformers import AutoTokenizer
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
 from ava.models.tiny import build_tiny
-from ava.train.data import encode_all, read_samples
+from ava.sample import read_samples
+from ava.train.data import encode_all
 from ava.train.token_cache import EpochLengthSampler, length_grouped_indices, token_cache
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_module
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
 from ava.models.tiny import build_tiny
@@ -22,16 +21,7 @@ from ava.sample import read_samples
 from ava.train.callbacks import NonFiniteLossError, read_metrics
 from ava.train.data import encode_all, pad_collator
 from ava.train.run import train
-from tests.train.samples import write_dataset
-
-REPO = Path(__file__).resolve().parents[2]
-FAST = ["trainer.batch_size=4", "trainer.logging_steps=1", "trainer.num_workers=0", "device=cpu",
-        "data.num_proc=1"]  # the token cache built in-process: no worker start-up per test dataset
-
-
-def cfg_for(dataset: Path, out: Path, *overrides: str):
-    with initialize_config_module("ava_conf", version_base="1.3"):
-        return compose("train", overrides=[f"dataset={dataset}", f"output_dir={out}", *FAST, *overrides])
+from tests.train.samples import FAST, REPO, cfg_for, write_dataset
 
 
 def val_loss(model, tok, dataset: Path) -> float:

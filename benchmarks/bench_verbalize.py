@@ -85,6 +85,7 @@ def _rec(rows: list, stage: str, provider: str, n: int, unit: str, seconds: floa
 def _ocr_cases() -> list[tuple[object, list[str]]]:
     """(image, expected lines): the samples' images and the OCR test's rendered lines in five fonts."""
     from PIL import Image
+
     from tests.encoders.test_ocr import FONTS, LINES, render_lines
 
     media = SAMPLES.parent / "media"
@@ -102,6 +103,7 @@ def _face_cases() -> list[tuple[str, object, int]]:
     import matplotlib
     import numpy as np
     from PIL import Image, ImageDraw
+
     from tests.encoders.test_faces import FACE
 
     photo = Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg").convert("RGB")
@@ -139,9 +141,9 @@ def _face_cases() -> list[tuple[str, object, int]]:
 def _audio_cases(root: Path) -> list[tuple[str, object, set[str], str]]:
     """(case, 16 kHz PCM, kinds in it, words spoken or "")."""
     import numpy as np
-    from tests.encoders.test_audio_events import melody
 
     from ava.media.ffmpeg import audio_pcm
+    from tests.encoders.test_audio_events import melody
 
     sentences = ["Vote yes on measure five. Clean water for every family.",
                  "Fresh coffee every morning. Open from seven.",

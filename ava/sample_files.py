@@ -18,6 +18,7 @@ over the split's old files (plain or sharded) only when :meth:`ShardWriter.commi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -109,10 +110,22 @@ class JsonlWriter:
         self.bytes_in += len(data)
 
     def commit(self) -> list[Path]:
+        self.finish()
+        return self.publish()
+
+    def finish(self) -> None:
+        """Put the written lines on disk; a failure (a full disk) removes the temp file and raises."""
+        try:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+        except BaseException:
+            self.abort()
+            raise
+
+    def publish(self) -> list[Path]:
+        """Rename the finished temp file over the split's earlier files."""
         old = split_files(self.out / f"{self.split}.jsonl")
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-        self._fh.close()
         dst = self.out / f"{self.split}.jsonl"
         os.replace(self.tmp, dst)
         self.tmp = None
@@ -122,7 +135,8 @@ class JsonlWriter:
         return [dst]
 
     def abort(self) -> None:
-        self._fh.close()
+        with contextlib.suppress(OSError):  # closing flushes: on a full disk that fails again, the file goes anyway
+            self._fh.close()
         if self.tmp is not None:
             self.tmp.unlink(missing_ok=True)
             self.tmp = None
@@ -204,9 +218,21 @@ class ShardWriter:
 
     def commit(self) -> list[Path]:
         """Rename the shards into place (an empty split gets one empty shard); return them."""
-        if not self.temps:
-            self._next_shard()
-        self._close_shard()
+        self.finish()
+        return self.publish()
+
+    def finish(self) -> None:
+        """Put the last shard on disk; a failure (a full disk) removes every temp shard and raises."""
+        try:
+            if not self.temps:
+                self._next_shard()
+            self._close_shard()
+        except BaseException:
+            self.abort()
+            raise
+
+    def publish(self) -> list[Path]:
+        """Rename the finished shards over the split's earlier files; return them."""
         old = split_files(self.out / f"{self.split}.jsonl")
         final = [self.out / f"{self.split}-{i:05d}{SHARD_SUFFIX}" for i in range(len(self.temps))]
         for tmp, dst in zip(self.temps, final, strict=True):
@@ -219,7 +245,8 @@ class ShardWriter:
 
     def abort(self) -> None:
         if self._fh is not None:
-            self._fh.close()
+            with contextlib.suppress(OSError):  # as JsonlWriter.abort
+                self._fh.close()
             self._fh = None
         for tmp in self.temps:
             tmp.unlink(missing_ok=True)

@@ -142,8 +142,15 @@ def _generate(cfg: DictConfig, items: _Items, pool: list[PoolEntry], out: Path, 
     fmt = cfg.samples  # a failed build leaves train/val as they were and no temp file behind (the writers)
     files = {s: open_writer(out, s, str(fmt.format), int(fmt.shard_samples), int(fmt.zstd_level)) for s in SPLITS}
     per_task, targets = _write_samples(gens, ctx, items, pool, files, counts, seed, max_item, max_task)
+    try:  # both splits reach the disk before either replaces its earlier files: a full disk changes neither
+        for s in SPLITS:
+            files[s].finish()
+    except BaseException:
+        for s in SPLITS:
+            files[s].abort()
+        raise
     for s in SPLITS:
-        files[s].commit()
+        files[s].publish()
     counts["sample_bytes_uncompressed"] = sum(f.bytes_in for f in files.values())
     return per_task, targets, ctx.skipped
 

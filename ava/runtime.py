@@ -164,21 +164,26 @@ def scratch_dir(parent: str | Path, prefix: str) -> Iterator[Path]:
     parent = Path(parent)
     for stale in sorted(parent.glob(f"{prefix}*")):
         _remove_if_unheld(stale)
-    while True:
-        path = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # waits if another run's clean-up holds it, then sees it gone
-        except OSError as exc:  # a file system without flock: the folder is still removed on exit
-            log.info("cannot lock %s (%s): if this run is killed, it stays behind", path, exc.strerror)
-        if path.is_dir():
-            break
-        os.close(fd)
-    try:
+    path: Path | None = None
+    fd: int | None = None
+    try:  # from the folder's creation on: a SIGTERM right after mkdtemp must not leave it behind
+        while True:
+            path = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # waits if another run's clean-up holds it, then sees it gone
+            except OSError as exc:  # a file system without flock: the folder is still removed on exit
+                log.info("cannot lock %s (%s): if this run is killed, it stays behind", path, exc.strerror)
+            if path.is_dir():
+                break
+            os.close(fd)
+            fd = None
         yield path
     finally:
-        shutil.rmtree(path, ignore_errors=True)
-        os.close(fd)
+        if path is not None:
+            shutil.rmtree(path, ignore_errors=True)
+        if fd is not None:
+            os.close(fd)
 
 
 def _remove_if_unheld(path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import sys
 from array import array
 from collections import Counter
 from collections.abc import Mapping
@@ -176,6 +177,7 @@ class AdRef:
     line: int
     clusters: tuple[int, ...]
     representative: bool
+    advertiser: str = ""  # page_id, else "name:<page_name>" (interned): dedup clusters join ads only within it
 
 
 class Manifest:
@@ -229,17 +231,34 @@ def index_manifest(manifest: Manifest, dedup: Mapping[str, tuple[set[int], bool]
         for change in entry.normalised:  # old API field names (ava.manifest.normalise_record)
             counts[f"normalised.{change}"] += 1
         clusters, rep = dedup.get(entry.id, (set(), False))
-        refs.append(AdRef(entry.id, entry.line, tuple(sorted(clusters)), rep))
+        page = entry.record.get("page_id")
+        advertiser = sys.intern(str(page) if page is not None else f"name:{entry.record.get('page_name')}")
+        refs.append(AdRef(entry.id, entry.line, tuple(sorted(clusters)), rep, advertiser))
     return refs
 
 
 def group_ads(refs: list[AdRef]) -> list[list[int]]:
-    """Indices of ads joined by shared dedup clusters (union-find), in manifest order."""
-    return connected([ref.clusters for ref in refs])
+    """Indices of ads joined by shared dedup clusters within one advertiser (union-find), in manifest order.
+
+    A creative several advertisers ran (one file shared by many ads, a stock picture) gives each advertiser its
+    own item, so every advertiser reaches the samples; the split keeps those items on one side
+    (``split.units``), so the creative never sits in both."""
+    return connected([[(ref.advertiser, c) for c in ref.clusters] for ref in refs])
+
+
+def shared_clusters(refs: list[AdRef]) -> set[int]:
+    """The dedup clusters whose ads come from more than one advertiser (their items' keys name the advertiser)."""
+    first: dict[int, str] = {}
+    shared = set()
+    for ref in refs:
+        for c in ref.clusters:
+            if first.setdefault(c, ref.advertiser) != ref.advertiser:
+                shared.add(c)
+    return shared
 
 
 def load_item(manifest: Manifest, members: list[AdRef], media: MediaStore, cfg: BehaviourConfig,
-              category_field: str | None, issues: Issues, counts: Counter) -> Item:
+              category_field: str | None, issues: Issues, counts: Counter, shared: set[int] = frozenset()) -> Item:
     """Re-read the members' lines and build their item (one ad, or a merged dedup cluster)."""
     ads = manifest.read([m.line for m in members])
     records = [a.record for a in ads]
@@ -259,7 +278,8 @@ def load_item(manifest: Manifest, members: list[AdRef], media: MediaStore, cfg: 
     starts = [str(r["ad_delivery_start_time"]) for r in records if r.get("ad_delivery_start_time")]
     stops = [str(r["ad_delivery_stop_time"]) for r in records if r.get("ad_delivery_stop_time")]
     return Item(
-        key=f"cluster:{clusters[0]}" if clusters else f"ad:{members[rep_i].id}",
+        key=(f"cluster:{clusters[0]}" + (f"@{members[0].advertiser}" if clusters[0] in shared else "")
+             if clusters else f"ad:{members[rep_i].id}"),
         ad_ids=[m.id for m in members],
         cluster_ids=clusters,
         page_ids=sorted({str(r.get("page_id")) for r in records if r.get("page_id") is not None}),

@@ -25,7 +25,15 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from ava.build_dataset.behaviour import BehaviourConfig, Issues
-from ava.build_dataset.items import Manifest, MediaStore, group_ads, index_manifest, load_dedup, load_item
+from ava.build_dataset.items import (
+    Manifest,
+    MediaStore,
+    group_ads,
+    index_manifest,
+    load_dedup,
+    load_item,
+    shared_clusters,
+)
 from ava.build_dataset.regions import RegionRanker
 from ava.build_dataset.split import assign_splits
 from ava.build_dataset.stats import write_outputs
@@ -116,10 +124,12 @@ class _Items:
         counts["verbalized_ads_not_in_manifest"] = self.media.ads_not_in(ids)
         counts["dedup_ads_not_in_manifest"] = len(set(dedup) - set(ids))
         self.groups = group_ads(self.refs)
+        self.shared = shared_clusters(self.refs)
+        counts["clusters_across_advertisers"] = len(self.shared)
 
     def entry(self, group: int, issues: Issues, counts: Counter, unknown_regions: Counter) -> ItemFacts | None:
         item = load_item(self.manifest, [self.refs[i] for i in self.groups[group]], self.media, self.bcfg,
-                         self.category_field, issues, counts)
+                         self.category_field, issues, counts, self.shared)
         if not (item.title or item.body or item.creative):
             counts["skipped_items.no_content"] += 1
             return None

@@ -1,15 +1,15 @@
 """python -m ava.build_dataset: seeded train/val split that never separates a dedup cluster or an advertiser.
 
-``by=cluster``: the unit is an item (a dedup cluster, merged, or a lone ad). ``by=page_id`` (the paper's
-advertiser hold-out): items sharing any advertiser are one unit (union-find, so a cluster whose ads come from
-two advertisers joins both). Only units that can give samples (an item with some behaviour fact) take part:
-a unit of ads without behaviour goes to train and is counted apart (``without_samples``), so it can never be
-the whole validation set. A unit goes to validation when a seeded hash of its smallest key falls below
-``val_fraction``, or, with ``val_after`` set, when any of its ads started after that date (temporal hold-out;
-dates are parsed, so ``2019-10-30T22:24:19+0000`` is on, not after, ``2019-10-30``). With ``val_fraction`` > 0
-and two or more units, at least one unit (the one with the smallest hash) goes to validation, so small inputs
-still get a validation set that training can use. Pair tasks only pair items inside one split, so no sample
-joins the two sides.
+``by=cluster``: the unit is an item (a dedup cluster, merged, or a lone ad), joined with the other advertisers'
+items of its cluster. ``by=page_id`` (the paper's advertiser hold-out): items sharing any advertiser or any dedup
+cluster are one unit (union-find, so a cluster whose ads come from two advertisers joins both). Only units that can
+give samples (an item with some behaviour fact) take part: a unit of ads without behaviour goes to train and is
+counted apart (``without_samples``), so it can never be the whole validation set. A unit goes to validation when a
+seeded hash of its smallest key falls below ``val_fraction``, or, with ``val_after`` set, when any of its ads
+started after that date (temporal hold-out; dates are parsed, so ``2019-10-30T22:24:19+0000`` is on, not after,
+``2019-10-30``). With ``val_fraction`` > 0 and two or more units, at least one unit (the one with the smallest
+hash) goes to validation, so small inputs still get a validation set that training can use. Pair tasks only pair
+items inside one split, so no sample joins the two sides.
 """
 
 from __future__ import annotations
@@ -55,9 +55,11 @@ def units(entries: Sequence[PoolEntry], by: str) -> list[list[int]]:
     """Indices of entries that must share a split, each list sorted, lists ordered by first index."""
     if by not in ("cluster", "page_id"):
         raise ValueError(f"split.by={by!r} must be 'cluster' or 'page_id'")
+    # items of one dedup cluster (several advertisers' copies of one creative) always share a split
+    clusters = [[("cluster", c) for c in e.clusters] for e in entries]
     if by == "cluster":
-        return [[i] for i in range(len(entries))]
-    return connected([e.page_ids for e in entries])
+        return connected([[("item", i), *cs] for i, cs in enumerate(clusters)])
+    return connected([[("page", p) for p in e.page_ids] + cs for e, cs in zip(entries, clusters, strict=True)])
 
 
 def assign_splits(entries: Sequence[PoolEntry], by: str, val_fraction: float, seed: int,

@@ -219,3 +219,28 @@ def test_huge_line_is_refused_without_its_memory(tmp_path):
     assert large["peak_rss_mb"] - small["peak_rss_mb"] < 40, (small["peak_rss_mb"], large["peak_rss_mb"])
     assert large["seconds"] - small["seconds"] < 10
     assert (out / "train.jsonl").stat().st_size < 2**20
+
+
+def test_one_creative_of_200_advertisers_keeps_every_advertiser_on_one_side(tmp_path):
+    """Issue #25 item 8: a file shared by the ads of 200 advertisers (one dedup cluster) used to become one item,
+    so 1 advertiser of 200 reached the samples. Each advertiser now keeps its own item; the split keeps them all
+    on one side (the creative never sits in both), and a cluster of one advertiser keeps its key."""
+    from ava.build_dataset.synthetic import write_dedup
+
+    shared = [ad(f"s{i}", page_id=f"p{i}") for i in range(200)]
+    own = [ad("o1", page_id="q1", body="Fresh bread daily"), ad("o2", page_id="q1", body="Fresh bread daily")]
+    others = [ad(f"x{i}", page_id=f"r{i}", body=f"Other offer {i}") for i in range(20)]
+    write_manifest(tmp_path / "ads.jsonl", shared + own + others)
+    write_dedup(tmp_path / "dedup", [(f"s{i}", 0, i == 0) for i in range(200)] + [("o1", 1, True), ("o2", 1, False)])
+    summary = build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl", dedup=tmp_path / "dedup"))
+    rows = [(split, s) for split in ("train", "val") for s in read(tmp_path / "out" / f"{split}.jsonl")]
+    tap = [(split, s) for split, s in rows if s["task"] == "TAP-G"]
+    pages = {p for _, s in tap for p in s["meta"]["source"]["page_ids"] if p.startswith("p")}
+    assert pages == {f"p{i}" for i in range(200)}  # every advertiser of the shared file reaches the samples
+    sides = {split for split, s in tap if s["meta"]["source"]["page_ids"][0].startswith("p")}
+    assert len(sides) == 1  # all on one side
+    keys = [s["meta"]["source"]["items"][0] for _, s in tap]
+    assert len(keys) == len(set(keys))  # one TAP-G sample per item: the 200 items' keys differ
+    assert "cluster:0@p7" in keys and "cluster:1" in keys  # a one-advertiser cluster keeps its key
+    assert {split for split, _ in rows} == {"train", "val"}
+    assert summary["counts"]["clusters_across_advertisers"] == 1

@@ -104,13 +104,14 @@ class PoolEntry:
     region_kind: str = "region"
     productive: bool = True  # whether the item has any behaviour fact (see ItemFacts.productive)
     split: str = "train"
+    clusters: tuple[int, ...] = ()  # its dedup clusters: items sharing one stay in one split
 
     @classmethod
     def of(cls, e: ItemFacts, group: int) -> PoolEntry:
         # region names are interned: a million items share one string per region
         return cls(e.key, group, e.advertiser_key, tuple(e.item.page_ids), e.item.start, e.item.category,
                    e.best_gender, e.best_age, tuple(sys.intern(r) for r in e.regions or []),
-                   sys.intern(e.region_kind), e.productive)
+                   sys.intern(e.region_kind), e.productive, clusters=tuple(e.item.cluster_ids))
 
 
 @dataclass

@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw, ImageFont
@@ -49,13 +50,15 @@ def test_a_verbalize_run_opens_no_remote_socket_and_writes_no_telemetry(tmp_path
     home.mkdir()
     env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "HF_HUB_OFFLINE": "1", "AVA_CACHE": str(tmp_path / "cache")}
     trace = tmp_path / "trace"
-    proc = subprocess.run(["strace", "-f", "-qq", "-e", "trace=connect", "-o", str(trace), sys.executable, "-m",
+    proc = subprocess.run(["strace", "-f", "-qq", "-e", "trace=connect,execve", "-o", str(trace), sys.executable, "-m",
                            "ava.verbalize", f"input={tmp_path / 'ads.jsonl'}", f"output_dir={tmp_path / 'out'}",
                            "vision=none", "caption=none", "progress=false", "executor.workers=2", "shard_size=1"],
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((tmp_path / "out" / "verbalize_summary.json").read_text())
     assert summary["items"]["ok"] == 2 and {"ocr", "audio", "asr"} <= set(summary["encoders"])
-    assert len(set(re.findall(r"^(\d+) ", trace.read_text(), re.M))) >= 3  # the driver and its workers traced
+    # every process execs (the driver, its spawned workers, ffmpeg): each shows up, so all of them were traced
+    execs = re.findall(r"^(\d+) +execve\(\"([^\"]+)\"", trace.read_text(), re.M)
+    assert len({pid for pid, exe in execs if "python" in Path(exe).name}) >= 3, execs  # the driver and 2 workers
     assert remote_connects(trace.read_text()) == []
     assert not (home / ".cache" / "Microsoft").exists()

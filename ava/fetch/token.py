@@ -127,22 +127,21 @@ class RedactFilter(logging.Filter):
         return True
 
 
+def _filtered() -> list[logging.Filterer]:
+    """The root logger, every named logger and all their handlers: where a redaction filter goes."""
+    loggers = [logging.getLogger()] + [lg for lg in logging.root.manager.loggerDict.values()
+                                       if isinstance(lg, logging.Logger)]
+    return [*loggers, *(handler for lg in loggers for handler in lg.handlers)]
+
+
 def install_redaction(token: str) -> RedactFilter:
     """Put a :class:`RedactFilter` on the root logger's handlers and every logger's own (urllib3 logs URLs)."""
     filt = RedactFilter(token)
-    loggers = [logging.getLogger()] + [lg for lg in logging.root.manager.loggerDict.values()
-                                       if isinstance(lg, logging.Logger)]
-    for lg in loggers:
-        lg.addFilter(filt)
-        for handler in lg.handlers:
-            handler.addFilter(filt)
+    for target in _filtered():
+        target.addFilter(filt)
     return filt
 
 
 def remove_redaction(filt: RedactFilter) -> None:
-    loggers = [logging.getLogger()] + [lg for lg in logging.root.manager.loggerDict.values()
-                                       if isinstance(lg, logging.Logger)]
-    for lg in loggers:
-        lg.removeFilter(filt)
-        for handler in lg.handlers:
-            handler.removeFilter(filt)
+    for target in _filtered():
+        target.removeFilter(filt)

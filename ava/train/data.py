@@ -1,7 +1,7 @@
 """python -m ava.train: render ``DATASET_DIR/{train,val}.jsonl`` samples (or their ``.jsonl.zst`` shards) with the
 chat template and mask the loss; :mod:`ava.train.token_cache` caches the result.
 
-The files are read by ``ava.sample.read_samples`` (what a sample is, and what stops a run, is said there).
+The samples come from ``ava.sample.iter_samples`` (what a sample is, and what stops a run, is said there).
 
 Rendering: the whole conversation goes through the tokenizer's own chat template (as text), then is
 tokenized once with character offsets. The loss-bearing spans are found model-agnostically: for the

@@ -1,4 +1,4 @@
-"""Fused LoRA linear (kernels/lora_linear.py) vs the PyTorch reference and PEFT's own lora.Linear.
+"""Fused LoRA linear (kernels/lora_linear.py) vs the PyTorch reference: outputs, gradients, dropout masks, shapes.
 
 Without CUDA the kernels run in Triton's interpreter (tests/conftest.py sets TRITON_INTERPRET=1); ava.lora's
 layers inside PEFT models are tested in tests/lora/test_fused.py.

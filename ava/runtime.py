@@ -123,6 +123,24 @@ def write_jsonl(path: str | Path, rows: Iterable[Any]) -> None:
     atomic_write_bytes(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode())
 
 
+def append_jsonl(path: str | Path, rows: Iterable[Any]) -> None:
+    """Append one JSON object a line to a log of our own (NaN stays NaN), never through a symlink: a link
+    planted at ``path`` (a shared ``output_dir``) is replaced by a regular file, and that is announced."""
+    data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        log.warning("%s is a symbolic link (to %s); replaced by a regular file, the link's target is left alone",
+                    path, os.readlink(path))
+        os.unlink(path)
+        fd = os.open(path, flags | os.O_EXCL, 0o666)
+    with os.fdopen(fd, "ab") as fh:
+        fh.write(data)
+
+
 def write_table(path: str | Path, table: Any) -> None:
     """Write a ``pyarrow.Table`` as Parquet, atomically (table → bytes in memory → temp file → rename)."""
     import pyarrow as pa

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from ava.runtime import atomic_write_bytes, sha256_file
+from ava.runtime import append_jsonl, atomic_write_bytes, sha256_file
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
@@ -54,6 +54,24 @@ def test_table_and_jsonl_writers_go_through_the_atomic_write(tmp_path, monkeypat
     runtime.write_table(tmp_path / "u.parquet", table)
     runtime.write_jsonl(tmp_path / "u.jsonl", [])
     assert calls == [tmp_path / "u.parquet", tmp_path / "u.jsonl"] and not (tmp_path / "u.parquet").exists()
+
+
+def test_append_jsonl_never_writes_through_a_planted_link(tmp_path, caplog):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me\n")
+    log = tmp_path / "out" / "metrics.jsonl"
+    log.parent.mkdir()
+    log.symlink_to(outside)
+    append_jsonl(log, [{"step": 1, "loss": float("nan")}])
+    append_jsonl(log, [{"step": 2, "loss": 0.5}])
+    assert outside.read_text() == "keep me\n"
+    assert not log.is_symlink()
+    assert log.read_text() == '{"step": 1, "loss": NaN}\n{"step": 2, "loss": 0.5}\n'
+    assert "symbolic link" in caplog.text and str(outside) in caplog.text
+    dangling = tmp_path / "out" / "dangling.jsonl"
+    dangling.symlink_to(tmp_path / "created-outside.jsonl")
+    append_jsonl(dangling, [{"a": 1}])
+    assert not (tmp_path / "created-outside.jsonl").exists() and dangling.read_text() == '{"a": 1}\n'
 
 
 def test_output_dir_under_a_file_is_refused_before_hydra_starts(tmp_path):

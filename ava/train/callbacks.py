@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -15,7 +14,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from ava import plots
 from ava.jsonl import LineError, iter_jsonl
-from ava.runtime import peak_rss_mb, write_jsonl
+from ava.runtime import append_jsonl, peak_rss_mb, write_jsonl
 from ava.train.token_cache import EpochLengthSampler, TokenCache
 
 log = logging.getLogger(__name__)
@@ -126,8 +125,7 @@ class MetricsLog(TrainerCallback):
                 task = key[len("eval_"):-len("_loss")]
                 rows.append({"step": state.global_step, "split": "val", "task": task, "loss": value})
         if rows:
-            with self.path.open("a") as fh:
-                fh.writelines(json.dumps(r) + "\n" for r in rows)
+            append_jsonl(self.path, rows)
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:

@@ -29,12 +29,14 @@ def test_python_m_ava_evaluate_precomputed(data_root, tmp_path):
             "model=precomputed",
             f"model.predictions={preds}",
             f"output_dir={out}",
+            "runtime.threads=1",
         ],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "threads: 1 intra-op (runtime.threads=1), OMP_WAIT_POLICY=PASSIVE" in proc.stdout + proc.stderr
     doc = json.loads((out / "results.json").read_text())
     r = doc["benchmarks"]["culturenli"]
     assert doc["mode"] == "precomputed" and r["counts"]["questions_used"] == 4

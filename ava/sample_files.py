@@ -10,10 +10,11 @@ A split ``SPLIT`` of a dataset folder ``DIR`` is either
 
 Readers ask for ``DIR/SPLIT.jsonl``; :func:`split_files` resolves it to the plain file when it exists, else to
 its shards in order; a split held both ways is refused (:class:`DatasetError`: which one is current cannot be
-told), and :func:`missing_split` words the error for a split held neither way. :func:`iter_sample_lines`
-yields ``(file, 1-based line number, object | LineError)`` over all of them with the rules of :mod:`ava.jsonl`
-(line numbers count within each shard). :func:`fingerprint` names a split's content cheaply (file names, sizes
-and the first and last MiB of each), so a resumed training run or a token cache notices a different dataset.
+told), :func:`missing_split` words the error for a split held neither way and :func:`split_label` names a
+split in reports. :func:`iter_sample_lines` yields ``(file, 1-based line number, object | LineError)`` over all
+of them with the rules of :mod:`ava.jsonl` (line numbers count within each shard). :func:`fingerprint` names a
+split's content cheaply (file names, sizes and the first and last MiB of each), so a resumed training run or a
+token cache notices a different dataset.
 :class:`ShardWriter` and :class:`JsonlWriter` write atomically: temp files, renamed into place only when
 ``commit`` (``finish`` + ``publish``) is called, which then removes every earlier file of the split, plain and
 sharded.
@@ -64,6 +65,12 @@ def missing_split(path: str | Path) -> str:
     path = Path(path)
     return (f"neither {path} nor its shards {_shard_pattern(path)} exist; give the output_dir of python -m "
             f"ava.build_dataset (or a folder with a hand-made {path.name})")
+
+
+def split_label(path: str | Path) -> str:
+    """The split as a report names what it read: its one file, or ``DIR/SPLIT-NNNNN.jsonl.zst (K shards)``."""
+    files = split_files(path)
+    return str(files[0]) if len(files) == 1 else f"{_shard_pattern(Path(path))} ({len(files)} shards)"
 
 
 def _shard_pattern(path: Path) -> Path:

@@ -31,7 +31,7 @@ from ava.evaluate.behaviour.outputs import read_outputs
 from ava.evaluate.behaviour.task_report import write_behaviour_report
 from ava.runtime import peak_rss_mb, pick_device, write_jsonl
 from ava.sample import read_samples, reply, require_split, source_ad
-from ava.sample_files import missing_split, split_files
+from ava.sample_files import missing_split, split_files, split_label
 
 log = logging.getLogger(__name__)
 NAME = "behaviour"
@@ -210,8 +210,8 @@ def evaluate_behaviour(cfg: DictConfig) -> dict[str, Any]:
         "adapter": None if cfg.adapter is None else str(cfg.adapter),
         "mode": "precomputed" if precomputed else "model",
         **info,
-        "data": str(split_path),
-        "baseline_data": str(train_path) if train else None,
+        "data": split_label(split_path),  # the file, or the shards, read
+        "baseline_data": split_label(train_path) if train else None,
         "config": OmegaConf.to_container(cfg_b, resolve=True),
         "benchmarks": {NAME: {
             "benchmark": NAME,

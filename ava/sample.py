@@ -1,7 +1,8 @@
 """python -m ava.build_dataset writes it, python -m ava.train and python -m ava.evaluate read it: the instruction
 sample, the one contract between those three stages.
 
-A sample is one JSON object (a line of ``train.jsonl`` / ``val.jsonl``)::
+A sample is one JSON object, one line of a split (``train-NNNNN.jsonl.zst`` shards or ``train.jsonl``, as
+:mod:`ava.sample_files` stores them)::
 
     {"id": "3f2a…",                      # 16 hex digits: a hash of the task and the items it is made of
      "task": "TAP-G",                     # family-attribute, see FAMILIES and ATTRIBUTES below

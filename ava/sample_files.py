@@ -6,14 +6,18 @@ A split ``SPLIT`` of a dataset folder ``DIR`` is either
 - ``DIR/SPLIT.jsonl``: one JSON sample a line (the README's contract; hand-made data), or
 - shards ``DIR/SPLIT-00000.jsonl.zst``, ``DIR/SPLIT-00001.jsonl.zst``, ...: the same lines, each shard a run of
   zstd frames (:data:`FRAME_BYTES` of lines each, so a shard streams in bounded memory), what build_dataset
-  writes. ``zstd -dc DIR/train-*.jsonl.zst`` gives the JSONL back.
+  writes by default (``samples.format``). ``zstd -dc DIR/train-*.jsonl.zst`` gives the JSONL back.
 
 Readers ask for ``DIR/SPLIT.jsonl``; :func:`split_files` resolves it to the plain file when it exists, else to
-its shards in order. :func:`iter_sample_lines` yields ``(file, 1-based line number, object | LineError)`` over
-all of them with the rules of :mod:`ava.jsonl` (line numbers count within each shard). :func:`fingerprint` names a
+its shards in order; a split held both ways is refused (:class:`DatasetError`: which one is current cannot be
+told), :func:`missing_split` words the error for a split held neither way and :func:`split_label` names a
+split in reports. :func:`iter_sample_lines` yields ``(file, 1-based line number, object | LineError)`` over all
+of them with the rules of :mod:`ava.jsonl` (line numbers count within each shard). :func:`fingerprint` names a
 split's content cheaply (file names, sizes and the first and last MiB of each), so a resumed training run or a
-token cache notices a different dataset. :class:`ShardWriter` writes shards atomically: temp files, renamed
-over the split's old files (plain or sharded) only when :meth:`ShardWriter.commit` is called.
+token cache notices a different dataset.
+:class:`ShardWriter` and :class:`JsonlWriter` write atomically: temp files, renamed into place only when
+``commit`` (``finish`` + ``publish``) is called, which then removes every earlier file of the split, plain and
+sharded.
 """
 
 from __future__ import annotations
@@ -39,15 +43,49 @@ _SHARD = re.compile(r"-(\d{5})\.jsonl\.zst$")
 FINGERPRINT_BYTES = 1 << 20
 
 
+class DatasetError(ValueError):
+    """A missing, empty, ambiguous or malformed sample file (the message names the file, the line and the fix)."""
+
+
 def split_files(path: str | Path) -> list[Path]:
-    """The files holding ``DIR/SPLIT.jsonl``: itself when it is a file, else its shards in order ([] if none)."""
+    """The files holding ``DIR/SPLIT.jsonl``: itself when it is a file, else its shards in order ([] if none).
+    Both at once raise :class:`DatasetError` (a build that stopped while replacing one with the other, or a
+    hand-made file beside a build's shards)."""
     path = Path(path)
-    if path.is_file():
-        return [path]
+    shards = _shards(path)
+    if path.is_file() and shards:
+        raise DatasetError(f"{path} and its shards {_shard_pattern(path)} ({len(shards)}) both exist, so which one "
+                           "holds the split cannot be told; remove the stale one (python -m ava.build_dataset "
+                           "replaces both)")
+    return [path] if path.is_file() else shards
+
+
+def missing_split(path: str | Path) -> str:
+    """The error's words for a split held neither way."""
+    path = Path(path)
+    return (f"neither {path} nor its shards {_shard_pattern(path)} exist; give the output_dir of python -m "
+            f"ava.build_dataset (or a folder with a hand-made {path.name})")
+
+
+def split_label(path: str | Path) -> str:
+    """The split as a report names what it read: its one file, or ``DIR/SPLIT-NNNNN.jsonl.zst (K shards)``."""
+    files = split_files(path)
+    return str(files[0]) if len(files) == 1 else f"{_shard_pattern(Path(path))} ({len(files)} shards)"
+
+
+def _shard_pattern(path: Path) -> Path:
+    return path.parent / f"{path.name.removesuffix('.jsonl')}-NNNNN{SHARD_SUFFIX}"
+
+
+def _shards(path: Path) -> list[Path]:
     stem = path.name.removesuffix(".jsonl")
-    shards = [p for p in path.parent.glob(f"{glob_escape(stem)}-*{SHARD_SUFFIX}")
-              if p.name[: -len("-00000" + SHARD_SUFFIX)] == stem and _SHARD.search(p.name)]
-    return sorted(shards)
+    return sorted(p for p in path.parent.glob(f"{glob_escape(stem)}-*{SHARD_SUFFIX}")
+                  if p.name[: -len("-00000" + SHARD_SUFFIX)] == stem and _SHARD.search(p.name))
+
+
+def _earlier_files(path: Path) -> list[Path]:
+    """Every file a writer's commit replaces: ``DIR/SPLIT.jsonl`` and all its shards, whichever exist."""
+    return ([path] if path.is_file() else []) + _shards(path)
 
 
 def glob_escape(name: str) -> str:
@@ -124,9 +162,9 @@ class JsonlWriter:
             raise
 
     def publish(self) -> list[Path]:
-        """Rename the finished temp file over the split's earlier files."""
-        old = split_files(self.out / f"{self.split}.jsonl")
+        """Rename the finished temp file into place; remove the split's earlier shards."""
         dst = self.out / f"{self.split}.jsonl"
+        old = _earlier_files(dst)
         os.replace(self.tmp, dst)
         self.tmp = None
         for stale in old:
@@ -158,7 +196,7 @@ class ShardWriter:
     """Write one split as ``DIR/SPLIT-NNNNN.jsonl.zst`` shards of ``shard_samples`` lines each.
 
     Lines go to temp files in ``DIR``; :meth:`commit` renames them into place and removes the split's earlier
-    files (``SPLIT.jsonl`` or shards); :meth:`abort` (or an exception inside ``with``) removes the temp files and
+    files (``SPLIT.jsonl`` and shards); :meth:`abort` (or an exception inside ``with``) removes the temp files and
     leaves the earlier files as they were.
     """
 
@@ -232,8 +270,9 @@ class ShardWriter:
             raise
 
     def publish(self) -> list[Path]:
-        """Rename the finished shards over the split's earlier files; return them."""
-        old = split_files(self.out / f"{self.split}.jsonl")
+        """Rename the finished shards into place; remove the split's earlier ``SPLIT.jsonl`` and surplus shards;
+        return them."""
+        old = _earlier_files(self.out / f"{self.split}.jsonl")
         final = [self.out / f"{self.split}-{i:05d}{SHARD_SUFFIX}" for i in range(len(self.temps))]
         for tmp, dst in zip(self.temps, final, strict=True):
             os.replace(tmp, dst)

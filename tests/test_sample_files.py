@@ -1,5 +1,6 @@
 """ava.sample_files: shards round-trip line for line, readers name the shard and line of a bad line, a failed
-write publishes nothing, a commit replaces the split's earlier files, fingerprints follow the content."""
+write publishes nothing, a commit replaces every earlier file of the split (plain and sharded, either way), a
+split held both ways is refused, fingerprints follow the content."""
 
 from __future__ import annotations
 
@@ -7,7 +8,15 @@ import json
 
 import pytest
 
-from ava.sample_files import ShardWriter, fingerprint, iter_sample_lines, open_writer, split_files
+from ava.sample_files import (
+    DatasetError,
+    ShardWriter,
+    fingerprint,
+    iter_sample_lines,
+    missing_split,
+    open_writer,
+    split_files,
+)
 
 
 def _lines(n: int) -> list[str]:
@@ -35,17 +44,48 @@ def test_shards_round_trip_and_compress(tmp_path):
     assert w.bytes_in == raw and sum(p.stat().st_size for p in shards) < raw / 10  # the ad text repeats
 
 
-def test_plain_writer_replaces_shards_and_reader_prefers_plain(tmp_path):
-    with open_writer(tmp_path, "val", "jsonl.zst", 2, 3) as w:
-        for line in _lines(3):
+def _commit(folder, fmt, lines, shard_samples=2):
+    with open_writer(folder, "val", fmt, shard_samples, 3) as w:
+        for line in lines:
             w.write(line)
-        w.commit()
-    assert len(split_files(tmp_path / "val.jsonl")) == 2
-    with open_writer(tmp_path, "val", "jsonl", 2, 3) as w:
-        w.write(_lines(1)[0])
-        w.commit()
-    assert split_files(tmp_path / "val.jsonl") == [tmp_path / "val.jsonl"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["val.jsonl"]
+        return w.commit()
+
+
+def test_each_format_replaces_the_other(tmp_path):
+    shards = _commit(tmp_path, "jsonl.zst", _lines(5))
+    assert len(shards) == 3 and split_files(tmp_path / "val.jsonl") == shards
+    assert _commit(tmp_path, "jsonl", _lines(1)) == [tmp_path / "val.jsonl"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["val.jsonl"]  # every earlier shard removed
+    assert [obj["id"] for _, _, obj in iter_sample_lines(tmp_path / "val.jsonl")] == ["s0"]
+    shards = _commit(tmp_path, "jsonl.zst", _lines(3))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["val-00000.jsonl.zst", "val-00001.jsonl.zst"]
+    assert [obj["id"] for _, _, obj in iter_sample_lines(tmp_path / "val.jsonl")] == ["s0", "s1", "s2"]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "jsonl.zst"])
+def test_a_commit_removes_both_earlier_forms(tmp_path, fmt):
+    """A folder holding the split both ways (a hand-made file beside old shards) is left holding it one way: the
+    new one, with no earlier shard beyond the new ones."""
+    (tmp_path / "val.jsonl").write_text(_lines(1)[0] + "\n")
+    _commit(tmp_path, "jsonl.zst", _lines(1), shard_samples=1)  # removes val.jsonl
+    (tmp_path / "val.jsonl").write_text(_lines(1)[0] + "\n")
+    for i in (1, 2):  # surplus shards a one-shard commit must not leave behind
+        (tmp_path / f"val-{i:05d}.jsonl.zst").write_bytes((tmp_path / "val-00000.jsonl.zst").read_bytes())
+    new = _commit(tmp_path, fmt, _lines(2), shard_samples=5)
+    assert sorted(tmp_path.iterdir()) == new and len(new) == 1
+    assert [obj["id"] for _, _, obj in iter_sample_lines(tmp_path / "val.jsonl")] == ["s0", "s1"]
+
+
+def test_a_split_held_both_ways_is_refused_and_a_missing_one_named(tmp_path):
+    _commit(tmp_path, "jsonl.zst", _lines(3))
+    (tmp_path / "val.jsonl").write_text(_lines(1)[0] + "\n")
+    with pytest.raises(DatasetError, match=r"val\.jsonl and its shards .*val-NNNNN\.jsonl\.zst \(2\) both exist"):
+        split_files(tmp_path / "val.jsonl")
+    with pytest.raises(DatasetError, match="both exist"):
+        list(iter_sample_lines(tmp_path / "val.jsonl"))
+    assert split_files(tmp_path / "train.jsonl") == []
+    msg = missing_split(tmp_path / "train.jsonl")
+    assert f"neither {tmp_path / 'train.jsonl'} nor its shards {tmp_path / 'train-NNNNN.jsonl.zst'}" in msg
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "jsonl.zst"])

@@ -1,4 +1,5 @@
-"""python -m ava.build_dataset: manifest + verbalized (+ dedup) → {train,val}.jsonl + build_summary.json.
+"""python -m ava.build_dataset: manifest + verbalized (+ dedup) → samples ({train,val}-NNNNN.jsonl.zst shards, or
+{train,val}.jsonl with samples.format=jsonl; ava.sample_files) + build_summary.json.
 
 ``build_dataset(cfg) -> summary`` is the typed entry the command and the tests call. Passes: (1) stream the
 manifest (line offsets, ids, dedup clusters; malformed lines reported with their numbers) and the verbalizer's
@@ -138,7 +139,7 @@ class _Items:
 
 
 def _generate(cfg: DictConfig, items: _Items, pool: list[PoolEntry], out: Path, counts: Counter
-              ) -> tuple[dict[str, Counter], dict[str, Counter], Counter]:
+              ) -> tuple[dict[str, Counter], dict[str, Counter], Counter, dict[str, Any]]:
     """Generation pass: per split, per advertiser, rebuild the group's entries and write their samples."""
     gens = _generators(cfg)
     tasks_cfg = cfg.dataset_tasks
@@ -159,10 +160,16 @@ def _generate(cfg: DictConfig, items: _Items, pool: list[PoolEntry], out: Path, 
         for s in SPLITS:
             files[s].abort()
         raise
-    for s in SPLITS:
-        files[s].publish()
-    counts["sample_bytes_uncompressed"] = sum(f.bytes_in for f in files.values())
-    return per_task, targets, ctx.skipped
+    written = {s: files[s].publish() for s in SPLITS}
+    return per_task, targets, ctx.skipped, _files_summary(str(fmt.format), written, files)
+
+
+def _files_summary(fmt: str, written: dict[str, list[Path]], files: dict[str, JsonlWriter | ShardWriter]
+                   ) -> dict[str, Any]:
+    """The summary's ``sample_files``: per split its files (names), their bytes on disk and as plain JSONL."""
+    return {"format": fmt, **{s: {"files": [p.name for p in written[s]],
+                                  "bytes": sum(p.stat().st_size for p in written[s]),
+                                  "bytes_as_jsonl": files[s].bytes_in} for s in SPLITS}}
 
 
 def _write_samples(gens: list[Generator], ctx: Context, items: _Items, pool: list[PoolEntry],
@@ -232,7 +239,7 @@ def build_dataset(cfg: DictConfig) -> dict[str, Any]:
                     pool.append(PoolEntry.of(e, g))
             pool.sort(key=lambda p: p.key)
             units = assign_splits(pool, cfg.split.by, cfg.split.val_fraction, cfg.seed, cfg.split.val_after)
-            per_task, targets, skipped = _generate(cfg, items, pool, out, counts)
+            per_task, targets, skipped, sample_files = _generate(cfg, items, pool, out, counts)
         finally:
             items.media.close()
     summary = {
@@ -244,6 +251,7 @@ def build_dataset(cfg: DictConfig) -> dict[str, Any]:
         "split_units": units,
         "samples": {s: sum(c[s] for c in per_task.values()) for s in SPLITS},
         "samples_per_task": {t: dict(c) for t, c in sorted(per_task.items())},
+        "sample_files": sample_files,
         "target_distribution": {t: dict(c.most_common()) for t, c in sorted(targets.items())},
         "behaviour_issues": dict(sorted(issues.items())),
         "regions_without_population": dict(unknown_regions.most_common()),
@@ -265,7 +273,11 @@ def build_dataset(cfg: DictConfig) -> dict[str, Any]:
         else:
             why = (f"only {units['train'] + units['val']} split unit can give samples (units without behaviour "
                    f"go to train: {units['without_samples']}), and it went to train")
-        loud_warning(f"val.jsonl has no samples {why}; python -m ava.train needs a validation file")
-    log.info("wrote %s samples (train %d, val %d) to %s", sum(summary["samples"].values()),
-             summary["samples"]["train"], summary["samples"]["val"], out)
+        loud_warning(f"the val split ({', '.join(sample_files['val']['files'])}) has no samples {why}; "
+                     "python -m ava.train needs a validation split")
+    n = sum(summary["samples"].values())
+    size, plain = (sum(sample_files[s][k] for s in SPLITS) for k in ("bytes", "bytes_as_jsonl"))
+    log.info("wrote %d samples (train %d, val %d) to %s as %s: %d bytes, %.0f a sample (%.0f as plain JSONL)", n,
+             summary["samples"]["train"], summary["samples"]["val"], out, sample_files["format"], size, size / n,
+             plain / n)
     return summary

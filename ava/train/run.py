@@ -18,7 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from ava.runtime import disk_full_error, is_disk_full, loud_warning, pick_device, usable_cores, write_json
-from ava.sample import DatasetError
+from ava.sample import DatasetError, require_split
 from ava.sample_files import fingerprint
 from ava.train.callbacks import GuardedTrainer, MetricsLog, peak_memory_mb, plot_losses, read_metrics
 from ava.train.data import pad_collator
@@ -156,8 +156,11 @@ DATASET_RECORD = "dataset.json"
 
 
 def _check_dataset(out: Path, data_dir: Path, resume_from: str | None, allow_new: bool) -> dict[str, str]:
-    """Record the dataset's fingerprints in ``OUT/dataset.json``; a resumed run whose dataset changed stops
-    (``resume_new_dataset=true`` continues, announced): its remaining steps would train on other samples."""
+    """Check both splits exist (``SPLIT.jsonl`` or its shards) and record their fingerprints in
+    ``OUT/dataset.json``; a resumed run whose dataset changed stops (``resume_new_dataset=true`` continues,
+    announced): its remaining steps would train on other samples."""
+    for split in ("train", "val"):  # before the model is loaded: a wrong dataset= fails at once
+        require_split(data_dir / f"{split}.jsonl")
     now = {"dataset": str(data_dir), **{split: fingerprint(data_dir / f"{split}.jsonl") for split in ("train", "val")}}
     record = out / DATASET_RECORD
     if resume_from is not None and record.is_file():

@@ -1,8 +1,6 @@
-"""Helpers shared by the build_dataset tests: the composed config, the output reader, the behaviour config as
-conf/build_dataset.yaml gives it, and a textbook word-level Levenshtein."""
-
-import json
-from pathlib import Path
+"""Helpers shared by the build_dataset tests: the composed config, the behaviour config as
+conf/build_dataset.yaml gives it, and a textbook word-level Levenshtein (the output reader is
+tests.helpers.read_split)."""
 
 from hydra import compose, initialize_config_module
 
@@ -15,10 +13,6 @@ def cfg_for(tmp_path, manifest, verbalized=None, dedup=None, out="out", extra=()
                  "dataset_tasks.generators.ts.enabled=false", *extra]
     with initialize_config_module("ava_conf", version_base="1.3"):
         return compose("build_dataset", overrides=overrides)
-
-
-def read(path):
-    return [json.loads(x) for x in Path(path).read_text().splitlines()]
 
 
 def _behaviour_cfg() -> BehaviourConfig:

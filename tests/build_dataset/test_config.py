@@ -1,7 +1,5 @@
 """Every build_dataset config composes and instantiates; weights and limits act."""
 
-import json
-from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_module
@@ -12,6 +10,7 @@ from ava.build_dataset.synthetic import random_ads, write_manifest
 from ava.build_dataset.tasks.base import Generator
 from ava.build_dataset.tasks.pairs import Transcreation, Transsuasion
 from tests.build_dataset.helpers import cfg_for
+from tests.helpers import read_split
 
 
 def test_every_generator_instantiates():
@@ -53,8 +52,8 @@ def test_weight_and_limits(tmp_path):
                                    extra=["limits.max_samples_per_item=3"]))
     per_item = {}
     for split in ("train", "val"):
-        for line in Path(tmp_path / "cap" / f"{split}.jsonl").read_text().splitlines():
-            src = json.loads(line)["meta"]["source"]["items"][0]
+        for s in read_split(tmp_path / "cap" / f"{split}.jsonl"):
+            src = s["meta"]["source"]["items"][0]
             per_item[src] = per_item.get(src, 0) + 1
     assert max(per_item.values()) == 3 and capped["counts"]["samples_dropped_by_limit"] > 0
 
@@ -66,8 +65,7 @@ def test_other_population_table(tmp_path):
     write_manifest(tmp_path / "ads.jsonl", random_ads(5, seed=1, pages=1))
     build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl", extra=[f"population.path={table}",
                                                                     "split.val_fraction=0"]))
-    for line in Path(tmp_path / "out" / "train.jsonl").read_text().splitlines():
-        s = json.loads(line)
+    for s in read_split(tmp_path / "out" / "train.jsonl"):
         if s["task"] == "TAP-R":
             assert s["target"]["regions"][0] == "California"  # 100× smaller population wins per head
 
@@ -84,8 +82,7 @@ def test_audience_selection_distractors_share_the_category(tmp_path):
     build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl",
                           extra=["category_field=category", "split.val_fraction=0"]))
     seen = 0
-    for line in Path(tmp_path / "out" / "train.jsonl").read_text().splitlines():
-        s = json.loads(line)
+    for s in read_split(tmp_path / "out" / "train.jsonl"):
         if s["task"] == "AS":
             gender = "Female" if s["meta"]["source"]["ad_ids"][0].startswith("s") else "Male"
             assert all(o.startswith(gender) for o in s["target"]["options"]), s["target"]["options"]

@@ -14,14 +14,11 @@ from ava.build_dataset.split import after, parse_when
 from ava.build_dataset.synthetic import ad, write_manifest
 from ava.manifest import ManifestError, normalise_record, parse_line
 from tests.build_dataset.helpers import cfg_for
-
-
-def read(path):
-    return [json.loads(x) for x in Path(path).read_text().splitlines()]
+from tests.helpers import read_split
 
 
 def samples(out):
-    return read(out / "train.jsonl") + read(out / "val.jsonl")
+    return read_split(out / "train.jsonl") + read_split(out / "val.jsonl")
 
 
 V5 = {  # API v5.0 shape (minimaxir's scraper era): no id, singular creative fields, old names
@@ -133,7 +130,7 @@ def test_temporal_holdout_by_date(tmp_path):
     write_manifest(tmp_path / "ads.jsonl", ads)
     summary = build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl",
                                     extra=["split.val_fraction=0", "split.val_after=2024-02-15"]))
-    assert {s["meta"]["source"]["ad_ids"][0] for s in read(tmp_path / "out" / "val.jsonl")} == {"later"}
+    assert {s["meta"]["source"]["ad_ids"][0] for s in read_split(tmp_path / "out" / "val.jsonl")} == {"later"}
     assert summary["split_units"]["val_by_date"] == 1
     with pytest.raises(ValueError, match="val_after"):
         build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl", out="bad", extra=["split.val_after=soon"]))

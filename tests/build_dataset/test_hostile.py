@@ -12,17 +12,11 @@ from ava.build_dataset.items import VerbalizedInputError
 from ava.build_dataset.run import build_dataset
 from ava.build_dataset.synthetic import ad, write_manifest, write_verbalized
 from ava.manifest import normalise_record
-from tests.build_dataset.helpers import cfg_for, read
+from tests.build_dataset.helpers import cfg_for
+from tests.helpers import read_split
 
 BCFG = BehaviourConfig(age_buckets=("25-34",), genders=("female", "male"), best_gender_from=("female", "male"),
                        sum_tolerance=0.02, range_point="midpoint", region_aliases={})
-
-
-def _strict_rows(path):
-    """Every line of a JSONL file, parsed as strict JSON (NaN/Infinity refused, as ava.train does)."""
-    def refuse(name):
-        raise AssertionError(f"{path} holds {name}")
-    return [json.loads(x, parse_constant=refuse) for x in path.read_text().splitlines()]
 
 
 def test_scalars_in_list_fields_are_normalised_once():
@@ -44,7 +38,7 @@ def test_scalar_fields_keep_every_ad_and_leave_no_temp_file(tmp_path):
     assert summary["counts"]["normalised.ad_creative_link_titles: bool dropped (not a list)"] == 1
     assert summary["counts"]["normalised.publisher_platforms: int dropped (not a list)"] == 1
     assert summary["counts"]["normalised.ad_creative_bodies: string->list"] == 1
-    rows = _strict_rows(tmp_path / "out" / "train.jsonl") + _strict_rows(tmp_path / "out" / "val.jsonl")
+    rows = read_split(tmp_path / "out" / "train.jsonl") + read_split(tmp_path / "out" / "val.jsonl")
     assert {s["meta"]["source"]["ad_ids"][0] for s in rows} == {"good1", "n", "t", "s", "good2"}
     text = "\n".join(m["content"] for s in rows if s["meta"]["source"]["ad_ids"] == ["s"] for m in s["messages"])
     assert "Hello world" in text and "H | e" not in text and "H\ne" not in text
@@ -63,7 +57,7 @@ def test_failed_generation_leaves_no_temp_files(tmp_path, monkeypatch):
     with pytest.raises(TypeError, match="a generator broke"):
         build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl"))
     assert not list((tmp_path / "out").glob(".*"))  # no temp file, no scratch folder
-    assert not (tmp_path / "out" / "train.jsonl").exists()
+    assert not list((tmp_path / "out").glob("*.jsonl*"))  # no split in either form
 
 
 @pytest.mark.parametrize("extra", [{"impressions": ("1e308", "1e308")},  # the midpoint overflows
@@ -73,7 +67,7 @@ def test_huge_or_tiny_numbers_never_write_infinity(tmp_path, extra):
     summary = build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl"))
     issues = summary["behaviour_issues"]
     assert issues.get("impressions.non_finite", 0) + issues.get("impressions_per_spend.non_finite", 0) >= 1
-    rows = _strict_rows(tmp_path / "out" / "train.jsonl") + _strict_rows(tmp_path / "out" / "val.jsonl")
+    rows = read_split(tmp_path / "out" / "train.jsonl") + read_split(tmp_path / "out" / "val.jsonl")
     assert {s["meta"]["source"]["ad_ids"][0] for s in rows} == {"bad", "ok", "ok2"}  # its other facts kept
 
 
@@ -100,8 +94,8 @@ def test_duplicate_ad_id_media_do_not_join_the_first_ad(tmp_path):
     summary = build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl", tmp_path / "verb",
                                     extra=["split.val_fraction=0"]))
     assert summary["counts"]["duplicate_ad_ids"] == 1
-    texts = [m["content"] for s in read(tmp_path / "out" / "train.jsonl") if s["meta"]["source"]["ad_ids"] == ["d"]
-             for m in s["messages"]]
+    texts = [m["content"] for s in read_split(tmp_path / "out" / "train.jsonl")
+             if s["meta"]["source"]["ad_ids"] == ["d"] for m in s["messages"]]
     assert any("FIRST AD IMAGE" in t for t in texts)
     assert not any("DUPLICATE AD IMAGE" in t or "[image 1]" in t for t in texts)
     assert "media_matched_by_id_only" not in summary["counts"]
@@ -142,8 +136,10 @@ def test_one_unit_with_behaviour_warns_that_val_is_empty(tmp_path, capfd):
     write_manifest(tmp_path / "ads.jsonl", [ad("a"), {"id": "bare", "page_id": "q", "ad_creative_bodies": ["x"]}])
     summary = build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl"))
     assert summary["split_units"] == {**summary["split_units"], "train": 1, "val": 0, "without_samples": 1}
-    assert summary["samples"]["val"] == 0 and (tmp_path / "out" / "val.jsonl").read_text() == ""
-    assert "val.jsonl has no samples only 1 split unit can give samples" in capfd.readouterr().err
+    assert summary["samples"]["val"] == 0 and read_split(tmp_path / "out" / "val.jsonl") == []
+    assert summary["sample_files"]["val"] == {"files": ["val-00000.jsonl.zst"], "bytes": 0, "bytes_as_jsonl": 0}
+    err = capfd.readouterr().err
+    assert "the val split (val-00000.jsonl.zst) has no samples only 1 split unit can give samples" in err
 
 
 HUGE = 10**400  # 401 digits: valid JSON, beyond any float
@@ -164,7 +160,7 @@ def test_401_digit_integer_drops_its_field_and_keeps_the_ad(tmp_path):
     assert counts["normalised.currency: non-finite number dropped"] == 1
     assert counts["ads_read"] == 4 and not summary["manifest_errors"]
     assert summary["behaviour_issues"]["impressions.missing"] == 1  # dropped, so missing: never a made-up range
-    rows = _strict_rows(tmp_path / "out" / "train.jsonl") + _strict_rows(tmp_path / "out" / "val.jsonl")
+    rows = read_split(tmp_path / "out" / "train.jsonl") + read_split(tmp_path / "out" / "val.jsonl")
     assert {s["meta"]["source"]["ad_ids"][0] for s in rows} == {"big", "neg", "lit", "ok"}
 
 
@@ -173,7 +169,7 @@ def test_field_over_max_field_chars_is_cut_and_counted(tmp_path):
     write_manifest(tmp_path / "ads.jsonl", [ad("long", body=body), ad("ok", "p2")])
     summary = build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl", extra=["limits.max_field_chars=1000"]))
     assert summary["counts"]["normalised.ad_creative_bodies: cut to 1000 characters"] == 1
-    rows = _strict_rows(tmp_path / "out" / "train.jsonl") + _strict_rows(tmp_path / "out" / "val.jsonl")
+    rows = read_split(tmp_path / "out" / "train.jsonl") + read_split(tmp_path / "out" / "val.jsonl")
     texts = [m["content"] for s in rows if s["meta"]["source"]["ad_ids"] == ["long"] for m in s["messages"]]
     assert texts and any(body[:995] in t for t in texts) and not any(body[:1001] in t for t in texts)
 
@@ -218,7 +214,8 @@ def test_huge_line_is_refused_without_its_memory(tmp_path):
     assert large["counts"]["ads_read"] == 4 and large["samples"] == small["samples"]
     assert large["peak_rss_mb"] - small["peak_rss_mb"] < 40, (small["peak_rss_mb"], large["peak_rss_mb"])
     assert large["seconds"] - small["seconds"] < 10
-    assert (out / "train.jsonl").stat().st_size < 2**20
+    assert large["sample_files"]["train"]["bytes_as_jsonl"] < 2**20
+    assert sum(len(json.dumps(s, ensure_ascii=False)) + 1 for s in read_split(out / "train.jsonl")) < 2**20
 
 
 def test_one_creative_of_200_advertisers_keeps_every_advertiser_on_one_side(tmp_path):
@@ -233,7 +230,7 @@ def test_one_creative_of_200_advertisers_keeps_every_advertiser_on_one_side(tmp_
     write_manifest(tmp_path / "ads.jsonl", shared + own + others)
     write_dedup(tmp_path / "dedup", [(f"s{i}", 0, i == 0) for i in range(200)] + [("o1", 1, True), ("o2", 1, False)])
     summary = build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl", dedup=tmp_path / "dedup"))
-    rows = [(split, s) for split in ("train", "val") for s in read(tmp_path / "out" / f"{split}.jsonl")]
+    rows = [(split, s) for split in ("train", "val") for s in read_split(tmp_path / "out" / f"{split}.jsonl")]
     tap = [(split, s) for split, s in rows if s["task"] == "TAP-G"]
     pages = {p for _, s in tap for p in s["meta"]["source"]["page_ids"] if p.startswith("p")}
     assert pages == {f"p{i}" for i in range(200)}  # every advertiser of the shared file reaches the samples

@@ -20,24 +20,28 @@ COMMAND = [sys.executable, "-m", "ava.build_dataset", "dedup=null", "dataset_tas
            "dataset_tasks.generators.tc.enabled=false"]
 
 
-def test_symlinks_planted_in_output_dir_are_never_written_through(tmp_path):
-    """Links at the old fixed temp names and at the outputs themselves: the files they point at keep their bytes,
-    the outputs become regular files (os.replace replaces a link, not its target)."""
+@pytest.mark.parametrize(("fmt", "written", "other"), [("jsonl.zst", "train-00000.jsonl.zst", "train.jsonl"),
+                                                       ("jsonl", "train.jsonl", "train-00000.jsonl.zst")])
+def test_symlinks_planted_in_output_dir_are_never_written_through(tmp_path, fmt, written, other):
+    """Links at the old fixed temp names and at the outputs themselves, in both sample formats: the files they
+    point at keep their bytes, the outputs become regular files (os.replace replaces a link, not its target),
+    and a link where the other format's file would be is removed (unlinked), its target kept."""
     out = tmp_path / "out"
     out.mkdir()
     victims = {}
-    for name in (".train.jsonl.tmp", ".val.jsonl.tmp", "build_summary.png", "build_summary.json", "train.jsonl"):
+    for name in (".train.jsonl.tmp", ".val.jsonl.tmp", "build_summary.png", "build_summary.json", written, other):
         victim = tmp_path / f"victim-{name.strip('.')}"
         victim.write_bytes(b"precious " + name.encode())
         (out / name).symlink_to(victim)
         victims[name] = victim
     write_manifest(tmp_path / "ads.jsonl", [ad("a"), ad("b", "p2"), ad("c", "p3")])
-    summary = build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl"))
+    summary = build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl", extra=[f"samples.format={fmt}"]))
     assert sum(summary["samples"].values()) > 0
     for name, victim in victims.items():
         assert victim.read_bytes() == b"precious " + name.encode(), name
-    for name in ("build_summary.png", "build_summary.json", "train.jsonl"):
+    for name in ("build_summary.png", "build_summary.json", written):
         assert (out / name).is_file() and not (out / name).is_symlink(), name
+    assert not os.path.lexists(out / other)
     assert (out / "build_summary.png").read_bytes().startswith(b"\x89PNG")
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".train.jsonl.tmp", ".val.jsonl.tmp"]
 
@@ -83,7 +87,7 @@ def test_sigterm_leaves_no_scratch_copy(tmp_path):
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=120) == 128 + signal.SIGTERM
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
-    assert not (out / "train.jsonl").exists()
+    assert not list(out.glob("*.jsonl*"))  # no split in either form
 
 
 def _tiny_sqlite(monkeypatch, pages: int) -> None:

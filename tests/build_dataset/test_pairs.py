@@ -1,8 +1,6 @@
 """Pair tasks: transcreation (TC) rank-gap rule; transsuasion (TS) with the offline MiniLM."""
 
-import json
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,10 +9,7 @@ from ava.build_dataset.run import build_dataset
 from ava.build_dataset.synthetic import ad, write_manifest
 from ava.build_dataset.text import word_levenshtein
 from tests.build_dataset.helpers import cfg_for
-
-
-def read(path):
-    return [json.loads(x) for x in Path(path).read_text().splitlines()]
+from tests.helpers import read_split
 
 
 def test_transcreation_pairs(tmp_path):
@@ -30,7 +25,7 @@ def test_transcreation_pairs(tmp_path):
     other = ad("other", "p2", joint={("55-64", "male"): 1.0}, body="Other advertiser")
     write_manifest(tmp_path / "ads.jsonl", [young, old, near, same, other])
     build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl", extra=["split.val_fraction=0"]))
-    tc = [s for s in read(tmp_path / "out" / "train.jsonl") if s["task"].startswith("TC")]
+    tc = [s for s in read_split(tmp_path / "out" / "train.jsonl") if s["task"].startswith("TC")]
     pairs = {(s["task"], *s["meta"]["source"]["ad_ids"]) for s in tc}
     assert ("TC-A", "young", "old") in pairs and ("TC-A", "old", "young") in pairs
     assert ("TC-G", "young", "old") in pairs
@@ -61,7 +56,7 @@ def test_transsuasion_with_minilm(tmp_path):
     cfg = cfg_for(tmp_path, tmp_path / "ads.jsonl",
                   extra=["split.val_fraction=0", "dataset_tasks.generators.ts.enabled=true"])
     summary = build_dataset(cfg)
-    ts = [s for s in read(tmp_path / "out" / "train.jsonl") if s["task"].startswith("TS")]
+    ts = [s for s in read_split(tmp_path / "out" / "train.jsonl") if s["task"].startswith("TS")]
     got = {(s["task"], *s["meta"]["source"]["ad_ids"]) for s in ts}
     assert got == {("TS-B", "w", "s"), ("TS-A", "w", "s"), ("TS-G", "w", "s")}, got
     s = next(x for x in ts if x["task"] == "TS-A")

@@ -13,14 +13,11 @@ from hydra import compose, initialize_config_module
 
 from ava.build_dataset.run import build_dataset
 from tests.build_dataset.helpers import cfg_for
+from tests.helpers import read_split
 
 SAMPLES = Path(__file__).resolve().parents[2] / "ava" / "samples" / "media"
 EU_LINES = range(141, 191)  # real_ads.SOURCE.md: the DSA-era records
 PR_LINE = 193  # delivered 99.3% to Puerto Rico's municipalities, territories and "Unknown"
-
-
-def read(path):
-    return [json.loads(x) for x in Path(path).read_text().splitlines()]
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +57,7 @@ def test_every_real_record_is_read(real):
 
 def test_real_records_give_train_and_val_and_eu_samples(real):
     d, records, summary = real
-    train, val = read(d / "dataset" / "train.jsonl"), read(d / "dataset" / "val.jsonl")
+    train, val = read_split(d / "dataset" / "train.jsonl"), read_split(d / "dataset" / "val.jsonl")
     assert summary["samples"] == {"train": len(train), "val": len(val)} and train and val
     ids_of_line = {n: r.get("id") for n, r in enumerate(records, start=1)}
     eu_ids = {ids_of_line[n] for n in EU_LINES}

@@ -12,7 +12,9 @@ import pytest
 
 from ava.build_dataset.run import build_dataset
 from ava.build_dataset.synthetic import ad, random_ads, write_dedup, write_manifest, write_verbalized
-from tests.build_dataset.helpers import cfg_for, read
+from ava.sample_files import split_files
+from tests.build_dataset.helpers import cfg_for
+from tests.helpers import read_split
 
 POP_CSV = Path(__file__).resolve().parents[2] / "ava" / "data" / "us_population_2020.csv"
 
@@ -42,10 +44,10 @@ def test_targets_split_and_rerun(synthetic, tmp_path):
     d, ads = synthetic
     summary = build_dataset(cfg_for(tmp_path, d / "ads.jsonl", d / "verb", out="a"))
     build_dataset(cfg_for(tmp_path, d / "ads.jsonl", d / "verb", out="b"))
-    for split in ("train", "val"):  # reruns are byte-identical
-        a, b = (tmp_path / run / f"{split}.jsonl" for run in "ab")
-        assert a.read_bytes() == b.read_bytes()
-    train, val = read(tmp_path / "a" / "train.jsonl"), read(tmp_path / "a" / "val.jsonl")
+    for split in ("train", "val"):  # reruns are byte-identical, shard for shard
+        a, b = ({p.name: p.read_bytes() for p in split_files(tmp_path / run / f"{split}.jsonl")} for run in "ab")
+        assert a and a == b
+    train, val = read_split(tmp_path / "a" / "train.jsonl"), read_split(tmp_path / "a" / "val.jsonl")
     assert train and val
     assert summary["samples"] == {"train": len(train), "val": len(val)}
     pop = pd.read_csv(POP_CSV, comment="#")
@@ -99,10 +101,12 @@ def test_targets_split_and_rerun(synthetic, tmp_path):
              (("train", train), ("val", val))}
     assert not pages["train"] & pages["val"]
     assert (tmp_path / "a" / "build_summary.png").is_file()
-    # loadable as one Arrow table (what datasets.load_dataset("json") does), across small parse blocks
+    # loadable as Arrow tables (what datasets.load_dataset("json") does), across small parse blocks; pyarrow
+    # decompresses a .zst shard by its name
     small_blocks = pa_json.ReadOptions(block_size=1 << 14)
-    table = pa_json.read_json(tmp_path / "a" / "train.jsonl", read_options=small_blocks)
-    assert table.num_rows == len(train)
+    shards = split_files(tmp_path / "a" / "train.jsonl")
+    assert shards[0].name == "train-00000.jsonl.zst"
+    assert sum(pa_json.read_json(p, read_options=small_blocks).num_rows for p in shards) == len(train)
     assert len({s["id"] for s in train + val}) == len(train) + len(val)
 
 
@@ -120,7 +124,7 @@ def test_dedup_cluster_is_one_item_with_weighted_behaviour(tmp_path):
     summary = build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl", dedup=tmp_path / "dedup",
                                     extra=["split.by=cluster", "split.val_fraction=0"]))
     assert summary["items"] == 2 and summary["counts"]["clusters_merged"] == 2
-    rows = read(tmp_path / "out" / "train.jsonl")
+    rows = read_split(tmp_path / "out" / "train.jsonl")
     tap_a = {s["meta"]["source"]["items"][0]: s for s in rows if s["task"] == "TAP-A"}
     assert set(tap_a) == {"cluster:7", "cluster:8"}
     merged = tap_a["cluster:7"]
@@ -143,7 +147,7 @@ def test_split_never_separates_clusters_or_advertisers(tmp_path):
                               extra=[f"split.by={by}", "split.val_fraction=0.4", "seed=1"]))
         split_of = defaultdict(set)
         for sp in ("train", "val"):
-            for s in read(tmp_path / by / f"{sp}.jsonl"):
+            for s in read_split(tmp_path / by / f"{sp}.jsonl"):
                 for c in s["meta"]["source"]["cluster_ids"]:
                     split_of[("cluster", c)].add(sp)
                 if by == "page_id":
@@ -159,7 +163,7 @@ def test_temporal_holdout(tmp_path):
     summary = build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl",
                                     extra=["split.val_fraction=0", "split.val_after=2024-02-15"]))
     assert summary["items_per_split"] == {"train": 2, "val": 2}
-    val_ads = {s["meta"]["source"]["ad_ids"][0] for s in read(tmp_path / "out" / "val.jsonl")}
+    val_ads = {s["meta"]["source"]["ad_ids"][0] for s in read_split(tmp_path / "out" / "val.jsonl")}
     assert val_ads == {"a2", "a3"}
 
 
@@ -179,7 +183,7 @@ def test_verbalized_media_combined_in_order_and_errors_counted(tmp_path):
     assert summary["counts"]["media_error"] == 2
     assert summary["counts"]["ads_with_only_failed_media"] == 1
     assert summary["counts"]["verbalized_ads_not_in_manifest"] == 1
-    rows = {s["meta"]["source"]["ad_ids"][0]: s for s in read(tmp_path / "out" / "train.jsonl")
+    rows = {s["meta"]["source"]["ad_ids"][0]: s for s in read_split(tmp_path / "out" / "train.jsonl")
             if s["task"] == "TAP-A"}
     user = rows["v1"]["messages"][1]["content"]
     assert user.index("FIRST") < user.index("SECOND")
@@ -211,7 +215,7 @@ def test_bad_input_is_reported(tmp_path):
     assert issues["region.without_population"] == 1
     assert summary["regions_without_population"] == {"Unknown": 1}  # Puerto Rico is in the 2020 table
     assert issues["region.low_coverage"] == 1  # "pr": the table's regions hold 0.8 < min_coverage 0.9
-    rows = read(tmp_path / "out" / "train.jsonl") + read(tmp_path / "out" / "val.jsonl")
+    rows = read_split(tmp_path / "out" / "train.jsonl") + read_split(tmp_path / "out" / "val.jsonl")
     tasks_of = defaultdict(set)
     for s in rows:
         tasks_of[s["meta"]["source"]["ad_ids"][0]].add(s["task"])
@@ -246,7 +250,8 @@ def test_command_line(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((out / "build_summary.json").read_text())
     n = sum(summary["samples"].values())
-    assert n == len(read(out / "train.jsonl")) + len(read(out / "val.jsonl")) > 0
+    assert n == len(read_split(out / "train.jsonl")) + len(read_split(out / "val.jsonl")) > 0
+    assert summary["sample_files"]["train"]["files"] == ["train-00000.jsonl.zst"]  # the default: shards
     import pyarrow.parquet as pq
 
     assert pq.read_table(out / "train.parquet").num_rows == summary["samples"]["train"]

@@ -73,7 +73,7 @@ def test_precomputed_bad_lines_are_named(dataset, tmp_path):
     msg = str(err.value)
     assert "4 bad line(s)" in msg and "line 2: malformed JSON" in msg and "line 3: unknown sample id 'nope'" in msg
     assert "line 4: duplicate output for id 'g0'" in msg and "line 5: 'output' must be a string" in msg
-    with pytest.raises(FileNotFoundError, match="val.jsonl not found"):
+    with pytest.raises(DatasetError, match=r"neither .*val\.jsonl nor its shards .*val-NNNNN\.jsonl\.zst exist"):
         evaluate(fixtures.compose_cfg(["benchmark=behaviour", f"data={tmp_path}", "model=precomputed",
                                        f"model.predictions={bad}"]))
 

@@ -23,4 +23,7 @@ def test_shards_score_as_the_plain_files(tmp_path):
                                            f"model.predictions={preds}", f"output_dir={tmp_path / d.name}-out"]))
             for d in (plain, sharded)]
     assert docs[0]["benchmarks"] == docs[1]["benchmarks"]
+    assert (docs[0]["data"], docs[0]["baseline_data"]) == (str(plain / "val.jsonl"), str(plain / "train.jsonl"))
+    n_val = len(list(sharded.glob("val-*.jsonl.zst")))
+    assert docs[1]["data"] == f"{sharded / 'val-NNNNN.jsonl.zst'} ({n_val} shards)"  # what was read, not val.jsonl
     assert docs[1]["benchmarks"]["behaviour"]["tasks"]["TAP-G"]["train_samples"] > 0  # train shards read too

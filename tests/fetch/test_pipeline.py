@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from tests.fetch.helpers import SAMPLES, make_ads, needs_chromium, page, read_ads, real_ads
+from tests.helpers import read_split
 
 ROOT = Path(__file__).resolve().parents[2]
 NO_MODEL_ENCODERS = ["ocr=none", "audio=none", "asr=none", "faces=none", "colours=none", "caption=none",
@@ -56,8 +57,7 @@ def test_fetch_verbalize_build_dataset(tmp_path, standin):
     summary = pipeline(tmp_path, standin.base_url, media=False)
     ads = read_ads(tmp_path / "ads.jsonl")
     assert summary["items"] == len(ads) == len({a["id"] for a in ads}) == len(standin.records)
-    samples = [json.loads(x) for name in ("train.jsonl", "val.jsonl")
-               for x in (tmp_path / "dataset" / name).read_text().splitlines()]
+    samples = [s for name in ("train.jsonl", "val.jsonl") for s in read_split(tmp_path / "dataset" / name)]
     by_ad = {a["id"]: a for a in ours}
     tap_g = [s for s in samples if s["task"] == "TAP-G" and s["meta"]["source"]["ad_ids"][0] in by_ad]
     assert len(tap_g) == len(ours)
@@ -88,8 +88,7 @@ def test_fetch_with_media_verbalize_build_dataset(tmp_path, standin):
         if r["media_type"] == "image":
             with Image.open(SAMPLES / names[r["ad_id"]]) as im:
                 assert (r["width"], r["height"]) == im.size
-    samples = [json.loads(x) for name in ("train.jsonl", "val.jsonl")
-               for x in (tmp_path / "dataset" / name).read_text().splitlines()]
+    samples = [s for name in ("train.jsonl", "val.jsonl") for s in read_split(tmp_path / "dataset" / name)]
     video_prompts = [s["messages"][1]["content"] for s in samples
                      if s["meta"]["source"]["ad_ids"] == ["700000000002"] and s["task"] == "TAP-G"]
     assert len(video_prompts) == 1  # the decoded video, verbalized, is in the prompt

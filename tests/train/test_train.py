@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -17,11 +18,12 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
 from ava.models.tiny import build_tiny
-from ava.sample import read_samples
+from ava.sample import DatasetError, read_samples
+from ava.sample_files import ShardWriter
 from ava.train.callbacks import NonFiniteLossError, read_metrics
 from ava.train.data import encode_all, pad_collator
 from ava.train.run import train
-from tests.train.samples import FAST, REPO, cfg_for, write_dataset
+from tests.train.samples import FAST, REPO, cfg_for, make_sample, write_dataset
 
 
 def val_loss(model, tok, dataset: Path) -> float:
@@ -178,6 +180,24 @@ def test_dataset_errors_stop_the_run(tmp_path):
     (ds / "train.jsonl").write_text('{"id": "a", "task": "t", "messages": []}\n')
     (ds / "val.jsonl").write_text("")
     with pytest.raises(ValueError, match=r"train\.jsonl:1: field 'messages'"):
+        train(cfg_for(ds, tmp_path / "out"))
+
+
+def test_a_missing_split_is_named_in_both_forms_before_the_model_loads(tmp_path, monkeypatch):
+    import ava.models.load
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the dataset was checked")
+
+    monkeypatch.setattr(ava.models.load, "load_model_and_tokenizer", no_model)
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    with pytest.raises(DatasetError, match=r"neither .*train\.jsonl nor its shards .*train-NNNNN\.jsonl\.zst"):
+        train(cfg_for(ds, tmp_path / "out"))
+    with ShardWriter(ds, "train", shard_samples=10) as w:  # train as shards, val missing
+        w.write(json.dumps(make_sample(0, "audience", random.Random(0))))
+        w.commit()
+    with pytest.raises(DatasetError, match=r"neither .*val\.jsonl nor its shards .*val-NNNNN\.jsonl\.zst"):
         train(cfg_for(ds, tmp_path / "out"))
 
 

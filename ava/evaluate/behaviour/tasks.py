@@ -1,13 +1,14 @@
 """python -m ava.evaluate benchmark=behaviour data=DATASET_DIR model=NAME [adapter=DIR] output_dir=OUT.
 
-Scores a model on the behaviour tasks of ``python -m ava.build_dataset`` (``DATASET_DIR/val.jsonl``): each
-sample's answer is generated greedily with the chat template used in training, parsed into the sample's
-``target`` schema (``parse``) and scored per task (``grading``), next to the random and majority baselines
-(``baselines``, from ``train.jsonl``). With ``adapter=`` the base model (adapter disabled) is scored in the
-same run too (``behaviour.compare_base``), so one report compares them. TAG / TS / TC also get the perplexity
-of the real reply, and TS / TC ΔPPL = PPL(target ad) − PPL(source ad), both as the reply to the same prompt
-(the AVA paper's ΔPPL; negative: the model prefers the better ad). ``model=precomputed model.predictions=FILE``
-scores ``{"id", "output"}`` lines without a model (no perplexities then).
+Scores a model on the behaviour tasks of ``python -m ava.build_dataset`` (``DATASET_DIR/val.jsonl`` or its
+``val-NNNNN.jsonl.zst`` shards, ``ava.sample_files``): each sample's answer is generated greedily with the chat
+template used in training, parsed into the sample's ``target`` schema (``parse``) and scored per task
+(``grading``), next to the random and majority baselines (``baselines``, from the train split). With
+``adapter=`` the base model (adapter disabled) is scored in the same run too (``behaviour.compare_base``), so one
+report compares them. TAG / TS / TC also get the perplexity of the real reply, and TS / TC ΔPPL = PPL(target
+ad) − PPL(source ad), both as the reply to the same prompt (the AVA paper's ΔPPL; negative: the model prefers
+the better ad). ``model=precomputed model.predictions=FILE`` scores ``{"id", "output"}`` lines without a model
+(no perplexities then).
 
 Writes ``OUT/results.json``, ``OUT/report.md``, ``OUT/plots/behaviour_tasks.png`` and per scored system
 ``OUT/outputs_<system>.jsonl`` (id, task, output, parsed prediction: readable as ``model.predictions=`` again).
@@ -29,8 +30,8 @@ from ava.evaluate.behaviour import baselines, grading, parse
 from ava.evaluate.behaviour.outputs import read_outputs
 from ava.evaluate.behaviour.task_report import write_behaviour_report
 from ava.runtime import peak_rss_mb, pick_device, write_jsonl
-from ava.sample import read_samples, reply, source_ad
-from ava.sample_files import split_files
+from ava.sample import read_samples, reply, require_split, source_ad
+from ava.sample_files import missing_split, split_files, split_label
 
 log = logging.getLogger(__name__)
 NAME = "behaviour"
@@ -162,9 +163,7 @@ def evaluate_behaviour(cfg: DictConfig) -> dict[str, Any]:
         raise ValueError("benchmark=behaviour needs data=DATASET_DIR (a python -m ava.build_dataset output_dir)")
     data = Path(cfg.data)
     split_path = data / f"{cfg_b.split}.jsonl"
-    if not split_files(split_path):  # SPLIT.jsonl or its shards (ava.sample_files)
-        raise FileNotFoundError(f"benchmark=behaviour: {split_path} not found (nor its .jsonl.zst shards); data= "
-                                "must be a python -m ava.build_dataset output_dir")
+    require_split(split_path)  # SPLIT.jsonl or its shards (ava.sample_files), before a model is loaded
     precomputed = bool(cfg.model.get("precomputed", False))
     if precomputed and cfg.model.predictions is None:
         raise ValueError("model=precomputed needs model.predictions=FILE.jsonl ({\"id\", \"output\"} lines)")
@@ -172,9 +171,11 @@ def evaluate_behaviour(cfg: DictConfig) -> dict[str, Any]:
     samples = read_split(split_path)
     work = select(samples, tasks, cfg_b.max_samples_per_task)
     train_path = data / f"{cfg_b.baseline_split}.jsonl"
-    train = select(read_split(train_path), tasks, None) if split_files(train_path) else {}
+    found = bool(split_files(train_path))
+    train = select(read_split(train_path), tasks, None) if found else {}
     if not train:
-        log.warning("%s not found or empty: majority and range baselines are left out", train_path)
+        log.warning("%s: majority and range baselines are left out",
+                    f"{train_path} has none of the scored tasks" if found else missing_split(train_path))
     tables, regions = region_lookup(cfg, samples)
 
     if precomputed:
@@ -209,8 +210,8 @@ def evaluate_behaviour(cfg: DictConfig) -> dict[str, Any]:
         "adapter": None if cfg.adapter is None else str(cfg.adapter),
         "mode": "precomputed" if precomputed else "model",
         **info,
-        "data": str(split_path),
-        "baseline_data": str(train_path) if train else None,
+        "data": split_label(split_path),  # the file, or the shards, read
+        "baseline_data": split_label(train_path) if train else None,
         "config": OmegaConf.to_container(cfg_b, resolve=True),
         "benchmarks": {NAME: {
             "benchmark": NAME,

@@ -8,7 +8,8 @@ side by side, each worker loading the encoders once and capping their threads at
 does not oversubscribe the CPU. ``workers: auto`` = one per core on a CPU run and 1 on CUDA (the encoders
 then share one GPU better in one process). Every worker writes its own shards atomically, so a worker that
 dies loses at most its unfinished shards, which the next run redoes. Workers end when the driver dies (even by
-``kill -9``; :func:`exit_with_parent`), and with them the pool's resource tracker.
+``kill -9``; :func:`exit_with_parent`), and with them the pool's resource tracker. A file shared by many
+ads is made into a row once for the whole run, whichever worker meets it first (ava/verbalize/shared.py).
 
 A worker killed mid-shard (the out-of-memory killer's SIGKILL) breaks the whole pool: the shards it had not
 started are requeued in a fresh pool, and each shard that had started is rerun alone in a fresh worker; when
@@ -38,9 +39,9 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from ava.encoders.base import Encoder, Resolved, load_encoders
-from ava.manifest import Ad
-from ava.verbalize.rows import SharedFiles, decode_item, describe_items, died_row
+from ava.verbalize.rows import decode_item, describe_items, died_row
 from ava.verbalize.shards import ShardJob
+from ava.verbalize.shared import Dedup, SharedFiles
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,9 @@ class Work:
     device: str
     progress: bool = True
     shards: int | None = None  # shards in the manifest (its non-blank lines / shard_size): the progress bar's total
+    shared_files: Path | None = None  # the run's shared rows (ava/verbalize/shared.py); None: each file decoded
+    shared_rows: int = 0  # at most this many rows in it (``shared_cache_rows``)
+    settings: str = ""  # what rows depend on besides the record (shards.settings_key): part of the shared key
 
 
 class Progress:
@@ -91,47 +95,38 @@ def run_shard(job: ShardJob, work: Work, encoders: list[Encoder], shared: Shared
               isolate: bool = False) -> int:
     """Process one shard in this process and write it; returns the number of items processed.
 
-    A file already made into a row in this process (``shared``, by content) is not decoded again: its row is
-    copied. Before each item's decoding its key is written to the shard's in-flight file
-    (:meth:`ShardJob.inflight`), so that when the process is killed the driver can tell which item it held.
-    ``isolate``: the encoders run item by item too (slower), so a death while encoding is pinned on one item.
-    Items in ``job.died`` are not touched again: they become ``worker_died`` error rows.
+    A file already made into a row in this run (by any worker: ``shared``, by content) is not decoded again:
+    its row is copied (ava/verbalize/shared.py). Before each item's decoding its key is written to the shard's
+    in-flight file (:meth:`ShardJob.inflight`), so that when the process is killed the driver can tell which item
+    it held. ``isolate``: the encoders run item by item too (slower), so a death while encoding is pinned on one
+    item. Items in ``job.died`` are not decoded again: they become ``worker_died`` error rows.
     """
-    records, rows, items, keys = {}, [], [], []
-    waiting: dict[tuple, list[tuple[Ad, int]]] = {}  # content key -> later items of the same file in this shard
+    records, rows, items = {}, [], []
+    dedup = Dedup(shared, work.root)
     for ad, indices in job.items:
         records[ad.line] = ad.record
         for index in indices:
-            if (ad.line, index) in job.died:
-                rows.append(died_row(ad, index, job.died[(ad.line, index)]))
-                continue
-            key = SharedFiles.key(ad, index, work.root)
-            if key is not None and (copy := shared.get(key, ad, index)) is not None:
+            copy, make = dedup.route(ad, index)
+            if copy is not None:
                 rows.append(copy)
-                continue
-            if key in waiting:
-                waiting[key].append((ad, index))
-                continue
-            if key is not None:
-                waiting[key] = []
-            job.mark(ad.line, index)
-            items.append(decode_item(ad, index, work.root, work.media))
-            keys.append(key)
-            if isolate:
-                _keep(shared, key, describe_items(items[-1:], records, encoders), rows)
+            elif make and (ad.line, index) in job.died:
+                rows += dedup.made(died_row(ad, index, job.died[(ad.line, index)]))
+            elif make:
+                job.mark(ad.line, index)
+                items.append(decode_item(ad, index, work.root, work.media))
+                if isolate:
+                    rows += dedup.made(describe_items(items[-1:], records, encoders)[0])
     if not isolate:
         job.mark("encoders")
-        for key, row in zip(keys, describe_items(items, records, encoders), strict=True):
-            _keep(shared, key, [row], rows)
-    rows += [shared.get(key, ad, index) for key, later in waiting.items() for ad, index in later]
+        for row in describe_items(items, records, encoders):
+            rows += dedup.made(row)
     job.finish(rows)
     return job.size
 
 
-def _keep(shared: SharedFiles, key: tuple | None, new: list[dict], rows: list[dict]) -> None:
-    if key is not None:
-        shared.put(key, new[0])
-    rows += new
+def open_shared(work: Work) -> SharedFiles:
+    """This process's connection to the run's shared rows (ava/verbalize/shared.py)."""
+    return SharedFiles(work.shared_files, work.settings, work.shared_rows)
 
 
 _WORKER: dict = {}
@@ -161,7 +156,7 @@ def exit_with_parent(parent: int) -> None:
 def _init_worker(work: Work, threads: int, parent: int) -> None:
     exit_with_parent(parent)
     _WORKER["work"], _WORKER["enc"] = work, load_encoders(work.encoders, work.device, threads)
-    _WORKER["shared"] = SharedFiles()
+    _WORKER["shared"] = open_shared(work)
 
 
 def _run_in_worker(job: ShardJob, isolate: bool = False) -> int:
@@ -188,7 +183,7 @@ class LocalExecutor:
         with Progress(f"verbalize ({workers} worker{'s' if workers > 1 else ''})", work) as bar:
             if workers == 1:
                 encoders = None  # loaded with the first shard: a run with nothing to do loads nothing
-                shared = SharedFiles()
+                shared = open_shared(work)
                 for job in jobs:
                     bar.arrived(job)
                     encoders = encoders if encoders is not None else load_encoders(work.encoders, work.device)

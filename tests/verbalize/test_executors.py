@@ -31,7 +31,7 @@ def assert_same_rows(a, b):
 @pytest.fixture(scope="module")
 def local_rows(tmp_path_factory, tiny_clip_config, tiny_clip_weights, samples_dir):
     out = tmp_path_factory.mktemp("local")
-    verbalize(compose_verbalize([f"output_dir={out}", "shard_size=2", "executor.workers=1", "progress=false",
+    verbalize(compose_verbalize([f"output_dir={out}", "shard_size=2", "executor.workers=0", "progress=false",
                                  "encoders.vision.model=ava-tiny-clip",
                                  f"encoders.vision.pretrained={tiny_clip_weights}",
                                  f"encoders.vision.config_path={tiny_clip_config}"]))

@@ -423,8 +423,8 @@ PROBE = ("import atexit, runpy, sys\n"
          "sys.argv = ['ava.verbalize', *sys.argv[1:]]\n"
          "runpy.run_module('ava.verbalize', run_name='__main__', alter_sys=True)\n")
 STARTUP_CASES = {
-    "vision=none ocr=none asr=none workers=1": ["vision=none", "ocr=none", "asr=none", "executor.workers=1"],
-    "vision=clip(no weights) ocr=none asr=none workers=1": ["ocr=none", "asr=none", "executor.workers=1"],
+    "vision=none ocr=none asr=none workers=0": ["vision=none", "ocr=none", "asr=none", "executor.workers=0"],
+    "vision=clip(no weights) ocr=none asr=none workers=0": ["ocr=none", "asr=none", "executor.workers=0"],
 }
 
 
@@ -469,7 +469,7 @@ def memory(sizes: list[int]) -> list[dict]:
             for i in range(n):
                 fh.write(json.dumps({**record, "id": str(i), "media": ["missing.png"]}) + "\n")
         _, wall, _ = _child([sys.executable, "-m", "ava.verbalize", f"input={root / 'ads.jsonl'}",
-                             f"output_dir={root / 'out'}", "vision=none", "ocr=none", "asr=none", "executor.workers=1",
+                             f"output_dir={root / 'out'}", "vision=none", "ocr=none", "asr=none", "executor.workers=0",
                              "progress=false", "shard_size=256"])
         summary = json.loads((root / "out" / "verbalize_summary.json").read_text())
         out.append({"lines": n, "items": summary["items"]["total"], "wall_s": round(wall, 1),

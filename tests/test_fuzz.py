@@ -17,7 +17,8 @@ from ava.verbalize.pipeline import verbalize
 from tests.fuzz import make_inputs
 from tests.helpers import compose_verbalize, read_split
 
-LIGHT = ["vision=none", "ocr=none", "asr=none", "faces=none", "progress=false", "executor.workers=1",
+# two worker processes: the files shared by many ads are shared across them (ava/verbalize/shared.py)
+LIGHT = ["vision=none", "ocr=none", "asr=none", "faces=none", "progress=false", "executor.workers=2",
          "shard_size=32"]
 
 
@@ -32,6 +33,7 @@ def test_fuzzed_inputs_keep_every_good_row(tmp_path, seed):
     assert {k for k, r in rows.items() if r["status"] == "ok"} == exp.ok_media
     assert {k for k, r in rows.items() if r["status"] == "error"} == exp.bad_media
     assert "internal" not in summary["error_kinds"]
+    assert summary["notes"].get("shared_file") and not list((out / "verbalized").glob(".*"))
     by_name = {}
     for (_, path), r in rows.items():
         by_name.setdefault(path.rsplit("/", 1)[-1], []).append(r)

@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 
 
 # The manifest fields any encoder reads from Item.record (OCR's script filter and Whisper's language: both
-# ``languages``): one file in ads with equal values here gets equal rows, so it is encoded once (rows.SharedFiles).
+# ``languages``): one file in ads with equal values here gets equal rows, so it is encoded once per run
+# (ava/verbalize/shared.py).
 # An encoder that reads another field of the record adds it here.
 RECORD_FIELDS = ("languages",)
 

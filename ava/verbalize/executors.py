@@ -2,19 +2,22 @@
 
 Executors are classes named by ``_target_`` in conf/executor/ (this one, and ray_executor.RayExecutor); each
 takes the stream of :class:`~ava.verbalize.shards.ShardJob` and a :class:`Work` (what every shard needs) and
-writes the shards. ``LocalExecutor(workers=1)`` runs them in this process; with ``workers`` > 1 a process pool
-(spawned, one shard per task, at most two tasks per worker queued so the manifest keeps streaming) runs them
-side by side, each worker loading the encoders once and capping their threads at cores ÷ workers so the pool
-does not oversubscribe the CPU. ``workers: auto`` = one per core on a CPU run and 1 on CUDA (the encoders
-then share one GPU better in one process). Every worker writes its own shards atomically, so a worker that
-dies loses at most its unfinished shards, which the next run redoes. Workers end when the driver dies (even by
-``kill -9``; :func:`exit_with_parent`), and with them the pool's resource tracker.
+writes the shards. ``LocalExecutor(workers=N)``, N >= 1, runs them in a pool of N worker processes (spawned, one
+shard per task, at most two tasks per worker queued so the manifest keeps streaming), each worker loading the
+encoders once and, when N > 1, capping their threads at cores ÷ N so the pool does not oversubscribe the CPU.
+``workers: auto`` = one per core on a CPU run and 1 on CUDA (the encoders then share one GPU better in one
+process). ``workers: 0`` runs the shards in this process, like a DataLoader's ``num_workers=0``: for debugging
+and tests, with no protection from an item that gets the process killed (below). Every worker writes its own
+shards atomically, so a worker that dies loses at most its unfinished shards, which the next run redoes.
+Workers end when the driver dies (even by ``kill -9``; :func:`exit_with_parent`), and with them the pool's
+resource tracker. A file shared by many ads is made into a row once for the whole run, whichever worker meets
+it first (ava/verbalize/shared.py).
 
 A worker killed mid-shard (the out-of-memory killer's SIGKILL) breaks the whole pool: the shards it had not
 started are requeued in a fresh pool, and each shard that had started is rerun alone in a fresh worker; when
 that one dies too, the item it held (written to the shard's in-flight file before each item) becomes one
 ``worker_died`` error row naming it, and the rest of the shard is redone (:meth:`LocalExecutor._isolated`). So
-one item that kills its worker costs one row, not the run.
+one item that kills its worker costs one row, not the run, with one worker as with many.
 """
 
 from __future__ import annotations
@@ -38,9 +41,9 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from ava.encoders.base import Encoder, Resolved, load_encoders
-from ava.manifest import Ad
-from ava.verbalize.rows import SharedFiles, decode_item, describe_items, died_row
+from ava.verbalize.rows import decode_item, describe_items, died_row
 from ava.verbalize.shards import ShardJob
+from ava.verbalize.shared import Dedup, SharedFiles
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,9 @@ class Work:
     device: str
     progress: bool = True
     shards: int | None = None  # shards in the manifest (its non-blank lines / shard_size): the progress bar's total
+    shared_files: Path | None = None  # the run's shared rows (ava/verbalize/shared.py); None: each file decoded
+    shared_rows: int = 0  # at most this many rows in it (``shared_cache_rows``)
+    settings: str = ""  # what rows depend on besides the record (shards.settings_key): part of the shared key
 
 
 class Progress:
@@ -91,47 +97,38 @@ def run_shard(job: ShardJob, work: Work, encoders: list[Encoder], shared: Shared
               isolate: bool = False) -> int:
     """Process one shard in this process and write it; returns the number of items processed.
 
-    A file already made into a row in this process (``shared``, by content) is not decoded again: its row is
-    copied. Before each item's decoding its key is written to the shard's in-flight file
-    (:meth:`ShardJob.inflight`), so that when the process is killed the driver can tell which item it held.
-    ``isolate``: the encoders run item by item too (slower), so a death while encoding is pinned on one item.
-    Items in ``job.died`` are not touched again: they become ``worker_died`` error rows.
+    A file already made into a row in this run (by any worker: ``shared``, by content) is not decoded again:
+    its row is copied (ava/verbalize/shared.py). Before each item's decoding its key is written to the shard's
+    in-flight file (:meth:`ShardJob.inflight`), so that when the process is killed the driver can tell which item
+    it held. ``isolate``: the encoders run item by item too (slower), so a death while encoding is pinned on one
+    item. Items in ``job.died`` are not decoded again: they become ``worker_died`` error rows.
     """
-    records, rows, items, keys = {}, [], [], []
-    waiting: dict[tuple, list[tuple[Ad, int]]] = {}  # content key -> later items of the same file in this shard
+    records, rows, items = {}, [], []
+    dedup = Dedup(shared, work.root)
     for ad, indices in job.items:
         records[ad.line] = ad.record
         for index in indices:
-            if (ad.line, index) in job.died:
-                rows.append(died_row(ad, index, job.died[(ad.line, index)]))
-                continue
-            key = SharedFiles.key(ad, index, work.root)
-            if key is not None and (copy := shared.get(key, ad, index)) is not None:
+            copy, make = dedup.route(ad, index)
+            if copy is not None:
                 rows.append(copy)
-                continue
-            if key in waiting:
-                waiting[key].append((ad, index))
-                continue
-            if key is not None:
-                waiting[key] = []
-            job.mark(ad.line, index)
-            items.append(decode_item(ad, index, work.root, work.media))
-            keys.append(key)
-            if isolate:
-                _keep(shared, key, describe_items(items[-1:], records, encoders), rows)
+            elif make and (ad.line, index) in job.died:
+                rows += dedup.made(died_row(ad, index, job.died[(ad.line, index)]))
+            elif make:
+                job.mark(ad.line, index)
+                items.append(decode_item(ad, index, work.root, work.media))
+                if isolate:
+                    rows += dedup.made(describe_items(items[-1:], records, encoders)[0])
     if not isolate:
         job.mark("encoders")
-        for key, row in zip(keys, describe_items(items, records, encoders), strict=True):
-            _keep(shared, key, [row], rows)
-    rows += [shared.get(key, ad, index) for key, later in waiting.items() for ad, index in later]
+        for row in describe_items(items, records, encoders):
+            rows += dedup.made(row)
     job.finish(rows)
     return job.size
 
 
-def _keep(shared: SharedFiles, key: tuple | None, new: list[dict], rows: list[dict]) -> None:
-    if key is not None:
-        shared.put(key, new[0])
-    rows += new
+def open_shared(work: Work) -> SharedFiles:
+    """This process's connection to the run's shared rows (ava/verbalize/shared.py)."""
+    return SharedFiles(work.shared_files, work.settings, work.shared_rows)
 
 
 _WORKER: dict = {}
@@ -161,7 +158,7 @@ def exit_with_parent(parent: int) -> None:
 def _init_worker(work: Work, threads: int, parent: int) -> None:
     exit_with_parent(parent)
     _WORKER["work"], _WORKER["enc"] = work, load_encoders(work.encoders, work.device, threads)
-    _WORKER["shared"] = SharedFiles()
+    _WORKER["shared"] = open_shared(work)
 
 
 def _run_in_worker(job: ShardJob, isolate: bool = False) -> int:
@@ -176,27 +173,25 @@ class LocalExecutor:
         workers = self.workers
         if workers == "auto":
             workers = 1 if device.startswith("cuda") else (os.cpu_count() or 1)
-        return max(1, int(workers))
+        if int(workers) < 0:
+            raise ValueError(f"executor.workers={workers}: use auto, 0 (in this process) or a number of workers")
+        return int(workers)
 
     def run(self, jobs: Iterator[ShardJob], work: Work) -> int:
         """Write every shard of ``jobs``; returns the number of items processed."""
         workers = self.resolve_workers(work.device)
         head = list(islice(jobs, workers))  # fewer shards than workers: start only as many
-        workers = max(1, min(workers, len(head)))
         jobs = chain(head, jobs)
-        done = 0
-        with Progress(f"verbalize ({workers} worker{'s' if workers > 1 else ''})", work) as bar:
-            if workers == 1:
-                encoders = None  # loaded with the first shard: a run with nothing to do loads nothing
-                shared = SharedFiles()
-                for job in jobs:
-                    bar.arrived(job)
-                    encoders = encoders if encoders is not None else load_encoders(work.encoders, work.device)
-                    n = run_shard(job, work, encoders, shared)
-                    bar.finished(n)
-                    done += n
-                return done
-            threads = max(1, (os.cpu_count() or 1) // workers)
+        workers = min(workers, max(1, len(head)))
+        desc = f"verbalize ({workers} worker{'s' if workers > 1 else ''})" if workers else "verbalize (in process)"
+        with Progress(desc, work) as bar:
+            if workers == 0:
+                return self._in_process(jobs, work, bar)
+            if not head:  # nothing to do: no worker is started
+                return 0
+            # one worker has the machine to itself: the libraries' own thread counts, as in this process
+            threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0
+            done = 0
             while True:
                 n, broken = self._pool(jobs, work, workers, threads, bar)
                 done += n
@@ -210,6 +205,24 @@ class LocalExecutor:
                 jobs = chain([j for j in broken if j.held() is None], jobs)
                 for job in started:
                     done += self._isolated(job, work, threads, bar)
+
+    @staticmethod
+    def _in_process(jobs: Iterator[ShardJob], work: Work, bar: Progress) -> int:
+        """``workers: 0``: every shard in this process (for debugging and tests). No dead-worker protection: an
+        item that gets the process killed ends the run."""
+        encoders = None  # loaded with the first shard: a run with nothing to do loads nothing
+        shared = open_shared(work)
+        done = 0
+        try:
+            for job in jobs:
+                bar.arrived(job)
+                encoders = encoders if encoders is not None else load_encoders(work.encoders, work.device)
+                n = run_shard(job, work, encoders, shared)
+                bar.finished(n)
+                done += n
+        finally:
+            shared.close()
+        return done
 
     def _pool(self, jobs: Iterator[ShardJob], work: Work, workers: int, threads: int,
               bar: Progress) -> tuple[int, list[ShardJob]]:

@@ -8,22 +8,20 @@ encoder's business (ava/encoders/base.py); this module only makes the empty row 
 
 from __future__ import annotations
 
-import json
 import logging
 import traceback
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from ava.encoders.base import RECORD_FIELDS, Encoder, Item, run_encoder
+from ava.encoders.base import Encoder, Item, run_encoder
 from ava.manifest import Ad, MediaPathError, renormalised, resolve_media
 from ava.media.decode import Decoded, decode
 from ava.media.ffmpeg import MediaError
-from ava.runtime import sha256_file
 from ava.verbalize.schema import SCHEMA
 from ava.verbalize.template import render
 
 log = logging.getLogger(__name__)
+UNICODE_NOTE = "unicode_name"  # notes are "kind: what"
 
 
 def new_row(ad: Ad, index: int) -> dict[str, Any]:
@@ -33,46 +31,11 @@ def new_row(ad: Ad, index: int) -> dict[str, Any]:
     return row
 
 
-class SharedFiles:
-    """Rows already made in this process, keyed by the file's content (SHA-256) and the manifest fields the
-    encoders read (:data:`~ava.encoders.base.RECORD_FIELDS`): one image shared by 200 ads is decoded and encoded
-    once, and every ad gets its own row, a copy noted ``shared_file``. At most ``size`` rows are kept (a row is a
-    few KB: the text, a 512-float embedding)."""
-
-    def __init__(self, size: int = 1024):
-        self.size = size
-        self.rows: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
-
-    @staticmethod
-    def key(ad: Ad, index: int, root: Path) -> tuple | None:
-        """None when the item has no readable regular file (decode_item makes its error row)."""
-        try:
-            path = resolve_media(root, ad.media[index])
-            if not path.is_file():
-                return None
-            digest = sha256_file(path)
-        except (MediaPathError, OSError):
-            return None
-        fields = json.dumps([ad.record.get(f) for f in RECORD_FIELDS], sort_keys=True, default=str)
-        return digest, fields
-
-    def put(self, key: tuple, row: dict[str, Any]) -> None:
-        self.rows[key] = row
-        self.rows.move_to_end(key)
-        while len(self.rows) > self.size:
-            self.rows.popitem(last=False)
-
-    def get(self, key: tuple, ad: Ad, index: int) -> dict[str, Any] | None:
-        """A copy of the row made for ``key``, as ``ad``'s item ``index``; None when there is none."""
-        first = self.rows.get(key)
-        if first is None:
-            return None
-        self.rows.move_to_end(key)
-        row = dict(first, ad_id=ad.id, manifest_line=ad.line, media_index=index, media_path=ad.media[index])
-        row["notes"] = [*(first["notes"] or []), f"shared_file: the same file as ad {first['ad_id']} item "
-                                                  f"{first['media_index']} (line {first['manifest_line']}), "
-                                                  "decoded once"]
-        return row
+def unicode_note(rel: str, path: Path) -> str | None:
+    """The ``unicode_name`` note of an item found at ``path`` under the other normal form of ``rel``, or None."""
+    if (form := renormalised(rel, path)) is None:
+        return None
+    return f"{UNICODE_NOTE}: not on disk as spelled in the manifest; found as {form}"
 
 
 def died_row(ad: Ad, index: int, why: str) -> dict[str, Any]:
@@ -92,8 +55,8 @@ def decode_item(ad: Ad, index: int, root: Path, media_cfg: Any) -> tuple[dict[st
     try:
         path = resolve_media(root, row["media_path"])
         decoded = decode(path, media_cfg)
-        if (form := renormalised(row["media_path"], path)) is not None:
-            decoded.notes.append(f"unicode_name: not on disk as spelled in the manifest; found as {form}")
+        if (note := unicode_note(row["media_path"], path)) is not None:
+            decoded.notes.append(note)
         return row, decoded
     except MediaPathError as exc:
         _fail(row, "path_refused", str(exc))

@@ -40,7 +40,7 @@ class FailsOnCourse(Encoder):
 
 def test_one_item_that_breaks_an_encoder_fails_alone(tmp_path):
     cfg = compose_verbalize([f"output_dir={tmp_path}", "ocr=none", "asr=none", "vision=none", "progress=false",
-                             "executor.workers=1", f"+encoders.broken._target_={__name__}.FailsOnCourse"])
+                             "executor.workers=0", f"+encoders.broken._target_={__name__}.FailsOnCourse"])
     summary = verbalize(cfg)
     assert summary["encoders"]["broken"] == "fails-on-course"
     rows = {r["media_path"]: r for r in pq.read_table(tmp_path / "verbalized").to_pylist()}
@@ -64,7 +64,7 @@ def test_no_torch_without_clip(tmp_path, samples_dir):
     """vision=none, and the default CLIP with no weights to be had, import neither torch nor open_clip."""
     (tmp_path / "ads.jsonl").write_text(json.dumps({"id": "1", "media": ["ad.png"]}) + "\n")
     shutil.copy(samples_dir / "media" / "summer_sale.png", tmp_path / "ad.png")
-    base = [f"input={tmp_path / 'ads.jsonl'}", "ocr=none", "asr=none", "progress=false", "executor.workers=1"]
+    base = [f"input={tmp_path / 'ads.jsonl'}", "ocr=none", "asr=none", "progress=false", "executor.workers=0"]
     for extra in (["vision=none"], []):
         out = subprocess.run([sys.executable, "-c", PROBE, *base, f"output_dir={tmp_path / str(len(extra))}",
                               *extra], capture_output=True, text=True, check=True, cwd=samples_dir.parents[1],

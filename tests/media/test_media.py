@@ -49,7 +49,7 @@ def media(tmp_path_factory):
 def rows(media, tmp_path_factory, tiny_clip_config, tiny_clip_weights):
     out = tmp_path_factory.mktemp("out")
     verbalize(compose_verbalize([f"input={media / 'ads.jsonl'}", f"output_dir={out}", "asr=none", "progress=false",
-                                 "executor.workers=1", "encoders.vision.model=ava-tiny-clip",
+                                 "executor.workers=0", "encoders.vision.model=ava-tiny-clip",
                                  f"encoders.vision.pretrained={tiny_clip_weights}",
                                  f"encoders.vision.config_path={tiny_clip_config}"]))
     return {r["media_path"]: r for r in pq.read_table(out / "verbalized").to_pylist()}

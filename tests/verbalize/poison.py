@@ -1,6 +1,6 @@
 """A test-only encoder that kills its own process (SIGKILL, as the out-of-memory killer does) on any item whose
-path holds "poison": a stand-in for an item that costs more memory than the machine has. Spawned workers import
-it by its ``_target_`` (tests/verbalize/test_hostile_round3.py)."""
+path holds "poison": a stand-in for an item that costs more memory than the machine has. Spawned workers and Ray
+actors import it by its ``_target_`` (test_hostile_round3.py, test_shared.py, test_executors.py)."""
 
 import os
 import signal

@@ -114,7 +114,7 @@ def test_playlist_naming_a_file_outside_the_root_is_refused(tmp_path, name):
     assert json.loads(plain.stdout)["format"]["format_name"] == "hls"  # unguarded ffprobe follows the playlist
     (root / "ads.jsonl").write_text(json.dumps({"id": "1", "media": [name]}) + "\n")
     cfg = compose_verbalize([f"input={root / 'ads.jsonl'}", f"output_dir={tmp_path / 'out'}", "vision=none",
-                             "ocr=none", "progress=false", "executor.workers=1"])
+                             "ocr=none", "progress=false", "executor.workers=0"])
     verbalize(cfg)
     row = pq.read_table(tmp_path / "out" / "verbalized").to_pylist()[0]
     assert row["status"] == "error" and row["error_kind"] == "format_refused", row["error"]

@@ -19,7 +19,7 @@ from ava.verbalize.rows import new_row
 from ava.verbalize.shards import Plan
 from tests.helpers import compose_verbalize
 
-LIGHT = ["vision=none", "ocr=none", "asr=none", "faces=none", "progress=false", "executor.workers=1"]
+LIGHT = ["vision=none", "ocr=none", "asr=none", "faces=none", "progress=false", "executor.workers=0"]
 
 
 def test_scalars_in_list_fields_keep_the_shard(tmp_path):

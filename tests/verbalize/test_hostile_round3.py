@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import unicodedata
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -16,6 +17,7 @@ from ava.lock import OutputInUse
 from ava.verbalize.pipeline import verbalize
 from tests.helpers import compose_verbalize
 
+REPO = Path(__file__).resolve().parents[2]  # spawned workers import tests.verbalize.poison from here
 LIGHT = ["vision=none", "ocr=none", "asr=none", "faces=none", "audio=none", "caption=none", "progress=false"]
 
 
@@ -49,6 +51,29 @@ def test_a_killed_worker_costs_one_row_and_the_rest_is_redone(tmp_path):
     assert time.monotonic() - t0 < 180
 
 
+@pytest.mark.slow
+def test_one_worker_killed_by_an_item_costs_one_row_not_the_run(tmp_path):
+    """executor.workers=1 (the default on CUDA) runs the items in a worker process, not in the driver: an item
+    that gets it killed costs one worker_died row naming it, and the command exits 0. Before, the driver itself
+    was killed (rc -9), on every rerun, without naming the item."""
+    for name, colour in (("a.png", "red"), ("b.png", "green"), ("poison.png", "blue")):
+        Image.new("RGB", (32, 32), colour).save(tmp_path / name)
+    ads = [{"id": "0", "media": ["a.png"]}, {"id": "1", "media": ["b.png", "poison.png"]},
+           {"id": "2", "media": ["b.png"]}, {"id": "3", "media": ["a.png"]}]
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "ava.verbalize", f"input={_write(tmp_path, ads)}", f"output_dir={out}",
+                           *LIGHT, "shard_size=2", "executor.workers=1",
+                           "+encoders.poison._target_=tests.verbalize.poison.KillOnPoison"],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = _rows(out)
+    assert rows[("1", 1)]["media_path"] == "poison.png" and rows[("1", 1)]["error_kind"] == "worker_died"
+    assert "on item 1 of manifest line 2" in proc.stdout + proc.stderr  # the warning names it too
+    assert [k for k, r in rows.items() if r["status"] != "ok"] == [("1", 1)] and len(rows) == 5
+    summary = json.loads((out / "verbalize_summary.json").read_text())
+    assert summary["error_kinds"] == {"worker_died": 1} and summary["items"]["ok"] == 4
+
+
 def test_workers_that_die_loading_the_encoders_stop_the_run_with_a_clear_error(tmp_path):
     Image.new("RGB", (32, 32), "red").save(tmp_path / "a.png")
     ads = [{"id": str(i), "media": ["a.png"]} for i in range(4)]
@@ -75,12 +100,12 @@ def test_a_second_run_on_the_same_output_dir_names_the_first(tmp_path):
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(OutputInUse, match=f"in use by PID {holder.pid} "):
-            verbalize(compose_verbalize([f"input={manifest}", f"output_dir={out}", *LIGHT, "executor.workers=1"]))
+            verbalize(compose_verbalize([f"input={manifest}", f"output_dir={out}", *LIGHT, "executor.workers=0"]))
         assert not (out / "verbalized").exists()  # nothing of the first run's was touched
     finally:
         holder.kill()
         holder.wait()
-    summary = verbalize(compose_verbalize([f"input={manifest}", f"output_dir={out}", *LIGHT, "executor.workers=1"]))
+    summary = verbalize(compose_verbalize([f"input={manifest}", f"output_dir={out}", *LIGHT, "executor.workers=0"]))
     assert summary["items"]["ok"] == 1  # the lock went with its holder (killed, not released)
 
 
@@ -91,7 +116,7 @@ def test_a_name_in_the_other_unicode_normal_form_is_found_and_noted(tmp_path, on
     ads = [{"id": "1", "media": [unicodedata.normalize(in_manifest, name), "naïve.png"]}]
     out = tmp_path / "out"
     summary = verbalize(compose_verbalize([f"input={_write(tmp_path, ads)}", f"output_dir={out}", *LIGHT,
-                                           "executor.workers=1"]))
+                                           "executor.workers=0"]))
     rows = _rows(out)
     assert rows[("1", 0)]["status"] == "ok"
     assert rows[("1", 0)]["notes"] == [f"unicode_name: not on disk as spelled in the manifest; found as {on_disk}"]
@@ -107,7 +132,7 @@ def test_animated_gif_text_on_a_later_frame_reaches_ocr_and_phash(tmp_path):
     out = tmp_path / "out"
     overrides = [o for o in LIGHT if o != "ocr=none"]
     verbalize(compose_verbalize([f"input={_write(tmp_path, [{'id': '1', 'media': ['ad.gif']}])}",
-                                 f"output_dir={out}", *overrides, "executor.workers=1"]))
+                                 f"output_dir={out}", *overrides, "executor.workers=0"]))
     row = _rows(out)[("1", 0)]
     assert row["status"] == "ok" and row["media_type"] == "video" and row["duration_s"] == pytest.approx(1.8)
     assert not row["blank"] and row["phash"] is not None
@@ -127,7 +152,7 @@ def test_eps_and_rotated_jpeg_through_the_stage(tmp_path, monkeypatch):
     Image.new("RGB", (640, 360), "blue").save(tmp_path / "phone.jpg", exif=exif)
     out = tmp_path / "out"
     summary = verbalize(compose_verbalize([f"input={_write(tmp_path, [{'id': '1', 'media': ['ad.jpg', 'phone.jpg']}])}",
-                                           f"output_dir={out}", *LIGHT, "executor.workers=1"]))
+                                           f"output_dir={out}", *LIGHT, "executor.workers=0"]))
     rows = _rows(out)
     assert rows[("1", 0)]["error_kind"] == "format_refused" and not (tmp_path / "gs-called").exists()
     assert (rows[("1", 1)]["width"], rows[("1", 1)]["height"]) == (360, 640)
@@ -151,7 +176,7 @@ def test_a_file_shared_by_200_ads_is_decoded_once_and_every_ad_keeps_its_row(tmp
     out = tmp_path / "out"
     t0 = time.monotonic()
     summary = verbalize(compose_verbalize([f"input={_write(tmp_path, ads)}", f"output_dir={out}",
-                                           *[o for o in LIGHT if o != "ocr=none"], "executor.workers=1"]))
+                                           *[o for o in LIGHT if o != "ocr=none"], "executor.workers=0"]))
     seconds = time.monotonic() - t0
     rows = _rows(out)
     assert calls == ["shared.png", "shared.png"]  # once for languages en, once for de; copy.png never decoded

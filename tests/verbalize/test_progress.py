@@ -7,7 +7,7 @@ from ava.verbalize.pipeline import verbalize
 from tests.helpers import compose_verbalize
 
 OFF = ["vision=none", "ocr=none", "asr=none", "audio=none", "faces=none", "colours=none", "phash=none",
-       "caption=none", "executor.workers=1"]
+       "caption=none", "executor.workers=0"]
 
 
 def test_count_records_counts_what_iter_jsonl_yields(tmp_path):

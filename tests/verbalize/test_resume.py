@@ -103,7 +103,7 @@ def test_rerun_after_weights_appear_redoes_the_shards_without_them(tmp_path, sam
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # "no weights" must not depend on this machine's network
     weights = tmp_path / "weights" / "clip.safetensors"
     cfg = compose_verbalize([f"input={sample_copy}", f"output_dir={tmp_path / 'out'}", "asr=none", "ocr=none",
-                             "shard_size=2", "progress=false", "executor.workers=1",
+                             "shard_size=2", "progress=false", "executor.workers=0",
                              "encoders.vision.model=ava-tiny-clip", f"encoders.vision.pretrained={weights}",
                              f"encoders.vision.config_path={tiny_clip_config}"])
     first = verbalize(cfg)
@@ -131,7 +131,7 @@ def test_other_weights_under_the_same_name_redo_the_shards(tmp_path, sample_copy
     weights = tmp_path / "clip.safetensors"
     weights.write_bytes(tiny_clip_weights.read_bytes())
     cfg = compose_verbalize([f"input={sample_copy}", f"output_dir={tmp_path / 'out'}", "asr=none", "ocr=none",
-                             "progress=false", "executor.workers=1", "encoders.vision.model=ava-tiny-clip",
+                             "progress=false", "executor.workers=0", "encoders.vision.model=ava-tiny-clip",
                              f"encoders.vision.pretrained={weights}",
                              f"encoders.vision.config_path={tiny_clip_config}"])
     verbalize(cfg)

@@ -17,7 +17,8 @@ split's content cheaply (file names, sizes and the first and last MiB of each), 
 token cache notices a different dataset.
 :class:`ShardWriter` and :class:`JsonlWriter` write atomically: temp files, renamed into place only when
 ``commit`` (``finish`` + ``publish``) is called, which then removes every earlier file of the split, plain and
-sharded.
+sharded. A publish renames several files; while it does, a marker ``DIR/.SPLIT.publishing`` exists, so a split
+whose publish was killed part way (new shards beside old ones) is refused by readers until it is written again.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ava.jsonl import LineError, iter_jsonl_stream
-from ava.runtime import temp_beside
+from ava.runtime import atomic_write_bytes, temp_beside
 
 SHARD_SUFFIX = ".jsonl.zst"
 # One zstd frame per 8 MiB of lines: the compressor sees a whole advertiser's samples at once (their repeated
@@ -52,6 +53,10 @@ def split_files(path: str | Path) -> list[Path]:
     Both at once raise :class:`DatasetError` (a build that stopped while replacing one with the other, or a
     hand-made file beside a build's shards)."""
     path = Path(path)
+    if (marker := _publishing(path)).exists():
+        raise DatasetError(f"{path.parent} holds a half-replaced split {path.name.removesuffix('.jsonl')!r}: a "
+                           f"python -m ava.build_dataset run stopped while renaming its new files into place "
+                           f"({marker.name} is left), so its files may mix two builds; rerun build_dataset")
     shards = _shards(path)
     if path.is_file() and shards:
         raise DatasetError(f"{path} and its shards {_shard_pattern(path)} ({len(shards)}) both exist, so which one "
@@ -71,6 +76,21 @@ def split_label(path: str | Path) -> str:
     """The split as a report names what it read: its one file, or ``DIR/SPLIT-NNNNN.jsonl.zst (K shards)``."""
     files = split_files(path)
     return str(files[0]) if len(files) == 1 else f"{_shard_pattern(Path(path))} ({len(files)} shards)"
+
+
+def _publishing(path: Path) -> Path:
+    """The marker a writer's publish leaves while it renames a split's files into place (gone once done)."""
+    return path.parent / f".{path.name.removesuffix('.jsonl')}.publishing"
+
+
+@contextlib.contextmanager
+def _replacing(path: Path) -> Iterator[None]:
+    """Rename a split's new files into place inside this block: a kill part way leaves the marker, which
+    readers refuse (:func:`split_files`) until a writer publishes the split whole."""
+    marker = _publishing(path)
+    atomic_write_bytes(marker, b"")
+    yield
+    marker.unlink()
 
 
 def _shard_pattern(path: Path) -> Path:
@@ -165,11 +185,12 @@ class JsonlWriter:
         """Rename the finished temp file into place; remove the split's earlier shards."""
         dst = self.out / f"{self.split}.jsonl"
         old = _earlier_files(dst)
-        os.replace(self.tmp, dst)
-        self.tmp = None
-        for stale in old:
-            if stale != dst:
-                stale.unlink(missing_ok=True)
+        with _replacing(dst):
+            os.replace(self.tmp, dst)
+            self.tmp = None
+            for stale in old:
+                if stale != dst:
+                    stale.unlink(missing_ok=True)
         return [dst]
 
     def abort(self) -> None:
@@ -274,11 +295,12 @@ class ShardWriter:
         return them."""
         old = _earlier_files(self.out / f"{self.split}.jsonl")
         final = [self.out / f"{self.split}-{i:05d}{SHARD_SUFFIX}" for i in range(len(self.temps))]
-        for tmp, dst in zip(self.temps, final, strict=True):
-            os.replace(tmp, dst)
-        for stale in old:
-            if stale not in final:
-                stale.unlink(missing_ok=True)
+        with _replacing(self.out / f"{self.split}.jsonl"):
+            for tmp, dst in zip(self.temps, final, strict=True):
+                os.replace(tmp, dst)
+            for stale in old:
+                if stale not in final:
+                    stale.unlink(missing_ok=True)
         self.temps = []
         return final
 

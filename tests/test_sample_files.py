@@ -88,6 +88,35 @@ def test_a_split_held_both_ways_is_refused_and_a_missing_one_named(tmp_path):
     assert f"neither {tmp_path / 'train.jsonl'} nor its shards {tmp_path / 'train-NNNNN.jsonl.zst'}" in msg
 
 
+def test_a_publish_killed_part_way_is_refused_until_written_again(tmp_path, monkeypatch):
+    """Three old shards replaced by two new ones, the process killed after the first rename: shard 0 new, shards
+    1 and 2 old. Readers refuse the mix, naming it; the next commit publishes the split whole."""
+    _commit(tmp_path, "jsonl.zst", _lines(6))
+    import ava.sample_files as sample_files
+
+    real, renames = sample_files.os.replace, []
+
+    def killed_after_one(src, dst):
+        if renames:
+            raise KeyboardInterrupt  # as a SIGINT/SIGTERM between two renames
+        renames.append(dst)
+        real(src, dst)
+
+    monkeypatch.setattr(sample_files.os, "replace", killed_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        _commit(tmp_path, "jsonl.zst", [line.replace('"s', '"new') for line in _lines(4)])
+    monkeypatch.setattr(sample_files.os, "replace", real)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".val.publishing", "val-00000.jsonl.zst",
+                                                          "val-00001.jsonl.zst", "val-00002.jsonl.zst"]
+    with pytest.raises(DatasetError, match=r"half-replaced split 'val'.*\.val\.publishing.*rerun build_dataset"):
+        split_files(tmp_path / "val.jsonl")
+    with pytest.raises(DatasetError, match="half-replaced"):
+        list(iter_sample_lines(tmp_path / "val.jsonl"))
+    _commit(tmp_path, "jsonl.zst", _lines(4))
+    assert [obj["id"] for _, _, obj in iter_sample_lines(tmp_path / "val.jsonl")] == ["s0", "s1", "s2", "s3"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["val-00000.jsonl.zst", "val-00001.jsonl.zst"]
+
+
 @pytest.mark.parametrize("fmt", ["jsonl", "jsonl.zst"])
 def test_a_failed_write_publishes_nothing(tmp_path, fmt):
     (tmp_path / "train.jsonl").write_text("old\n")

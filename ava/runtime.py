@@ -123,20 +123,34 @@ def write_jsonl(path: str | Path, rows: Iterable[Any]) -> None:
     atomic_write_bytes(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode())
 
 
+class LinkRefused(OSError):
+    """A symbolic link where a file of this run's was to be opened for writing (planted in a shared folder)."""
+
+
+def open_nofollow(path: str | Path, flags: int, mode: int = 0o666) -> int:
+    """``os.open`` with ``O_NOFOLLOW``, for files a run writes in place (appends, repairs): a symbolic link at
+    ``path`` raises :class:`LinkRefused` naming it and its target, which is never opened."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW, mode)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise LinkRefused(errno.ELOOP, f"{path} is a symbolic link (to {os.readlink(path)}), not a file of this "
+                          "run's; it is not written through: remove it (its target is left alone)") from None
+
+
 def append_jsonl(path: str | Path, rows: Iterable[Any]) -> None:
     """Append one JSON object a line to a log of our own (NaN stays NaN), never through a symlink: a link
     planted at ``path`` (a shared ``output_dir``) is replaced by a regular file, and that is announced."""
     data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
     try:
-        fd = os.open(path, flags, 0o666)
-    except OSError as exc:
-        if exc.errno != errno.ELOOP:
-            raise
+        fd = open_nofollow(path, flags)
+    except LinkRefused:
         log.warning("%s is a symbolic link (to %s); replaced by a regular file, the link's target is left alone",
                     path, os.readlink(path))
         os.unlink(path)
-        fd = os.open(path, flags | os.O_EXCL, 0o666)
+        fd = open_nofollow(path, flags | os.O_EXCL)
     with os.fdopen(fd, "ab") as fh:
         fh.write(data)
 

@@ -45,7 +45,7 @@ from ava.fetch.store import ADS_FILE, ad_key, repair_tail
 from ava.fetch.token import install_redaction, read_token, redact, remove_redaction
 from ava.jsonl import LineError, iter_jsonl
 from ava.lock import output_lock
-from ava.runtime import atomic_open, check_output_dir, sha256_file, temp_beside, write_json
+from ava.runtime import atomic_open, check_output_dir, open_nofollow, sha256_file, temp_beside, write_json
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +238,7 @@ def _media(cfg: DictConfig, out: Path, ads_path: Path, token: str, browser: Brow
         key = ad_key(rec)
         if key not in done:
             todo.append((key, rec.get("ad_snapshot_url")))
-    status_fh = (out / STATUS_FILE).open("ab")
+    status_fh = os.fdopen(open_nofollow(out / STATUS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "ab")
     try:
         for key, url in tqdm(todo, desc="media", unit="ad", disable=not cfg.progress):
             while True:

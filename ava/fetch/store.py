@@ -17,6 +17,7 @@ from typing import Any
 
 from ava.jsonl import LineError, iter_jsonl
 from ava.manifest import normalise_record
+from ava.runtime import open_nofollow
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def repair_tail(path: Path) -> int:
     """Cut a last line that has no newline (a write cut short); return the bytes removed."""
     if not path.exists() or path.stat().st_size == 0:
         return 0
-    with path.open("rb+") as fh:
+    with os.fdopen(open_nofollow(path, os.O_RDWR), "rb+") as fh:  # a planted link is refused, not cut
         size = fh.seek(0, os.SEEK_END)
         fh.seek(size - 1)
         if fh.read(1) == b"\n":
@@ -79,7 +80,7 @@ class AdStore:
             log.warning("%s: %d lines are not JSON objects (first: line %d); kept as they are",
                         self.path, len(self.bad_lines), self.bad_lines[0])
         self.existing = len(self.keys)
-        self.fh = self.path.open("ab")
+        self.fh = os.fdopen(open_nofollow(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "ab")
 
     def add(self, records: list[dict[str, Any]]) -> tuple[int, int]:
         """Append the records not seen before, in one write, flushed to disk: (added, duplicates dropped)."""

@@ -12,6 +12,7 @@ from ava.fetch.api import Client, ParameterError
 from ava.fetch.crawl import fetch_ads
 from ava.fetch.store import ad_key
 from ava.lock import OutputInUse, output_lock
+from ava.runtime import LinkRefused
 from tests.fetch.helpers import TOKEN, compose_fetch, make_ads, read_ads, real_ads
 
 from .standin import Fault
@@ -254,6 +255,21 @@ def test_a_second_run_on_the_folder_stops_naming_the_holder(tmp_path, standin, t
     with output_lock(tmp_path, "ava.verbalize"), pytest.raises(OutputInUse, match=f"in use by PID {os.getpid()} "):
         fetch_ads(compose_fetch(tmp_path, standin.base_url))
     assert standin.requests == [] and not (tmp_path / "ads.jsonl").exists()
+
+
+@pytest.mark.parametrize("cut", [False, True])
+def test_an_ads_file_planted_as_a_symlink_is_refused_not_appended_through(tmp_path, standin, token_env, cut):
+    """ads.jsonl as a link to someone's file: neither appended to nor cut (a last line without a newline is
+    what a rerun cuts from its own file)."""
+    standin.records = make_ads(5)
+    out, victim = tmp_path / "out", tmp_path / "victim.jsonl"
+    out.mkdir()
+    victim.write_bytes(b'{"id": "theirs"}\n' + (b'{"id": "half' if cut else b""))
+    before = victim.read_bytes()
+    (out / "ads.jsonl").symlink_to(victim)
+    with pytest.raises(LinkRefused, match=r"ads\.jsonl is a symbolic link \(to .*victim\.jsonl\)"):
+        fetch_ads(compose_fetch(out, standin.base_url))
+    assert victim.read_bytes() == before and standin.requests == []
 
 
 def test_a_lock_file_planted_as_a_symlink_is_refused_not_followed(tmp_path, standin, token_env):

@@ -21,6 +21,7 @@ from PIL import Image
 from ava.fetch.browser import Candidate, Rendered, pick
 from ava.fetch.media import download, fetch_media, page_status
 from ava.lock import OutputInUse, output_lock
+from ava.runtime import LinkRefused
 from tests.fetch.helpers import SAMPLES, compose_fetch, needs_chromium, page, read_ads
 
 
@@ -240,3 +241,15 @@ def test_the_media_step_takes_the_folder_lock(tmp_path, standin, token_env):
     with output_lock(tmp_path, "python -m ava.fetch"), pytest.raises(OutputInUse, match=f"PID {os.getpid()} "):
         fetch_media(media_cfg(tmp_path, standin.base_url), browser=browser)
     assert browser.urls == [] and read_ads(tmp_path / "ads.jsonl") == ads
+
+
+def test_a_status_file_planted_as_a_symlink_is_refused_not_appended_through(tmp_path, standin, token_env):
+    ads = [{"id": "1", "ad_snapshot_url": f"{standin.base_url}/render_ad/?id=1"}]
+    (tmp_path / "ads.jsonl").write_text(json.dumps(ads[0]) + "\n")
+    victim = tmp_path.parent / f"{tmp_path.name}-victim.jsonl"
+    victim.write_bytes(b'{"id": "theirs"}\n{"id": "cut')
+    (tmp_path / "media_status.jsonl").symlink_to(victim)
+    browser = ScriptedBrowser([Rendered(200, "Vote yes")])
+    with pytest.raises(LinkRefused, match=r"media_status\.jsonl is a symbolic link"):
+        fetch_media(media_cfg(tmp_path, standin.base_url), browser=browser)
+    assert victim.read_bytes() == b'{"id": "theirs"}\n{"id": "cut' and browser.urls == []

@@ -15,6 +15,7 @@ number) in the summary.
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -28,16 +29,15 @@ from ava.encoders.base import resolve_encoders
 from ava.jsonl import count_records
 from ava.lock import output_lock
 from ava.manifest import iter_manifest
-from ava.runtime import check_output_dir, peak_rss_mb, pick_device, write_json
+from ava.runtime import check_output_dir, peak_rss_mb, pick_device, scratch_dir, write_json
 from ava.verbalize.executors import Work
 from ava.verbalize.shards import Plan, settings_key
 from ava.verbalize.shared import SharedFiles
-from ava.verbalize.shared import remove as remove_shared
 
 log = logging.getLogger(__name__)
 # encoders that run on torch (when their weights resolved): only then is torch imported to choose the device
 TORCH_ENCODERS = ("ava.encoders.clip.", "ava.encoders.caption.")
-SHARED_FILES = ".shared-files.sqlite"  # in the shard folder, for the length of a run (ava/verbalize/shared.py)
+SHARED_SCRATCH = "ava-verbalize-shared-"  # the run's shared rows: a scratch folder under the temp dir (shared.py)
 
 
 def bundled_samples() -> Path:
@@ -63,17 +63,15 @@ def _verbalize(cfg: DictConfig, manifest: Path, out_dir: Path, t0: float) -> dic
     torch_runs = any(r.config["_target_"].startswith(TORCH_ENCODERS) for r in encoders)
     device = pick_device(cfg.device, torch_runs=torch_runs)
     shards = -(-count_records(manifest) // int(cfg.shard_size)) if cfg.progress else None  # the bar's total
-    shared, rows = shard_dir / SHARED_FILES, int(cfg.shared_cache_rows)
-    shard_dir.mkdir(parents=True, exist_ok=True)
-    remove_shared(shared)  # a killed run's
-    if rows > 0:
-        SharedFiles.create(shared)
-    work = Work(manifest.resolve().parent, cfg.media, encoders, device, bool(cfg.progress), shards,
-                shared if rows > 0 else None, rows, settings)
-    try:
+    rows = int(cfg.shared_cache_rows)
+    # the run's shared rows live for one run, on local disk (ava/verbalize/shared.py says why)
+    with scratch_dir(tempfile.gettempdir(), SHARED_SCRATCH) as scratch:
+        shared = scratch / "shared-files.sqlite" if rows > 0 else None
+        if shared is not None:
+            SharedFiles.create(shared)
+        work = Work(manifest.resolve().parent, cfg.media, encoders, device, bool(cfg.progress), shards, shared,
+                    rows, settings)
         processed = instantiate(cfg.executor).run(plan.jobs(), work)
-    finally:
-        remove_shared(shared)  # it lives for one run (ava/verbalize/shared.py says why)
     summary = summarise(plan, manifest, out_dir, {r.key: r.weights.name for r in encoders}, device,
                         processed, t0)
     write_json(out_dir / "verbalize_summary.json", summary)

@@ -1,24 +1,32 @@
 """python -m ava.verbalize: a file shared by many ads is decoded and encoded once per run, and every ad keeps its row.
 
-The rows made so far are kept in one SQLite file for the whole run, ``verbalized/.shared-files.sqlite``
+The rows made so far are kept in one SQLite file for the whole run, ``shared-files.sqlite`` in a scratch folder
 (:class:`SharedFiles`), so every worker process of ``executor=local`` (and the Ray executor's driver) finds
 what any other has made: the same bytes under any name, in ads with equal values of the record fields the
 encoders read (:data:`~ava.encoders.base.RECORD_FIELDS`), under the run's settings (``shards.settings_key``:
 media settings and encoders as resolved), are made into a row once; every other ad gets a copy
 (:func:`copy_row`) with its own ids, path and a ``shared_file`` note naming the ad the row was made for.
 
-The file lives for one run: the pipeline creates it fresh (removing one a killed run left) and removes it when
-the executor returns, so a copy never names an ad of another run's manifest and ``retry_failed=true`` never gets
-back the error rows it is meant to redo. WAL mode and a busy timeout let the workers read while one writes;
-rows are stored as zlib-compressed JSON (no pickles: nothing in the file is run), at most ``shared_cache_rows``
-of them, the oldest dropped first. Two workers that meet the same file at the same moment may both make it
-into a row (work done twice, bounded by the number of workers); each ad still gets a row made from its file.
+The file lives for one run, in a private scratch folder under the system's temp dir (local disk: SQLite's WAL
+needs shared memory and locks that network file systems under an ``output_dir`` may not give), flock-held while
+the run goes on and removed when the executor returns; one a killed run left is removed by the next run. So a
+copy never names an ad of another run's manifest and ``retry_failed=true`` never gets back the error rows it is
+meant to redo. WAL mode and a busy timeout let the workers read while one writes; rows are stored as
+zlib-compressed JSON (no pickles: nothing in the file is run), at most ``shared_cache_rows`` of them, the oldest
+dropped first. Two workers that meet the same file at the same moment may both make it into a row (work done
+twice, bounded by the number of workers); each ad still gets a row made from its file.
+
+Only what the file's bytes decide is kept for the run: ok rows and the errors in :data:`SHARED_ERRORS`. A
+``timeout``, an ``unreadable`` read or an encoder's ``internal`` error may not happen again, so it is not
+kept (only the items of the same file held back in the same shard get a copy). The cache is a speed-up: when
+SQLite fails (a full temp disk, a lock), the process warns once and goes on without it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import sqlite3
 import zlib
 from pathlib import Path
@@ -29,7 +37,12 @@ from ava.manifest import Ad, MediaPathError, resolve_media
 from ava.runtime import sha256_file
 from ava.verbalize.rows import UNICODE_NOTE, unicode_note
 
-BUSY_TIMEOUT_S = 60.0  # how long a worker waits for another's write before giving up (raises)
+BUSY_TIMEOUT_S = 60.0  # how long a worker waits for another's write before giving up (then: no sharing)
+# errors the file's bytes decide, so the same bytes give them again: kept for the run. worker_died is kept too, so a
+# file that kills its worker costs one worker, not one per ad (retry_failed=true redoes every copy).
+SHARED_ERRORS = frozenset({"empty_file", "not_media", "format_refused", "too_large", "corrupt_image",
+                           "decode_failed", "worker_died"})
+log = logging.getLogger(__name__)
 
 
 class SharedFiles:
@@ -40,7 +53,18 @@ class SharedFiles:
         self.settings = hashlib.sha256(settings.encode()).hexdigest()
         self.db = None
         if path is not None and size > 0:
-            self.db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)  # autocommit
+            try:
+                self.db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)  # autocommit
+            except sqlite3.Error as exc:
+                self._off(exc)
+
+    def _off(self, exc: Exception) -> None:
+        """Go on without sharing in this process (the cache only saves work), said once."""
+        log.warning("shared-file rows are off in this process (%s: %s): a file shared by many ads is decoded "
+                    "for each of them here", type(exc).__name__, exc)
+        if self.db is not None:
+            self.db.close()
+        self.db = None
 
     @staticmethod
     def create(path: Path) -> None:
@@ -71,29 +95,34 @@ class SharedFiles:
         """The row made for ``key`` in this run (by any process), or None."""
         if self.db is None:
             return None
-        found = self.db.execute("SELECT row FROM rows WHERE key = ?", (key,)).fetchone()
+        try:
+            found = self.db.execute("SELECT row FROM rows WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as exc:
+            self._off(exc)
+            return None
         return json.loads(zlib.decompress(found[0])) if found else None
 
     def put(self, key: str, row: dict[str, Any]) -> None:
         """Keep ``row`` for ``key`` (a row another process stored first is kept instead) and drop the oldest
         rows past ``size``."""
-        if self.db is None:
+        if self.db is None or not (row["status"] == "ok" or row["error_kind"] in SHARED_ERRORS):
             return
-        blob = zlib.compress(json.dumps(row, default=_plain).encode())
-        with self.db:  # one transaction: the insert and the eviction
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.execute("INSERT OR IGNORE INTO rows (key, row) VALUES (?, ?)", (key, blob))
-            self.db.execute("DELETE FROM rows WHERE id <= (SELECT MAX(id) FROM rows) - ?", (self.size,))
+        try:
+            blob = zlib.compress(json.dumps(row, default=_plain).encode())
+        except TypeError as exc:  # a value an encoder added that JSON cannot hold: this row is not shared
+            log.debug("row of %s not shared: %s", row["media_path"], exc)
+            return
+        try:
+            with self.db:  # one transaction: the insert and the eviction
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.execute("INSERT OR IGNORE INTO rows (key, row) VALUES (?, ?)", (key, blob))
+                self.db.execute("DELETE FROM rows WHERE id <= (SELECT MAX(id) FROM rows) - ?", (self.size,))
+        except sqlite3.Error as exc:
+            self._off(exc)
 
     def close(self) -> None:
         if self.db is not None:
             self.db.close()
-
-
-def remove(path: Path) -> None:
-    """Remove the shared rows' file and SQLite's files beside it."""
-    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-        p.unlink(missing_ok=True)
 
 
 def _plain(value: Any) -> Any:
@@ -105,13 +134,16 @@ def _plain(value: Any) -> Any:
 
 def copy_row(first: dict[str, Any], ad: Ad, index: int, path: Path) -> dict[str, Any]:
     """``first`` (a row made from the same file) as ``ad``'s item ``index`` found at ``path``: its own ids,
-    manifest line, media index and path, its own ``unicode_name`` note, and a ``shared_file`` note."""
+    manifest line, media index and path, its own ``unicode_name`` note, and a ``shared_file`` note; an error's
+    message (which may name the first item's file) says whose it was."""
     row = dict(first, ad_id=ad.id, manifest_line=ad.line, media_index=index, media_path=ad.media[index])
     notes = [n for n in first["notes"] or [] if not n.startswith(f"{UNICODE_NOTE}:")]  # about its path, not its file
     if (note := unicode_note(ad.media[index], path)) is not None:
         notes.append(note)
-    row["notes"] = [*notes, f"shared_file: the same file as ad {first['ad_id']} item {first['media_index']} "
-                            f"(line {first['manifest_line']}), decoded once"]
+    whose = f"ad {first['ad_id']} item {first['media_index']} (line {first['manifest_line']})"
+    row["notes"] = [*notes, f"shared_file: the same file as {whose}, whose row this is: not decoded again"]
+    if first["status"] == "error":
+        row["error"] = f"the same file as {whose}, {first['media_path']}: {first['error']}"
     return row
 
 

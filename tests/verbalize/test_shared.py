@@ -2,6 +2,7 @@
 every ad keeps its own row, equal to the row a run without sharing makes, and the rows' store stays bounded."""
 
 import json
+import tempfile
 import unicodedata
 
 import numpy as np
@@ -11,7 +12,7 @@ from PIL import Image, ImageDraw
 
 from ava.manifest import Ad
 from ava.verbalize.pipeline import verbalize
-from ava.verbalize.shared import SharedFiles
+from ava.verbalize.shared import SharedFiles, copy_row
 from tests.helpers import compose_verbalize
 
 LIGHT = ["vision=none", "ocr=none", "asr=none", "faces=none", "audio=none", "caption=none", "progress=false"]
@@ -30,7 +31,7 @@ def _content(row):
 
 
 @pytest.mark.slow
-def test_a_file_shared_across_shards_and_workers_is_decoded_at_most_once_per_worker(tmp_path):
+def test_a_file_shared_across_shards_and_workers_is_decoded_at_most_once_per_worker(tmp_path, monkeypatch):
     """24 ads on one file in 12 shards, 2 workers, and an item that kills its worker in the first shard, so the pool
     is restarted and the shard rerun in a fresh worker: the file is still decoded at most twice in all (each of the
     first two workers may meet it before the other has stored its row); a cache per process decoded it again in
@@ -46,6 +47,7 @@ def test_a_file_shared_across_shards_and_workers_is_decoded_at_most_once_per_wor
                                     "other.png" if i == 5 else name]} for i in range(24)]
     ads[1]["media"].append("poison.png")
     (tmp_path / "ads.jsonl").write_text("".join(json.dumps(a) + "\n" for a in ads))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the run's shared rows go
     base = [f"input={tmp_path / 'ads.jsonl'}", *LIGHT, "shard_size=2",
             "+encoders.poison._target_=tests.verbalize.poison.KillOnPoison"]
     verbalize(compose_verbalize([*base, f"output_dir={tmp_path / 'on'}", "executor.workers=2"]))
@@ -65,14 +67,15 @@ def test_a_file_shared_across_shards_and_workers_is_decoded_at_most_once_per_wor
     assert [n for n in on[("0", 0)]["notes"] if n.startswith("unicode_name")] == [
         "unicode_name: not on disk as spelled in the manifest; found as NFC"]
     assert not any(n.startswith("unicode_name") for k, r in on.items() if k != ("0", 0) for n in r["notes"])
-    assert not list((tmp_path / "on" / "verbalized").glob(".shared-files*"))  # removed at the end of the run
+    assert not list(tmp_path.glob("ava-verbalize-shared-*"))  # removed at the end of the run
 
 
 def test_shared_rows_are_bounded_and_the_first_stored_wins(tmp_path):
     path = tmp_path / "shared.sqlite"
     SharedFiles.create(path)
     a, b = SharedFiles(path, "settings", size=2), SharedFiles(path, "settings", size=2)  # two workers
-    row = {"ad_id": "1", "embedding": np.float32([0.25, -1.5]).tolist(), "faces": np.int32(2), "notes": []}
+    row = {"ad_id": "1", "embedding": np.float32([0.25, -1.5]).tolist(), "faces": np.int32(2), "notes": [],
+           "status": "ok", "error_kind": None}
     a.put("k1", row)
     b.put("k1", {**row, "ad_id": "2"})  # the same file, made again by another worker: the first row stays
     assert b.get("k1") == {**row, "faces": 2}
@@ -95,3 +98,33 @@ def test_the_key_is_the_content_the_record_fields_and_the_settings(tmp_path):
                                                        tmp_path)[0] != key
     assert shared.key(Ad(4, {"media": ["missing.png"]}), 0, tmp_path) is None
     assert SharedFiles(None, "settings", 10).key(Ad(1, {"media": ["a.png"]}), 0, tmp_path) is None  # off
+
+
+def test_only_errors_the_bytes_decide_are_kept_and_a_copy_says_whose_error_it_is(tmp_path):
+    path = tmp_path / "shared.sqlite"
+    SharedFiles.create(path)
+    shared = SharedFiles(path, "settings", size=10)
+    first = {"ad_id": "1", "manifest_line": 1, "media_index": 0, "media_path": "a.png", "status": "error",
+             "notes": [], "error_kind": "empty_file", "error": "zero-byte file: a.png"}
+    shared.put("empty", first)
+    for kind in ("timeout", "unreadable", "internal"):  # may not happen again: not kept for the run
+        shared.put(kind, {**first, "error_kind": kind})
+        assert shared.get(kind) is None
+    copy = copy_row(shared.get("empty"), Ad(7, {"id": "2", "media": ["b.png"]}), 0, tmp_path / "b.png")
+    assert (copy["ad_id"], copy["manifest_line"], copy["media_path"]) == ("2", 7, "b.png")
+    assert copy["error"] == "the same file as ad 1 item 0 (line 1), a.png: zero-byte file: a.png"
+    assert copy["notes"] == ["shared_file: the same file as ad 1 item 0 (line 1), whose row this is: not decoded "
+                             "again"]
+
+
+def test_a_failing_store_turns_sharing_off_with_a_warning(tmp_path, caplog):
+    path = tmp_path / "shared.sqlite"
+    SharedFiles.create(path)
+    shared = SharedFiles(path, "settings", size=10)
+    shared.db.execute("DROP TABLE rows")  # what a broken or vanished store looks like to a worker
+    row = {"ad_id": "1", "status": "ok", "error_kind": None, "notes": []}
+    shared.put("k", row)
+    assert shared.db is None and shared.get("k") is None
+    assert "shared-file rows are off in this process" in caplog.text
+    unopenable = SharedFiles(tmp_path / "no" / "such" / "dir.sqlite", "settings", size=10)
+    assert unopenable.db is None and unopenable.get("k") is None

@@ -124,9 +124,16 @@ def iter_sample_lines(path: str | Path, allow_nan: bool = False
                       ) -> Iterator[tuple[Path, int, Any | LineError]]:
     """``(file, line number, object | LineError)`` for every non-blank line of the split ``path`` names."""
     for file in split_files(path):
-        with _open(file) as fh:
-            for line_no, obj in iter_jsonl_stream(fh, allow_nan):
-                yield file, line_no, obj
+        line_no = 0
+        try:
+            with _open(file) as fh:
+                for line_no, obj in iter_jsonl_stream(fh, allow_nan):
+                    yield file, line_no, obj
+        except OSError as exc:  # a shard cut short (a partial copy) or corrupt: zstd's error names no file
+            if not file.name.endswith(".zst"):
+                raise
+            raise DatasetError(f"{file}: cannot be decompressed after line {line_no} ({exc}): the shard is cut "
+                               "short or corrupt; copy it again or rebuild the dataset") from None
 
 
 def fingerprint(path: str | Path) -> str:

@@ -144,3 +144,11 @@ def test_fingerprint_follows_content(tmp_path):
     (tmp_path / "train.jsonl").write_text("\n".join(_lines(4)) + "\n")
     assert fingerprint(tmp_path / "train.jsonl") != a
     assert fingerprint(tmp_path / "missing.jsonl") != a
+
+
+def test_a_shard_cut_short_is_named_with_its_last_good_line(tmp_path):
+    [shard] = _commit(tmp_path, "jsonl.zst", _lines(50), shard_samples=100)
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])  # a partial copy
+    with pytest.raises(DatasetError, match=r"val-00000\.jsonl\.zst: cannot be decompressed after line \d+ .*cut "
+                                           r"short or corrupt"):
+        list(iter_sample_lines(tmp_path / "val.jsonl"))

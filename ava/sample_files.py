@@ -90,7 +90,15 @@ def _replacing(path: Path) -> Iterator[None]:
     marker = _publishing(path)
     atomic_write_bytes(marker, b"")
     yield
-    marker.unlink()
+    marker.unlink(missing_ok=True)
+
+
+def publish_together(writers: dict[str, JsonlWriter | ShardWriter]) -> dict[str, list[Path]]:
+    """Publish finished writers of one dataset, ``{split: writer}``: every split's marker is left first, so a
+    kill after one split is published leaves the later ones refused, not an earlier build's beside a new one."""
+    for writer in writers.values():
+        atomic_write_bytes(_publishing(writer.out / f"{writer.split}.jsonl"), b"")
+    return {split: writer.publish() for split, writer in writers.items()}
 
 
 def _shard_pattern(path: Path) -> Path:

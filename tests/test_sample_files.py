@@ -15,6 +15,7 @@ from ava.sample_files import (
     iter_sample_lines,
     missing_split,
     open_writer,
+    publish_together,
     split_files,
 )
 
@@ -152,3 +153,18 @@ def test_a_shard_cut_short_is_named_with_its_last_good_line(tmp_path):
     with pytest.raises(DatasetError, match=r"val-00000\.jsonl\.zst: cannot be decompressed after line \d+ .*cut "
                                            r"short or corrupt"):
         list(iter_sample_lines(tmp_path / "val.jsonl"))
+
+
+def test_a_kill_between_two_splits_leaves_the_later_one_refused(tmp_path, monkeypatch):
+    """train published, val not yet: val (the earlier build's) must not be read beside the new train."""
+    _commit(tmp_path, "jsonl.zst", _lines(2))  # an earlier build's val
+    writers = {s: open_writer(tmp_path, s, "jsonl.zst", 10, 3) for s in ("train", "val")}
+    for w in writers.values():
+        w.write(_lines(1)[0])
+        w.finish()
+    monkeypatch.setattr(writers["val"], "publish", lambda: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        publish_together(writers)
+    assert len(split_files(tmp_path / "train.jsonl")) == 1  # published whole
+    with pytest.raises(DatasetError, match="half-replaced split 'val'"):
+        split_files(tmp_path / "val.jsonl")

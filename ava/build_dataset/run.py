@@ -39,6 +39,7 @@ from ava.build_dataset.regions import RegionRanker
 from ava.build_dataset.split import assign_splits
 from ava.build_dataset.stats import write_outputs
 from ava.build_dataset.tasks.base import Context, Generator, ItemFacts, PoolEntry, item_facts, unit_hash
+from ava.lock import output_lock
 from ava.manifest import Limits
 from ava.populations import COUNTRY_TABLE, US_TABLE, load_codes, load_population
 from ava.runtime import (
@@ -52,7 +53,7 @@ from ava.runtime import (
     terminate_as_exit,
 )
 from ava.sample import target_label
-from ava.sample_files import JsonlWriter, ShardWriter, open_writer
+from ava.sample_files import JsonlWriter, ShardWriter, open_writer, publish_together
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "val")
@@ -160,7 +161,7 @@ def _generate(cfg: DictConfig, items: _Items, pool: list[PoolEntry], out: Path, 
         for s in SPLITS:
             files[s].abort()
         raise
-    written = {s: files[s].publish() for s in SPLITS}
+    written = publish_together(files)  # a kill between the splits leaves the later one refused, not stale
     return per_task, targets, ctx.skipped, _files_summary(str(fmt.format), written, files)
 
 
@@ -228,7 +229,8 @@ def build_dataset(cfg: DictConfig) -> dict[str, Any]:
     issues, counts, errors, unknown_regions = Issues(), Counter(), [], Counter()
     # the verbalizer's rows go to SQLite in a scratch folder: removed on exit, on SIGTERM and (when the run was
     # killed) by the next start; a full disk is reported as such (not as a bad input)
-    with _disk_full_named(out), scratch_dir(out, WORK_PREFIX) as work:
+    # one build an output_dir at a time: two would interleave their shards' renames
+    with output_lock(out, "python -m ava.build_dataset"), _disk_full_named(out), scratch_dir(out, WORK_PREFIX) as work:
         items = _Items(cfg, work, counts, errors)
         try:
             # counting pass: every item built once; its behaviour issues and facts are recorded here only

@@ -1,10 +1,13 @@
 """Helpers shared by the build_dataset tests: the composed config, the behaviour config as
 conf/build_dataset.yaml gives it, and a textbook word-level Levenshtein (the output reader is
-tests.helpers.read_split)."""
+tests.helpers.read_split), and what a build left behind in its folder."""
+
+from pathlib import Path
 
 from hydra import compose, initialize_config_module
 
 from ava.build_dataset.behaviour import BehaviourConfig
+from ava.lock import LOCK_NAME
 
 
 def cfg_for(tmp_path, manifest, verbalized=None, dedup=None, out="out", extra=()):
@@ -33,3 +36,9 @@ def reference_levenshtein(x, y):
             cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (wx != wy)))
         prev = cur
     return prev[-1]
+
+
+def leftovers(folder) -> list[str]:
+    """The hidden files and folders a build left in ``folder`` (temp files, scratch), besides its lock file, which
+    stays by design (ava/lock.py)."""
+    return sorted(p.name for p in Path(folder).iterdir() if p.name.startswith(".") and p.name != LOCK_NAME)

@@ -12,7 +12,7 @@ from ava.build_dataset.items import VerbalizedInputError
 from ava.build_dataset.run import build_dataset
 from ava.build_dataset.synthetic import ad, write_manifest, write_verbalized
 from ava.manifest import normalise_record
-from tests.build_dataset.helpers import cfg_for
+from tests.build_dataset.helpers import cfg_for, leftovers
 from tests.helpers import read_split
 
 BCFG = BehaviourConfig(age_buckets=("25-34",), genders=("female", "male"), best_gender_from=("female", "male"),
@@ -42,7 +42,7 @@ def test_scalar_fields_keep_every_ad_and_leave_no_temp_file(tmp_path):
     assert {s["meta"]["source"]["ad_ids"][0] for s in rows} == {"good1", "n", "t", "s", "good2"}
     text = "\n".join(m["content"] for s in rows if s["meta"]["source"]["ad_ids"] == ["s"] for m in s["messages"])
     assert "Hello world" in text and "H | e" not in text and "H\ne" not in text
-    assert not [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+    assert not leftovers(tmp_path / "out")
 
 
 def test_failed_generation_leaves_no_temp_files(tmp_path, monkeypatch):
@@ -56,7 +56,7 @@ def test_failed_generation_leaves_no_temp_files(tmp_path, monkeypatch):
     monkeypatch.setattr(run, "target_label", boom)
     with pytest.raises(TypeError, match="a generator broke"):
         build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl"))
-    assert not list((tmp_path / "out").glob(".*"))  # no temp file, no scratch folder
+    assert not leftovers(tmp_path / "out")  # no temp file, no scratch folder
     assert not list((tmp_path / "out").glob("*.jsonl*"))  # no split in either form
 
 

@@ -13,8 +13,9 @@ import pytest
 
 from ava.build_dataset.run import WORK_PREFIX, build_dataset
 from ava.build_dataset.synthetic import ad, random_ads, write_manifest, write_verbalized
+from ava.lock import OutputInUse, output_lock
 from ava.runtime import DiskFullError
-from tests.build_dataset.helpers import cfg_for
+from tests.build_dataset.helpers import cfg_for, leftovers
 
 COMMAND = [sys.executable, "-m", "ava.build_dataset", "dedup=null", "dataset_tasks.generators.ts.enabled=false",
            "dataset_tasks.generators.tc.enabled=false"]
@@ -43,7 +44,8 @@ def test_symlinks_planted_in_output_dir_are_never_written_through(tmp_path, fmt,
         assert (out / name).is_file() and not (out / name).is_symlink(), name
     assert not os.path.lexists(out / other)
     assert (out / "build_summary.png").read_bytes().startswith(b"\x89PNG")
-    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".train.jsonl.tmp", ".val.jsonl.tmp"]
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".lock", ".train.jsonl.tmp",
+                                                                               ".val.jsonl.tmp"]
 
 
 def test_scratch_left_by_a_killed_run_is_removed_and_a_running_ones_kept(tmp_path):
@@ -86,7 +88,7 @@ def test_sigterm_leaves_no_scratch_copy(tmp_path):
         time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=120) == 128 + signal.SIGTERM
-    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
+    assert not leftovers(out)
     assert not list(out.glob("*.jsonl*"))  # no split in either form
 
 
@@ -116,7 +118,7 @@ def test_full_disk_under_the_scratch_database_names_the_disk_not_a_shard(tmp_pat
     assert "no space left on the disk" in message and f"{tmp_path / 'out'}: " in message and "MiB free" in message
     assert "database or disk is full" in message and "parquet" not in message and "re-verbalize" not in message
     assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir() if p.is_file()} == before  # kept
-    assert not [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+    assert not leftovers(tmp_path / "out")
 
 
 def _can_mount_tmpfs() -> bool:
@@ -158,4 +160,13 @@ def test_real_full_disk_names_the_disk(tmp_path, full):
     # where it filled: SQLite's own error for the scratch rows, the OS's for the samples
     assert ("database or disk is full" if full == "scratch" else "[Errno 28] No space left on device") in proc.stderr
     listing = lines[lines.index("rc=1") + 1:]
-    assert listing == ["train.jsonl", "old"], listing  # no temp file, no scratch folder; the old output kept
+    assert listing == [".lock", "train.jsonl", "old"], listing  # no temp file, no scratch folder; the old output kept
+
+
+def test_a_second_build_on_the_same_output_dir_is_refused_naming_the_first(tmp_path):
+    """Two builds on one output_dir would interleave their shards' renames: the second stops at once."""
+    write_manifest(tmp_path / "ads.jsonl", [ad("a"), ad("b", "p2")])
+    with output_lock(tmp_path / "out", "python -m ava.build_dataset"):
+        with pytest.raises(OutputInUse, match=f"in use by PID {os.getpid()} "):
+            build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl"))
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".lock"]

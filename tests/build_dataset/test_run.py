@@ -13,7 +13,7 @@ import pytest
 from ava.build_dataset.run import build_dataset
 from ava.build_dataset.synthetic import ad, random_ads, write_dedup, write_manifest, write_verbalized
 from ava.sample_files import split_files
-from tests.build_dataset.helpers import cfg_for
+from tests.build_dataset.helpers import cfg_for, leftovers
 from tests.helpers import read_split
 
 POP_CSV = Path(__file__).resolve().parents[2] / "ava" / "data" / "us_population_2020.csv"
@@ -255,7 +255,7 @@ def test_command_line(tmp_path):
     import pyarrow.parquet as pq
 
     assert pq.read_table(out / "train.parquet").num_rows == summary["samples"]["train"]
-    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # work dir and temp files removed
+    assert not leftovers(out)  # work dir and temp files removed
 
 
 def test_small_inputs_still_get_one_validation_unit():

@@ -9,7 +9,7 @@ import pytest
 from ava.build_dataset.run import build_dataset
 from ava.build_dataset.synthetic import ad, write_manifest
 from ava.sample_files import iter_sample_lines, split_files
-from tests.build_dataset.helpers import cfg_for
+from tests.build_dataset.helpers import cfg_for, leftovers
 
 PLAIN = ["samples.format=jsonl"]
 
@@ -40,7 +40,7 @@ def test_shards_hold_the_plain_build(tmp_path):
                                               "bytes_as_jsonl": plain_size}
     assert (plain["sample_files"]["format"], zst["sample_files"]["format"]) == ("jsonl", "jsonl.zst")
     assert len(split_files(tmp_path / "zst" / "train.jsonl")) == -(-plain["samples"]["train"] // 7)
-    assert not [p.name for p in (tmp_path / "zst").iterdir() if p.name.startswith(".")]
+    assert not leftovers(tmp_path / "zst")
     assert zst["sample_files"]["train"]["bytes"] < plain["sample_files"]["train"]["bytes"] / 3
     # each folder rebuilt in the other format: the earlier files go, the samples are the same
     build_dataset(cfg_for(tmp_path, tmp_path / "ads.jsonl", out="zst", extra=PLAIN))

@@ -14,6 +14,7 @@ import pytest
 
 from ava.manifest import MAX_FIELD_CHARS
 from ava.verbalize.pipeline import verbalize
+from tests.build_dataset.helpers import leftovers
 from tests.fuzz import make_inputs
 from tests.helpers import compose_verbalize, read_split
 
@@ -59,4 +60,4 @@ def test_fuzzed_inputs_keep_every_good_row(tmp_path, seed):
         assert build["counts"].get(f"normalised.{name}: cut to {MAX_FIELD_CHARS} characters", 0) == n, name
     samples = [s for split in ("train", "val") for s in read_split(ds / f"{split}.jsonl")]  # strict: no NaN
     assert exp.good_ids <= {i for s in samples for i in s["meta"]["source"]["ad_ids"]}
-    assert not [p.name for p in ds.iterdir() if p.name.startswith(".")]
+    assert not leftovers(ds)

@@ -4,17 +4,18 @@ Two ``ava.verbalize`` runs on one ``output_dir`` at once corrupted each other: r
 A was writing and A died with ``FileNotFoundError``. :func:`output_lock` takes an exclusive ``flock`` on
 ``DIR/.lock`` (released by the kernel when the process ends, however it ends: no stale lock after ``kill -9``)
 and writes the holder's PID into it, so a second run stops at once with "in use by PID N". The lock file is
-opened ``O_NOFOLLOW``: a symbolic link planted in its place is refused by name, never followed.
+opened by ``runtime.open_nofollow``: a symbolic link planted in its place is refused by name, never followed.
 """
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from ava.runtime import LinkRefused, open_nofollow
 
 LOCK_NAME = ".lock"
 
@@ -29,10 +30,8 @@ def output_lock(out_dir: str | Path, command: str) -> Iterator[None]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        fd = os.open(out_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-    except OSError as exc:
-        if exc.errno != errno.ELOOP:
-            raise
+        fd = open_nofollow(out_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    except LinkRefused:
         raise SystemExit(f"{out_dir / LOCK_NAME} is a symbolic link, not {command}'s lock file: remove it "
                          "(nothing was written through it)") from None
     try:

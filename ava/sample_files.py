@@ -23,6 +23,7 @@ whose publish was killed part way (new shards beside old ones) is refused by rea
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import hashlib
 import io
@@ -159,7 +160,34 @@ def fingerprint(path: str | Path) -> str:
     return h.hexdigest()
 
 
-class JsonlWriter:
+class _SplitWriter(abc.ABC):
+    """What both writers share: ``with`` aborts on an exception, ``commit`` = ``finish`` + ``publish``."""
+
+    out: Path
+    split: str
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+
+    def commit(self) -> list[Path]:
+        self.finish()
+        return self.publish()
+
+    @abc.abstractmethod
+    def finish(self) -> None: ...
+
+    @abc.abstractmethod
+    def publish(self) -> list[Path]: ...
+
+    @abc.abstractmethod
+    def abort(self) -> None: ...
+
+
+class JsonlWriter(_SplitWriter):
     """Write one split as ``DIR/SPLIT.jsonl`` (the plain contract), with :class:`ShardWriter`'s interface."""
 
     def __init__(self, out: str | Path, split: str):
@@ -169,22 +197,11 @@ class JsonlWriter:
         self._fh = os.fdopen(fd, "wb")
         self.samples = self.bytes_in = 0
 
-    def __enter__(self) -> JsonlWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            self.abort()
-
     def write(self, line: str) -> None:
         data = line.encode("utf-8") + b"\n"
         self._fh.write(data)
         self.samples += 1
         self.bytes_in += len(data)
-
-    def commit(self) -> list[Path]:
-        self.finish()
-        return self.publish()
 
     def finish(self) -> None:
         """Put the written lines on disk; a failure (a full disk) removes the temp file and raises."""
@@ -228,7 +245,7 @@ def open_writer(out: str | Path, split: str, fmt: str, shard_samples: int, level
     raise ValueError(f"samples.format={fmt!r} is not one of {', '.join(FORMATS)}")
 
 
-class ShardWriter:
+class ShardWriter(_SplitWriter):
     """Write one split as ``DIR/SPLIT-NNNNN.jsonl.zst`` shards of ``shard_samples`` lines each.
 
     Lines go to temp files in ``DIR``; :meth:`commit` renames them into place and removes the split's earlier
@@ -249,13 +266,6 @@ class ShardWriter:
         self._buf: list[bytes] = []
         self._buf_bytes = 0
         self._in_shard = 0
-
-    def __enter__(self) -> ShardWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            self.abort()
 
     def write(self, line: str) -> None:
         """One sample, already serialised as one JSON line (no newline)."""
@@ -290,13 +300,9 @@ class ShardWriter:
             self._fh.close()
             self._fh = None
 
-    def commit(self) -> list[Path]:
-        """Rename the shards into place (an empty split gets one empty shard); return them."""
-        self.finish()
-        return self.publish()
-
     def finish(self) -> None:
-        """Put the last shard on disk; a failure (a full disk) removes every temp shard and raises."""
+        """Put the last shard on disk (an empty split gets one empty shard); a failure (a full disk) removes every
+        temp shard and raises."""
         try:
             if not self.temps:
                 self._next_shard()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -61,9 +61,16 @@ class EncodeStats:
     per_task: Counter = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"samples": self.samples, "tokens": self.tokens, "target_tokens": self.target_tokens,
-                "truncated": self.truncated, "dropped_no_target": self.dropped_no_target,
-                "per_task": dict(self.per_task)}
+        return {**{f.name: getattr(self, f.name) for f in fields(self)}, "per_task": dict(self.per_task)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EncodeStats:
+        return cls(**{**d, "per_task": Counter(d["per_task"])})
+
+    def add(self, other: EncodeStats) -> None:
+        """Count ``other``'s samples in these (a worker's chunk into the split's total)."""
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
 def encode(sample: dict[str, Any], tokenizer, max_length: int) -> tuple[list[int], list[int], bool]:

@@ -102,9 +102,7 @@ def _build(path: Path, tokenizer, max_length: int, dest: Path, num_proc: int, de
             handles["offsets"].write(np.int64(offset).tobytes())
             handles["lengths"].write(np.int32(len(ids_a)).tobytes())
             handles["tasks"].write(np.int16(k).tobytes())
-        for key in ("samples", "tokens", "target_tokens", "truncated", "dropped_no_target"):
-            setattr(stats, key, getattr(stats, key) + getattr(chunk_stats, key))
-        stats.per_task.update(chunk_stats.per_task)
+        stats.add(chunk_stats)
         bar.update(chunk_stats.samples + chunk_stats.dropped_no_target)
 
     if num_proc > 1 and (why := _no_workers()):
@@ -204,9 +202,7 @@ class TokenCache(torch.utils.data.Dataset):
 
     @property
     def stats(self) -> EncodeStats:
-        d = self.meta["stats"]
-        return EncodeStats(d["samples"], d["tokens"], d["target_tokens"], d["truncated"], d["dropped_no_target"],
-                           collections.Counter(d["per_task"]))
+        return EncodeStats.from_dict(self.meta["stats"])
 
     def by_task(self) -> dict[str, TokenCache]:
         """``{task: view}`` for every task (index arrays into the same mapped files)."""

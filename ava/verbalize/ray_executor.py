@@ -127,7 +127,7 @@ class RayExecutor:
 
     def _window(self, ray, jobs: list[ShardJob], work: Work, gpus: int, bar: Progress, shared: SharedFiles) -> int:
         """Write the shards of one window. Items of a file made into a row earlier in the run (or earlier in this
-        window) get copies of its row and never reach Ray (the driver hashes each file: ~0.7 GB/s on the 2-core VM)."""
+        window) get copies of its row and never reach Ray (the driver hashes each file: one extra read of it)."""
         pending = {job.index: job for job in jobs if job.size}
         rows: dict[int, dict[tuple[int, int], dict[str, Any]]] = {k: {} for k in pending}
         shard_of: dict[tuple[int, int], int] = {}

@@ -1,4 +1,4 @@
-"""ava.evaluate test fixtures: small benchmark files in official layouts."""
+"""ava.evaluate test fixtures: small benchmark files in official layouts, and the real ones when present."""
 
 from __future__ import annotations
 
@@ -13,3 +13,12 @@ from tests.evaluate import fixtures
 def data_root(tmp_path_factory) -> Path:
     """One folder holding every benchmark in its official layout (the ``benchmark=all`` shape)."""
     return fixtures.write_all(tmp_path_factory.mktemp("bench"))
+
+
+@pytest.fixture(scope="session")
+def eval_dir(shared_data) -> Path:
+    """``../shared/data/eval``: the real benchmark files; the test is skipped when absent."""
+    path = shared_data / "eval"
+    if not (path / "evaluate_real.SOURCE.md").is_file():
+        pytest.skip(f"real benchmark files not present at {path}")
+    return path

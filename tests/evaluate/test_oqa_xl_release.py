@@ -109,14 +109,6 @@ def test_ordinal_rule_on_the_overlap(eval_dir):
 
 
 @pytest.fixture(scope="module")
-def eval_dir(shared_data):
-    path = shared_data / "eval"
-    if not (path / "evaluate_real.SOURCE.md").is_file():
-        pytest.skip(f"real benchmark files not present at {path}")
-    return path
-
-
-@pytest.fixture(scope="module")
 def release(eval_dir):
     path = eval_dir / "oqa_xl_release"
     if not (path / "opinionqa-xl.json").is_file():

@@ -24,14 +24,6 @@ RELEASE_W26 = "American_Trends_Panel_W26"
 
 
 @pytest.fixture(scope="module")
-def eval_dir(shared_data):
-    path = shared_data / "eval"
-    if not (path / "evaluate_real.SOURCE.md").is_file():
-        pytest.skip(f"real benchmark files not present at {path}")
-    return path
-
-
-@pytest.fixture(scope="module")
 def surveys(eval_dir, tmp_path_factory):
     """``{wave: human_resp folder}`` of the five waves with real respondents, written once per module."""
     root = tmp_path_factory.mktemp("human_resp")
